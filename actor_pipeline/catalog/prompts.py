@@ -1,0 +1,70 @@
+"""The prompt set: the catalog's shots rendered for one actor, each with its seed."""
+
+import hashlib
+
+from pydantic import BaseModel, ConfigDict
+
+from actor_pipeline.catalog.model import Catalog, Category, load_catalog
+
+_SEED_SPACE = 2**31 - 1  # flux-kontext-pro takes a non-negative 32-bit seed
+
+
+def derive_seed(actor_id: str, shot_id: str, variant: int = 0) -> int:
+    """Deterministic per actor, shot and variant, so a rerun reproduces an image and
+    ``--reseed`` (a new variant) makes a new one."""
+    digest = hashlib.sha256(f"{actor_id}\x00{shot_id}\x00{variant}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % _SEED_SPACE
+
+
+class PlannedShot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    shot_id: str
+    index: int
+    category: Category
+    label: str
+    prompt: str
+    seed: int
+
+
+class PromptSet(BaseModel):
+    """What the ``prompt_set`` asset stores: everything needed to make each image."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor_id: str
+    descriptor: str
+    variant: int
+    catalog: str
+    shots: tuple[PlannedShot, ...]
+
+    def shot(self, shot_id: str) -> PlannedShot:
+        for planned in self.shots:
+            if planned.shot_id == shot_id:
+                return planned
+        raise KeyError(f"shot {shot_id!r} is not in the prompt set of actor {self.actor_id!r}")
+
+
+def build_prompt_set(catalog: Catalog, actor_id: str, descriptor: str, variant: int = 0) -> PromptSet:
+    return PromptSet(
+        actor_id=actor_id,
+        descriptor=descriptor,
+        variant=variant,
+        catalog=catalog.source,
+        shots=tuple(
+            PlannedShot(
+                shot_id=shot.id,
+                index=shot.index,
+                category=shot.category,
+                label=shot.label,
+                prompt=shot.prompt(descriptor),
+                seed=derive_seed(actor_id, shot.id, variant),
+            )
+            for shot in catalog.shots
+        ),
+    )
+
+
+def get_actor_training_prompts(descriptor: str, catalog: Catalog | None = None) -> list[str]:
+    """All training prompts for an actor noun, in catalog order (seed API)."""
+    return [shot.prompt(descriptor) for shot in (catalog or load_catalog()).shots]

@@ -1,0 +1,1 @@
+"""Dagster definitions: thin wrappers that wire ``actor_pipeline.stages`` into assets."""

@@ -1,0 +1,89 @@
+import asyncio
+from collections.abc import Iterator
+
+import dagster as dg
+
+from actor_pipeline.defs.assets.portrait import normalized_portrait
+from actor_pipeline.defs.assets.prompts import prompt_set
+from actor_pipeline.defs.partitions import CATALOG, image_key, image_partitions, shots_by_actor
+from actor_pipeline.defs.resources import DebugResource, ImageGeneratorResource, StorageResource
+from actor_pipeline.generation.runner import ShotOutcome
+from actor_pipeline.stages import generate_stage
+from actor_pipeline.storage.base import Storage
+
+
+FAILED_SHOTS_KEY = "failed_shots"
+
+
+class TrainingImageConfig(dg.Config):
+    force: bool = False  # regenerate even when an identical image already exists
+
+
+@dg.asset(
+    partitions_def=image_partitions,
+    deps=[normalized_portrait, prompt_set],
+    # One run makes all of an actor's shots concurrently; each shot still reports its own status.
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="replicate",
+    output_required=False,
+    group_name="training_set",
+    kinds={"image"},
+)
+def training_image(
+    context: dg.AssetExecutionContext,
+    config: TrainingImageConfig,
+    generator: ImageGeneratorResource,
+    storage: StorageResource,
+    debug: DebugResource,
+) -> Iterator[dg.AssetMaterialization]:
+    """One generated training image per (actor, shot). Succeeded shots are materialized one by one;
+    failed shots make the step fail at the end, leaving only them FAILED for a rerun."""
+    backend = generator.create_backend(CATALOG)
+    store = storage.create_storage()
+    failed: list[str] = []
+    for actor_id, shot_ids in shots_by_actor(context.partition_keys).items():
+        context.log.info(f"{actor_id}: making {len(shot_ids)} shot(s) with {backend.name} ({backend.model})")
+        outcomes = asyncio.run(
+            generate_stage(
+                store,
+                backend,
+                actor_id,
+                shot_ids,
+                max_concurrency=generator.max_concurrency,
+                force=config.force,
+                debug=debug.writer(),
+            )
+        )
+        for outcome in outcomes:
+            if outcome.succeeded:
+                yield _materialization(context.asset_key, actor_id, outcome, store)
+            else:
+                failed.append(f"{actor_id}|{outcome.record.shot_id} ({outcome.record.status.value}: {outcome.record.error})")
+    if failed:
+        raise dg.Failure(
+            description=f"{len(failed)} shot(s) failed; rerun these partitions to retry only them: " + "; ".join(failed),
+            metadata={FAILED_SHOTS_KEY: dg.MetadataValue.json(failed)},
+            allow_retries=False,
+        )
+
+
+def _materialization(asset_key: dg.AssetKey, actor_id: str, outcome: ShotOutcome, storage: Storage) -> dg.AssetMaterialization:
+    record = outcome.record
+    assert record.image is not None
+    return dg.AssetMaterialization(
+        asset_key=asset_key,
+        partition=image_key(actor_id, record.shot_id),
+        metadata={
+            "url": dg.MetadataValue.url(storage.url(record.image.key)),
+            "prompt": record.prompt,
+            "seed": record.seed,
+            "sha256": record.image.sha256,
+            "size": f"{record.image.width}x{record.image.height}",
+            "backend": record.backend,
+            "model": record.model,
+            "prediction_id": record.prediction_id or "",
+            "reused": outcome.reused,
+            "cost_usd": record.usage.cost_usd,
+            "duration_s": record.duration_s or 0.0,
+        },
+    )

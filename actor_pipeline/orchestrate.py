@@ -1,0 +1,168 @@
+"""Run the whole graph for one actor in-process: what the CLI and the Python API call.
+
+The three materializations mirror the asset graph (the partitions definitions differ, so they
+cannot share a run): portrait + prompt set, then every shot in one run, then grid + manifest.
+"""
+
+import logging
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from actor_pipeline.defs.assets import (
+    ALL_ASSETS,
+    debug_grid,
+    normalized_portrait,
+    prompt_set,
+    training_image,
+    training_manifest,
+)
+from actor_pipeline.defs.partitions import CATALOG, actor_image_range, actors_partitions
+from actor_pipeline.defs.resources import PipelineSettings, StorageResource
+from actor_pipeline.errors import InputError, PortraitError
+from actor_pipeline.portrait.fetch import read_portrait_source
+from actor_pipeline.portrait.normalize import normalize_portrait
+from actor_pipeline.defs.assets.images import FAILED_SHOTS_KEY
+from actor_pipeline.outputs.manifest import Manifest
+from actor_pipeline.registry import load_registration, redact_source, register_actor
+from actor_pipeline.storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+# Dagster's own console output would bury our progress lines; errors still surface as exceptions.
+_QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+@dataclass(frozen=True)
+class ActorResult:
+    manifest: Manifest
+    manifest_url: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The seed's result keys plus ``manifest_url``, ``grid_url`` and ``failed``."""
+        urls = self.manifest.training_image_urls
+        return {
+            "training_image_urls": urls,
+            "total_training_images": len(urls),
+            "target_training_images": self.manifest.totals.target,
+            "manifest_url": self.manifest_url,
+            "grid_url": self.manifest.grid.url,
+            "failed": [f.model_dump() for f in self.manifest.failed],
+            "cost_usd": self.manifest.ledger.cost_usd,
+            "backend": self.manifest.backend,
+        }
+
+
+def open_instance(output_dir: str | os.PathLike[str]) -> dg.DagsterInstance:
+    """``$DAGSTER_HOME``'s instance if set, else a persistent one under the output folder."""
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    home = Path(output_dir).resolve() / ".dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.local_temp(tempdir=str(home))
+
+
+def materialize_actor(
+    actor_id: str,
+    *,
+    instance: dg.DagsterInstance,
+    resources: Mapping[str, Any],
+    storage: Storage,
+    force: bool = False,
+) -> ActorResult:
+    """Materialize all five assets for a registered actor. Failed shots do not raise: they are
+    FAILED partitions, listed in the manifest and the result."""
+    if not instance.has_dynamic_partition(actors_partitions.name, actor_id):
+        instance.add_dynamic_partitions(actors_partitions.name, [actor_id])
+    common: dict[str, Any] = {"assets": ALL_ASSETS, "instance": instance, "resources": dict(resources)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=dg.BetaWarning)
+        log.info("%s: normalizing the portrait and planning the prompts", actor_id)
+        dg.materialize(selection=[normalized_portrait, prompt_set], partition_key=actor_id, run_config=_QUIET, **common)
+        log.info("%s: generating the shots", actor_id)
+        images = dg.materialize(
+            selection=[training_image],
+            tags=actor_image_range(actor_id),
+            run_config={**_QUIET, "ops": {training_image.op.name: {"config": {"force": force}}}},
+            raise_on_error=False,
+            **common,
+        )
+        if not images.success and not _only_shot_failures(images):
+            raise RuntimeError(f"{actor_id}: the image run failed: {_failure_message(images)}")
+        log.info("%s: drawing the grid and writing the manifest", actor_id)
+        dg.materialize(selection=[debug_grid, training_manifest], partition_key=actor_id, run_config=_QUIET, **common)
+    key = load_registration(storage, actor_id).layout.manifest
+    return ActorResult(Manifest.model_validate_json(storage.get(key)), storage.url(key))
+
+
+def _only_shot_failures(result: dg.ExecuteInProcessResult) -> bool:
+    """True when the step failed only because some shots failed (see ``ShotsFailed``)."""
+    failures = [e.step_failure_data for e in result.get_step_failure_events()]
+    return bool(failures) and all(
+        f is not None and f.user_failure_data is not None and FAILED_SHOTS_KEY in f.user_failure_data.metadata
+        for f in failures
+    )
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    messages = [e.step_failure_data.error.message.strip() for e in result.get_step_failure_events() if e.step_failure_data and e.step_failure_data.error]
+    return "; ".join(messages) or "unknown error"
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One actor to generate, as the CLI and the Python API describe it."""
+
+    actor_id: str
+    user_id: str = "default"
+    actor_type: str = "human"
+    actor_sex: str | None = None
+    portrait_source: str | None = None  # path, http(s) URL or s3:// URI
+    portrait_buffer: bytes | None = None  # preferred over the source when it is a valid image
+    force: bool = False
+    reseed: bool = False
+
+
+def generate(request: GenerationRequest, settings: PipelineSettings, instance: dg.DagsterInstance | None = None) -> ActorResult:
+    """Register the actor (validating everything first) and materialize its whole set."""
+    resources = settings.resources()
+    storage = resources["storage"].create_storage()
+    resources["generator"].create_backend(CATALOG)  # fail fast on a backend that cannot work
+    portrait, source = _portrait_bytes(request, resources["storage"])
+    register_actor(
+        storage,
+        actor_id=request.actor_id,
+        user_id=request.user_id,
+        actor_type=request.actor_type,
+        actor_sex=request.actor_sex,
+        portrait_source=source,
+        portrait_bytes=portrait,
+        reseed=request.reseed,
+    )
+    return materialize_actor(
+        request.actor_id,
+        instance=instance or open_instance(settings.output_dir),
+        resources=resources,
+        storage=storage,
+        force=request.force,
+    )
+
+
+def _portrait_bytes(request: GenerationRequest, storage: StorageResource) -> tuple[bytes, str]:
+    """The buffer when it decodes, else the source (the seed's "fallback URL" behaviour)."""
+    if request.portrait_buffer is not None:
+        try:
+            normalize_portrait(request.portrait_buffer)
+            return request.portrait_buffer, "<portrait_buffer>"
+        except PortraitError:
+            if not request.portrait_source:
+                raise
+            log.warning("%s: portrait_buffer is not a usable image; fetching %s instead", request.actor_id, redact_source(request.portrait_source))
+    if not request.portrait_source:
+        raise InputError("no portrait given: pass a file path, an http(s) URL or an s3:// URI")
+    return read_portrait_source(request.portrait_source, s3_reader=storage.s3_reader()), request.portrait_source

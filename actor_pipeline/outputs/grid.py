@@ -1,0 +1,75 @@
+"""The debug grid: a labeled contact sheet of the portrait and every shot of an actor."""
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+TILE_W, TILE_H = 384, 216  # 16:9, like the shots
+LABEL_H = 46
+GAP = 8
+HEADER_H = 56
+COLUMNS = 6
+JPEG_QUALITY = 85
+BACKGROUND = (24, 24, 28)
+CATEGORY_COLORS = {
+    "portrait": (200, 200, 200),
+    "photoreal": (90, 170, 250),
+    "bw_stylized": (235, 235, 235),
+    "color_stylized": (250, 160, 70),
+}
+FAILED_COLOR = (230, 70, 70)
+
+
+@dataclass(frozen=True)
+class Tile:
+    label: str
+    category: str
+    image: Image.Image | None  # None: a failed or missing shot, drawn as a placeholder
+    note: str = ""  # e.g. the failure reason
+
+
+@cache
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def render_grid(title: str, tiles: Sequence[Tile]) -> bytes:
+    """One JPEG with ``COLUMNS`` tiles per row under a title bar."""
+    rows = math.ceil(len(tiles) / COLUMNS)
+    width = COLUMNS * TILE_W + (COLUMNS + 1) * GAP
+    height = HEADER_H + rows * (TILE_H + LABEL_H + GAP) + GAP
+    sheet = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    draw.text((GAP * 2, HEADER_H // 2), title, fill=(240, 240, 240), font=_font(26), anchor="lm")
+    for number, tile in enumerate(tiles):
+        row, column = divmod(number, COLUMNS)
+        x = GAP + column * (TILE_W + GAP)
+        y = HEADER_H + row * (TILE_H + LABEL_H + GAP)
+        _draw_tile(sheet, draw, tile, x, y)
+    buffer = io.BytesIO()
+    sheet.save(buffer, "JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def _draw_tile(sheet: Image.Image, draw: ImageDraw.ImageDraw, tile: Tile, x: int, y: int) -> None:
+    if tile.image is not None:
+        # Letterbox rather than crop: the grid is for checking the images, not prettifying them.
+        sheet.paste(ImageOps.pad(tile.image.convert("RGB"), (TILE_W, TILE_H), color=(0, 0, 0)), (x, y))
+    else:
+        draw.rectangle((x, y, x + TILE_W - 1, y + TILE_H - 1), fill=(48, 20, 20), outline=FAILED_COLOR, width=4)
+        draw.line((x, y, x + TILE_W - 1, y + TILE_H - 1), fill=FAILED_COLOR, width=2)
+        draw.line((x, y + TILE_H - 1, x + TILE_W - 1, y), fill=FAILED_COLOR, width=2)
+        draw.text((x + TILE_W // 2, y + TILE_H // 2), "MISSING", fill=(255, 255, 255), font=_font(30), anchor="mm")
+    accent = CATEGORY_COLORS.get(tile.category, (160, 160, 160)) if tile.image is not None else FAILED_COLOR
+    draw.rectangle((x, y + TILE_H, x + 5, y + TILE_H + LABEL_H - 1), fill=accent)
+    draw.text((x + 12, y + TILE_H + 4), _fit(tile.label, 30), fill=(245, 245, 245), font=_font(19))
+    subtitle = tile.category.replace("_", " ") + (f" · {tile.note}" if tile.note else "")
+    draw.text((x + 12, y + TILE_H + 26), _fit(subtitle, 44), fill=accent, font=_font(14))
+
+
+def _fit(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,182 @@
+"""The training-set manifest: a versioned JSON document describing one actor's set.
+
+``Manifest.model_json_schema()`` is its JSON Schema; bump ``SCHEMA_VERSION`` on any
+incompatible change.
+"""
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from actor_pipeline.catalog.prompts import PlannedShot, PromptSet
+from actor_pipeline.generation.records import ShotRecord
+from actor_pipeline.generation.types import ShotStatus, Usage
+from actor_pipeline.registry import Registration
+from actor_pipeline.storage.base import Storage
+
+SCHEMA_VERSION = 1
+
+
+class PortraitInfo(BaseModel):
+    source: str
+    key: str
+    url: str
+    sha256: str
+    bytes: int
+    width: int
+    height: int
+
+
+class ImageEntry(BaseModel):
+    shot_id: str
+    index: int
+    category: str
+    label: str
+    prompt: str
+    seed: int
+    status: Literal["succeeded", "failed", "content_flagged", "canceled", "timed_out", "missing"]
+    key: str | None = Field(None, description="storage key of the last good image, if any")
+    url: str | None = None
+    sha256: str | None = None
+    width: int | None = None
+    height: int | None = None
+    bytes: int | None = None
+    prediction_id: str | None = None
+    cost_usd: float = Field(0.0, description="cumulative across every attempt at this shot")
+    duration_s: float | None = None
+    attempts: int = 0
+    error: str | None = None
+
+
+class FailedShot(BaseModel):
+    shot_id: str
+    index: int
+    status: str
+    error: str
+
+
+class Ledger(BaseModel):
+    predictions_created: int
+    predictions_succeeded: int
+    predictions_failed: int
+    predictions_canceled: int
+    cost_usd: float
+
+
+class Totals(BaseModel):
+    target: int
+    generated: int
+    failed: int
+    cost_usd: float
+
+
+class GridInfo(BaseModel):
+    key: str
+    url: str
+
+
+class Manifest(BaseModel):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    generated_at: datetime
+    actor_id: str
+    user_id: str
+    actor_type: str
+    actor_sex: str | None
+    descriptor: str
+    catalog: str
+    backend: str
+    model: str
+    portrait: PortraitInfo
+    grid: GridInfo
+    images: list[ImageEntry]
+    failed: list[FailedShot]
+    ledger: Ledger
+    totals: Totals
+
+    @property
+    def training_image_urls(self) -> list[str]:
+        return [image.url for image in self.images if image.status == "succeeded" and image.url]
+
+
+def build_manifest(
+    registration: Registration,
+    prompt_set: PromptSet,
+    portrait: PortraitInfo,
+    grid: GridInfo,
+    records: Mapping[str, ShotRecord | None],
+    storage: Storage,
+    default_backend: tuple[str, str],
+) -> Manifest:
+    """Describe the set from the shot records; shots never attempted are listed as missing."""
+    images = [_entry(planned, records.get(planned.shot_id), storage) for planned in prompt_set.shots]
+    attempted = [r for r in records.values() if r is not None]
+    ledger = sum((r.usage for r in attempted), Usage())
+    newest = max(attempted, key=lambda r: r.updated_at, default=None)
+    backend, model = (newest.backend, newest.model) if newest else default_backend
+    failed = [
+        FailedShot(shot_id=i.shot_id, index=i.index, status=i.status, error=i.error or "not generated yet")
+        for i in images
+        if i.status != "succeeded"
+    ]
+    return Manifest(
+        generated_at=datetime.now(UTC),
+        actor_id=registration.actor_id,
+        user_id=registration.user_id,
+        actor_type=registration.actor_type,
+        actor_sex=registration.actor_sex,
+        descriptor=prompt_set.descriptor,
+        catalog=prompt_set.catalog,
+        backend=backend,
+        model=model,
+        portrait=portrait,
+        grid=grid,
+        images=images,
+        failed=failed,
+        ledger=Ledger(
+            predictions_created=ledger.predictions_created,
+            predictions_succeeded=ledger.predictions_succeeded,
+            predictions_failed=ledger.predictions_failed,
+            predictions_canceled=ledger.predictions_canceled,
+            cost_usd=ledger.cost_usd,
+        ),
+        totals=Totals(
+            target=len(images),
+            generated=len(images) - len(failed),
+            failed=len(failed),
+            cost_usd=ledger.cost_usd,
+        ),
+    )
+
+
+def _entry(planned: PlannedShot, record: ShotRecord | None, storage: Storage) -> ImageEntry:
+    entry = ImageEntry(
+        shot_id=planned.shot_id,
+        index=planned.index,
+        category=planned.category.value,
+        label=planned.label,
+        prompt=planned.prompt,
+        seed=planned.seed,
+        status="missing",
+    )
+    if record is None:
+        return entry
+    image = record.image
+    return entry.model_copy(
+        update={
+            "status": record.status.value,
+            "prediction_id": record.prediction_id,
+            "cost_usd": record.usage.cost_usd,
+            "duration_s": record.duration_s,
+            "attempts": record.attempts,
+            "error": record.error,
+            **(image.model_dump() | {"url": storage.url(image.key)} if image else {}),
+        }
+    )
+
+
+def write_manifest(storage: Storage, key: str, manifest: Manifest) -> str:
+    """One PUT, after every image and the grid, so a reader never sees a dangling entry."""
+    storage.put(key, manifest.model_dump_json(indent=2).encode(), "application/json")
+    return storage.url(key)

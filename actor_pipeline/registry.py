@@ -1,0 +1,108 @@
+"""Actor registrations: who an actor belongs to, what it is, and where its portrait came from.
+
+A registration is stored in the pipeline's storage (not in Dagster), indexed by actor id, so every
+asset can read it from its partition key, and it survives a new Dagster instance. Registering
+first stages the source portrait bytes; only a portrait that normalizes cleanly is registered, so a
+bad file never replaces what an earlier registration made.
+"""
+
+from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actor_pipeline.catalog.descriptors import get_actor_descriptor, normalize_actor_sex, normalize_actor_type
+from actor_pipeline.errors import InputError
+from actor_pipeline.identifiers import validate_id
+from actor_pipeline.portrait.normalize import NormalizedPortrait, normalize_portrait
+from actor_pipeline.storage.base import Storage
+from actor_pipeline.storage.layout import ActorLayout, registration_key
+
+
+class Registration(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    actor_id: str
+    user_id: str
+    actor_type: str
+    actor_sex: str | None
+    portrait_source: str = Field(description="where the portrait came from, secrets redacted")
+    seed_variant: int = 0
+    registered_at: datetime
+
+    @property
+    def layout(self) -> ActorLayout:
+        return ActorLayout(self.user_id, self.actor_id)
+
+    @property
+    def descriptor(self) -> str:
+        return get_actor_descriptor(self.actor_type, self.actor_sex)
+
+
+def redact_source(source: str) -> str:
+    """Drop userinfo, query and fragment from URLs: signed URLs carry credentials there."""
+    parts = urlsplit(source)
+    if not parts.scheme or len(parts.scheme) == 1:  # a local path (or a Windows drive letter)
+        return source
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def load_registration(storage: Storage, actor_id: str) -> Registration:
+    try:
+        raw = storage.get(registration_key(actor_id))
+    except FileNotFoundError:
+        raise InputError(
+            f"actor {actor_id!r} is not registered: run `actor-pipeline generate PORTRAIT --actor-id {actor_id}`"
+            " or drop its portrait in the inbox"
+        ) from None
+    return Registration.model_validate_json(raw)
+
+
+def register_actor(
+    storage: Storage,
+    *,
+    actor_id: str,
+    user_id: str,
+    actor_type: str,
+    actor_sex: str | None,
+    portrait_source: str,
+    portrait_bytes: bytes,
+    reseed: bool = False,
+) -> tuple[Registration, NormalizedPortrait]:
+    """Validate everything, then stage the portrait and write the registration.
+
+    Raises ``InputError`` (nothing written) for a bad id, type, sex or portrait, or when the actor
+    already belongs to another user.
+    """
+    validate_id(actor_id, "actor id")
+    validate_id(user_id, "user id")
+    kind = normalize_actor_type(actor_type)
+    sex = normalize_actor_sex(actor_sex)
+    normalized = normalize_portrait(portrait_bytes)
+    previous = _existing(storage, actor_id)
+    if previous and previous.user_id != user_id:
+        raise InputError(
+            f"actor id {actor_id!r} already belongs to user {previous.user_id!r}: choose another actor id"
+        )
+    variant = (previous.seed_variant if previous else 0) + (1 if reseed and previous else 0)
+    registration = Registration(
+        actor_id=actor_id,
+        user_id=user_id,
+        actor_type=kind,
+        actor_sex=sex,
+        portrait_source=redact_source(portrait_source),
+        seed_variant=variant,
+        registered_at=datetime.now(UTC),
+    )
+    storage.put(registration.layout.source_portrait, portrait_bytes, "application/octet-stream")
+    storage.put(registration_key(actor_id), registration.model_dump_json(indent=2).encode(), "application/json")
+    return registration, normalized
+
+
+def _existing(storage: Storage, actor_id: str) -> Registration | None:
+    try:
+        return load_registration(storage, actor_id)
+    except InputError:
+        return None

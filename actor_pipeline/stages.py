@@ -1,0 +1,134 @@
+"""The work behind each asset, as plain functions of storage, catalog and backend.
+
+The Dagster assets in ``actor_pipeline.defs.assets`` only wire these together, so every stage
+can be tested (and reused by the CLI) without Dagster.
+"""
+
+import io
+import logging
+from collections.abc import Sequence
+
+from PIL import Image
+
+from actor_pipeline.catalog.model import Catalog
+from actor_pipeline.catalog.prompts import PromptSet, build_prompt_set
+from actor_pipeline.generation.records import load_record
+from actor_pipeline.generation.runner import ActorBatch, ShotOutcome, generate_shots
+from actor_pipeline.generation.types import ImageBackend, ShotStatus
+from actor_pipeline.outputs.debug import DebugWriter
+from actor_pipeline.outputs.grid import Tile, render_grid
+from actor_pipeline.outputs.manifest import GridInfo, Manifest, PortraitInfo, build_manifest, write_manifest
+from actor_pipeline.portrait.normalize import normalize_portrait
+from actor_pipeline.registry import Registration, load_registration
+from actor_pipeline.storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+
+def normalize_stage(storage: Storage, actor_id: str) -> PortraitInfo:
+    """Normalize the staged source portrait into the JPEG every shot is made from."""
+    registration = load_registration(storage, actor_id)
+    layout = registration.layout
+    normalized = normalize_portrait(storage.get(layout.source_portrait))
+    storage.put(layout.portrait, normalized.jpeg, "image/jpeg")
+    return _portrait_info(storage, registration)
+
+
+def prompt_stage(storage: Storage, catalog: Catalog, actor_id: str) -> PromptSet:
+    registration = load_registration(storage, actor_id)
+    prompt_set = build_prompt_set(catalog, actor_id, registration.descriptor, registration.seed_variant)
+    storage.put(registration.layout.prompt_set, prompt_set.model_dump_json(indent=2).encode(), "application/json")
+    return prompt_set
+
+
+def load_prompt_set(storage: Storage, registration: Registration) -> PromptSet:
+    try:
+        return PromptSet.model_validate_json(storage.get(registration.layout.prompt_set))
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"actor {registration.actor_id!r} has no prompt set yet: materialize prompt_set first"
+        ) from None
+
+
+async def generate_stage(
+    storage: Storage,
+    backend: ImageBackend,
+    actor_id: str,
+    shot_ids: Sequence[str],
+    *,
+    max_concurrency: int,
+    force: bool = False,
+    debug: DebugWriter | None = None,
+) -> list[ShotOutcome]:
+    registration = load_registration(storage, actor_id)
+    layout = registration.layout
+    try:
+        portrait = storage.get(layout.portrait)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"actor {actor_id!r} has no normalized portrait yet: materialize normalized_portrait first"
+        ) from None
+    batch = ActorBatch(layout, load_prompt_set(storage, registration), portrait, shot_ids)
+    return await generate_shots(batch, backend, storage, max_concurrency=max_concurrency, force=force, debug=debug)
+
+
+def grid_stage(storage: Storage, actor_id: str, debug: DebugWriter | None = None) -> GridInfo:
+    """Draw the contact sheet: the portrait first, then every shot (failed ones as placeholders)."""
+    registration = load_registration(storage, actor_id)
+    layout = registration.layout
+    prompt_set = load_prompt_set(storage, registration)
+    tiles = [Tile("Portrait (input)", "portrait", _open(storage, layout.portrait))]
+    made = 0
+    for planned in prompt_set.shots:
+        record = load_record(storage, layout, planned.shot_id)
+        ok = record is not None and record.status is ShotStatus.SUCCEEDED and record.image is not None
+        image = _open(storage, record.image.key) if ok and record and record.image else None
+        made += image is not None
+        note = "" if image else (record.status.value.replace("_", " ") if record else "not generated")
+        tiles.append(Tile(f"{planned.index:02d} {planned.label}", planned.category.value, image, note))
+    title = f"{actor_id} · {prompt_set.descriptor} · {made}/{len(prompt_set.shots)} shots"
+    data = render_grid(title, tiles)
+    storage.put(layout.grid, data, "image/jpeg")
+    if debug:
+        debug.write_grid(data)
+    return GridInfo(key=layout.grid, url=storage.url(layout.grid))
+
+
+def manifest_stage(storage: Storage, actor_id: str, default_backend: tuple[str, str]) -> tuple[Manifest, str]:
+    """Write the manifest last, from what storage holds now; returns it and its URL."""
+    registration = load_registration(storage, actor_id)
+    layout = registration.layout
+    prompt_set = load_prompt_set(storage, registration)
+    portrait = _portrait_info(storage, registration)
+    records = {p.shot_id: load_record(storage, layout, p.shot_id) for p in prompt_set.shots}
+    grid = GridInfo(key=layout.grid, url=storage.url(layout.grid))
+    manifest = build_manifest(registration, prompt_set, portrait, grid, records, storage, default_backend)
+    return manifest, write_manifest(storage, layout.manifest, manifest)
+
+
+def _portrait_info(storage: Storage, registration: Registration) -> PortraitInfo:
+    key = registration.layout.portrait
+    stored = storage.head(key)
+    if stored is None:
+        raise FileNotFoundError(f"actor {registration.actor_id!r} has no normalized portrait: materialize it first")
+    with Image.open(io.BytesIO(storage.get(key))) as image:
+        width, height = image.size
+    return PortraitInfo(
+        source=registration.portrait_source,
+        key=key,
+        url=storage.url(key),
+        sha256=stored.sha256,
+        bytes=stored.size,
+        width=width,
+        height=height,
+    )
+
+
+def _open(storage: Storage, key: str) -> Image.Image | None:
+    try:
+        image = Image.open(io.BytesIO(storage.get(key)))
+        image.load()
+        return image
+    except (FileNotFoundError, OSError) as exc:
+        log.warning("grid: cannot read %s: %s", key, exc)
+        return None

@@ -1,0 +1,63 @@
+"""Where every artifact of an actor lives, identical for every storage backend.
+
+The training set keeps the seed's layout
+``{user_id}/custom-actors/{actor_id}/training_data/actor_{actor_id}_td_{NN}.jpg`` with the
+manifest, the grid and the normalized portrait beside the images. Pipeline bookkeeping (the staged
+source portrait, the prompt set, per-shot records) sits in a sibling ``pipeline/`` folder so the
+training folder holds only what a trainer or a person wants to see.
+"""
+
+from dataclasses import dataclass
+
+from actor_pipeline.identifiers import validate_id
+
+REGISTRY_PREFIX = "_registry/actors/"
+
+
+def registration_key(actor_id: str) -> str:
+    """Registrations are indexed by actor id alone: a partition key is all an asset gets."""
+    return f"{REGISTRY_PREFIX}{validate_id(actor_id)}.json"
+
+
+@dataclass(frozen=True)
+class ActorLayout:
+    user_id: str
+    actor_id: str
+
+    def __post_init__(self) -> None:
+        validate_id(self.user_id, "user id")
+        validate_id(self.actor_id, "actor id")
+
+    @property
+    def root(self) -> str:
+        return f"{self.user_id}/custom-actors/{self.actor_id}"
+
+    @property
+    def training_dir(self) -> str:
+        return f"{self.root}/training_data"
+
+    def image(self, index: int) -> str:
+        return f"{self.training_dir}/actor_{self.actor_id}_td_{index:02d}.jpg"
+
+    @property
+    def manifest(self) -> str:
+        return f"{self.training_dir}/manifest.json"
+
+    @property
+    def grid(self) -> str:
+        return f"{self.training_dir}/training_data_grid.jpg"
+
+    @property
+    def portrait(self) -> str:
+        return f"{self.training_dir}/normalized_portrait.jpg"
+
+    @property
+    def source_portrait(self) -> str:
+        return f"{self.root}/pipeline/source_portrait"
+
+    @property
+    def prompt_set(self) -> str:
+        return f"{self.root}/pipeline/prompt_set.json"
+
+    def shot_record(self, shot_id: str) -> str:
+        return f"{self.root}/pipeline/shots/{shot_id}.json"

@@ -1,0 +1,98 @@
+"""Fixtures shared by the whole suite."""
+
+import io
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from PIL import Image
+
+from actor_pipeline.catalog.model import Catalog, load_catalog
+from actor_pipeline.defs.resources import ImageGeneratorResource
+from actor_pipeline.generation.preview_backend import PreviewBackend
+from actor_pipeline.generation.types import GeneratedImage, ImageBackend, ShotGenerationError, ShotGenerator, ShotJob
+from actor_pipeline.samples import SAMPLE_PORTRAIT
+from actor_pipeline.storage.local import LocalStorage
+
+
+@pytest.fixture(autouse=True)
+def _no_real_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests must never pick up a developer's token or bucket from the environment."""
+    for name in ("REPLICATE_API_TOKEN", "AWS_USER_FILES_BUCKET", "ACTOR_PIPELINE_CATALOG", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def portrait_bytes() -> bytes:
+    return SAMPLE_PORTRAIT.read_bytes()
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalStorage:
+    return LocalStorage(tmp_path / "store")
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+def jpeg(size: tuple[int, int] = (640, 800), color: tuple[int, int, int] = (150, 120, 100)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+class FlakyBackend:
+    """The preview backend, counting calls and failing the shots named in ``fail``."""
+
+    def __init__(self, fail: set[str] | None = None) -> None:
+        self.inner: ImageBackend = PreviewBackend(load_catalog())
+        self.name, self.model, self.aspect_ratio = self.inner.name, self.inner.model, self.inner.aspect_ratio
+        self.fail = set(fail or ())
+        self.calls: list[str] = []
+
+    def fingerprint_params(self) -> Mapping[str, object]:
+        return self.inner.fingerprint_params()
+
+    @asynccontextmanager
+    async def session(self, portrait_jpeg: bytes) -> AsyncIterator[ShotGenerator]:
+        async with self.inner.session(portrait_jpeg) as inner:
+            yield _FlakySession(self, inner)
+
+
+class _FlakySession:
+    def __init__(self, backend: FlakyBackend, inner: ShotGenerator) -> None:
+        self.backend, self.inner = backend, inner
+
+    async def generate(self, job: ShotJob) -> GeneratedImage:
+        self.backend.calls.append(job.shot_id)
+        if job.shot_id in self.backend.fail:
+            raise ShotGenerationError(f"injected failure for {job.shot_id}")
+        return await self.inner.generate(job)
+
+
+# Dagster may rebuild resources from their config, so the backend object is looked up by name.
+_BACKENDS: dict[str, ImageBackend] = {}
+
+
+class InjectedGeneratorResource(ImageGeneratorResource):
+    """A generator resource whose backend is the test's own object, registered by ``name``."""
+
+    name: str
+
+    def create_backend(self, catalog: Catalog) -> ImageBackend:
+        return _BACKENDS[self.name]
+
+
+def generator_for(backend: ImageBackend, max_concurrency: int = 8) -> InjectedGeneratorResource:
+    _BACKENDS[str(id(backend))] = backend
+    return InjectedGeneratorResource(name=str(id(backend)), max_concurrency=max_concurrency)
+
+
+@pytest.fixture
+def flaky() -> FlakyBackend:
+    return FlakyBackend()
