@@ -85,11 +85,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _ProgressHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
+
+
 def _log_progress_to_stderr() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     package_logger = logging.getLogger("actor_pipeline")
-    package_logger.addHandler(handler)
+    if not any(isinstance(h, _ProgressHandler) for h in package_logger.handlers):
+        handler = _ProgressHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+        package_logger.addHandler(handler)
     package_logger.setLevel(logging.INFO)
 
 

@@ -6,6 +6,7 @@ Partitions, prompts, grid labels and the manifest all derive from the ``Catalog`
 """
 
 import os
+from collections.abc import Callable
 import string
 import tomllib
 from enum import Enum
@@ -103,17 +104,22 @@ def parse_catalog(data: dict[str, Any], source: str) -> Catalog:
     raw_shots = data.get("shots") if isinstance(data, dict) else None
     if not isinstance(raw_shots, list):
         raise CatalogError(f"catalog {source} has no 'shots' list: add [[shots]] entries (see default_shots.toml)")
+    shots = []
+    for number, raw in enumerate(raw_shots, start=1):
+        if not isinstance(raw, dict):
+            raise CatalogError(f"catalog {source}: shot {number} must be a table of fields, got {raw!r}")
+        shots.append(_validated(lambda: Shot(**{**raw, "index": number}), f"catalog {source}: shot {number}"))
+    return _validated(lambda: Catalog(shots=tuple(shots), source=source), f"catalog {source}")
+
+
+def _validated(build: Callable[[], Any], where: str) -> Any:
     try:
-        shots = tuple(
-            Shot(**{**raw, "index": number}) if isinstance(raw, dict) else Shot.model_validate(raw)
-            for number, raw in enumerate(raw_shots, start=1)
-        )
-        return Catalog(shots=shots, source=source)
+        return build()
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+            f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors(include_url=False)
         )
-        raise CatalogError(f"catalog {source} is invalid: {problems}") from None
+        raise CatalogError(f"{where} is invalid: {problems}") from None
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:

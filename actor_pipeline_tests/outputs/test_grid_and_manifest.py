@@ -1,0 +1,46 @@
+import io
+import json
+from pathlib import Path
+
+import dagster as dg
+import jsonschema
+from PIL import Image
+
+from actor_pipeline.outputs.grid import COLUMNS, TILE_H, TILE_W, Tile, render_grid
+from actor_pipeline.outputs.manifest import Manifest
+from actor_pipeline_tests.test_end_to_end import run_actor
+from actor_pipeline_tests.conftest import FlakyBackend
+
+
+def test_grid_has_a_tile_per_shot_and_marks_missing_ones() -> None:
+    good = Image.new("RGB", (1392, 752), (0, 200, 0))
+    tiles = [Tile("Portrait", "portrait", good)] + [Tile(f"{i:02d}", "photoreal", good) for i in range(1, 17)]
+    tiles.append(Tile("17 Missing", "color_stylized", None, "failed"))
+    with Image.open(io.BytesIO(render_grid("alice", tiles))) as grid:
+        assert grid.format == "JPEG"
+        assert grid.width >= COLUMNS * TILE_W and grid.height >= 3 * TILE_H
+        rgb = grid.convert("RGB")
+        # the last tile (row 3, column 6) is a red-bordered placeholder, the others green images
+        last_x = grid.width - TILE_W // 2 - 20
+        last_y = grid.height - TILE_H // 2 - 60
+        red, green, _ = rgb.getpixel((grid.width - 12, last_y))
+        assert red > 150 and green < 120
+        assert rgb.getpixel((last_x - TILE_W, last_y))[1] > 150
+
+
+def test_manifest_matches_its_json_schema_and_lists_failures(
+    tmp_path: Path, instance: dg.DagsterInstance, portrait_bytes: bytes
+) -> None:
+    result, storage, _ = run_actor(tmp_path, instance, portrait_bytes, FlakyBackend(fail={"watercolor"}))
+    document = json.loads(storage.get(result.manifest_url.split("/store/", 1)[1]))
+    jsonschema.validate(document, Manifest.model_json_schema())
+    assert document["schema_version"] == 1
+    assert document["totals"] == {"target": 17, "generated": 16, "failed": 1, "cost_usd": 0.0}
+    assert document["failed"][0]["shot_id"] == "watercolor" and "injected" in document["failed"][0]["error"]
+    assert document["portrait"]["sha256"] == storage.head(document["portrait"]["key"]).sha256
+    assert document["backend"] == "preview" and document["descriptor"] == "woman"
+    entry = document["images"][15]
+    assert entry["shot_id"] == "watercolor" and entry["status"] == "failed" and entry["key"] is None
+    assert {"shot_id", "index", "category", "label", "prompt", "seed", "url", "sha256", "width", "height", "bytes",
+            "prediction_id", "cost_usd", "duration_s", "status"} <= set(entry)
+    assert document["ledger"]["cost_usd"] == 0.0

@@ -1,0 +1,39 @@
+"""The seed's Python API."""
+
+from pathlib import Path
+
+import pytest
+
+from actor_pipeline import ActorTrainingDataGenerator, InputError, PortraitError
+
+
+def test_generate_training_data_returns_the_seed_keys(tmp_path: Path, portrait_bytes: bytes) -> None:
+    source = tmp_path / "p.jpg"
+    source.write_bytes(portrait_bytes)
+    generator = ActorTrainingDataGenerator(debug_dir=str(tmp_path / "debug"), batch_size=3, output_dir=str(tmp_path / "o"))
+    result = generator.generate_training_data(str(source), "user_123", "actor_456", actor_type="creature")
+    assert result["total_training_images"] == result["target_training_images"] == 17
+    assert len(result["training_image_urls"]) == 17 and result["failed"] == []
+    assert all("/user_123/custom-actors/actor_456/training_data/actor_actor_456_td_" in u for u in result["training_image_urls"])
+    assert (tmp_path / "debug/training_data_grid.jpg").is_file()
+
+
+def test_portrait_buffer_is_preferred_and_the_url_is_the_fallback(tmp_path: Path, portrait_bytes: bytes) -> None:
+    source = tmp_path / "p.jpg"
+    source.write_bytes(portrait_bytes)
+    generator = ActorTrainingDataGenerator(output_dir=str(tmp_path / "o"))
+    used_buffer = generator.generate_training_data(str(tmp_path / "absent.jpg"), "u", "a1", portrait_buffer=portrait_bytes)
+    assert used_buffer["total_training_images"] == 17
+    fell_back = generator.generate_training_data(str(source), "u", "a2", portrait_buffer=b"<html>not an image</html>")
+    assert fell_back["total_training_images"] == 17
+    with pytest.raises(PortraitError):
+        generator.generate_training_data("", "u", "a3", portrait_buffer=b"<html>not an image</html>")
+
+
+def test_bad_input_raises_a_value_error(tmp_path: Path, portrait_bytes: bytes) -> None:
+    generator = ActorTrainingDataGenerator(output_dir=str(tmp_path))
+    with pytest.raises(InputError, match="invalid actor id") as info:
+        generator.generate_training_data("", "u", "bad id", portrait_buffer=portrait_bytes)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(ValueError, match="batch_size"):
+        ActorTrainingDataGenerator(batch_size=0)
