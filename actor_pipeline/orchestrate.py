@@ -25,8 +25,11 @@ from actor_pipeline.defs.assets import (
 from actor_pipeline.defs.partitions import CATALOG, actor_image_range, actors_partitions
 from actor_pipeline.defs.resources import PipelineSettings, StorageResource
 from actor_pipeline.errors import InputError, PortraitError
+from actor_pipeline.identifiers import validate_id
 from actor_pipeline.portrait.fetch import read_portrait_source
+from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import normalize_portrait
+from actor_pipeline.catalog.descriptors import get_actor_descriptor
 from actor_pipeline.defs.assets.images import FAILED_SHOTS_KEY
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.registry import load_registration, redact_source, register_actor
@@ -130,9 +133,13 @@ class GenerationRequest:
 
 def generate(request: GenerationRequest, settings: PipelineSettings, instance: dg.DagsterInstance | None = None) -> ActorResult:
     """Register the actor (validating everything first) and materialize its whole set."""
+    validate_id(request.actor_id, "actor id")
+    validate_id(request.user_id, "user id")
+    get_actor_descriptor(request.actor_type, request.actor_sex)  # validates type and sex
     resources = settings.resources()
     storage = resources["storage"].create_storage()
-    resources["generator"].create_backend(CATALOG)  # fail fast on a backend that cannot work
+    storage.check()  # a missing bucket or a bad key fails here, before anything is paid for
+    resources["generator"].create_backend(CATALOG)
     portrait, source = _portrait_bytes(request, resources["storage"])
     register_actor(
         storage,
@@ -157,7 +164,7 @@ def _portrait_bytes(request: GenerationRequest, storage: StorageResource) -> tup
     """The buffer when it decodes, else the source (the seed's "fallback URL" behaviour)."""
     if request.portrait_buffer is not None:
         try:
-            normalize_portrait(request.portrait_buffer)
+            normalize_portrait(request.portrait_buffer, PortraitLimits.from_env())
             return request.portrait_buffer, "<portrait_buffer>"
         except PortraitError:
             if not request.portrait_source:
@@ -165,4 +172,5 @@ def _portrait_bytes(request: GenerationRequest, storage: StorageResource) -> tup
             log.warning("%s: portrait_buffer is not a usable image; fetching %s instead", request.actor_id, redact_source(request.portrait_source))
     if not request.portrait_source:
         raise InputError("no portrait given: pass a file path, an http(s) URL or an s3:// URI")
-    return read_portrait_source(request.portrait_source, s3_reader=storage.s3_reader()), request.portrait_source
+    data = read_portrait_source(request.portrait_source, PortraitLimits.from_env(), storage.read_s3_portrait)
+    return data, request.portrait_source

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from actor_pipeline.catalog.descriptors import get_actor_descriptor, normalize_actor_sex, normalize_actor_type
 from actor_pipeline.errors import InputError
 from actor_pipeline.identifiers import validate_id
+from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import NormalizedPortrait, normalize_portrait
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.layout import ActorLayout, registration_key
@@ -80,7 +81,7 @@ def register_actor(
     validate_id(user_id, "user id")
     kind = normalize_actor_type(actor_type)
     sex = normalize_actor_sex(actor_sex)
-    normalized = normalize_portrait(portrait_bytes)
+    normalized = normalize_portrait(portrait_bytes, PortraitLimits.from_env())
     previous = _existing(storage, actor_id)
     if previous and previous.user_id != user_id:
         raise InputError(

@@ -18,6 +18,7 @@ from actor_pipeline.generation.types import ImageBackend, ShotStatus
 from actor_pipeline.outputs.debug import DebugWriter
 from actor_pipeline.outputs.grid import Tile, render_grid
 from actor_pipeline.outputs.manifest import GridInfo, Manifest, PortraitInfo, build_manifest, write_manifest
+from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import normalize_portrait
 from actor_pipeline.registry import Registration, load_registration
 from actor_pipeline.storage.base import Storage
@@ -29,7 +30,7 @@ def normalize_stage(storage: Storage, actor_id: str) -> PortraitInfo:
     """Normalize the staged source portrait into the JPEG every shot is made from."""
     registration = load_registration(storage, actor_id)
     layout = registration.layout
-    normalized = normalize_portrait(storage.get(layout.source_portrait))
+    normalized = normalize_portrait(storage.get(layout.source_portrait), PortraitLimits.from_env())
     storage.put(layout.portrait, normalized.jpeg, "image/jpeg")
     return _portrait_info(storage, registration)
 

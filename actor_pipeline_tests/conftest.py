@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from actor_pipeline.catalog.model import Catalog, load_catalog
+from actor_pipeline.defs import resources as resources_module
 from actor_pipeline.defs.resources import ImageGeneratorResource
 from actor_pipeline.generation.preview_backend import PreviewBackend
 from actor_pipeline.generation.types import GeneratedImage, ImageBackend, ShotGenerationError, ShotGenerator, ShotJob
@@ -18,10 +19,12 @@ from actor_pipeline.storage.local import LocalStorage
 
 
 @pytest.fixture(autouse=True)
-def _no_real_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests must never pick up a developer's token or bucket from the environment."""
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests must never pick up a developer's token, bucket or instance from the environment,
+    and each test sees the once-per-process backend notice afresh."""
     for name in ("REPLICATE_API_TOKEN", "AWS_USER_FILES_BUCKET", "ACTOR_PIPELINE_CATALOG", "DAGSTER_HOME"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(resources_module, "_announced", set())
 
 
 @pytest.fixture

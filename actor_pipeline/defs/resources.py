@@ -9,11 +9,15 @@ from typing import Any, Literal
 import dagster as dg
 
 from actor_pipeline.catalog.model import Catalog
+from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.generation.preview_backend import PreviewBackend
 from actor_pipeline.generation.types import ImageBackend
 from actor_pipeline.outputs.debug import DebugWriter
+from actor_pipeline.portrait.limits import DEFAULT_LIMITS
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline.storage.s3 import S3Storage, read_s3_uri
+from actor_pipeline.storage.s3_settings import BUCKET_VAR, S3Settings, connection_from_env
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +58,27 @@ class ImageGeneratorResource(dg.ConfigurableResource):
 
 
 class StorageResource(dg.ConfigurableResource):
-    """Keeps the training sets. ``auto`` is S3 when a bucket is configured, else a local folder."""
+    """Keeps the training sets. ``auto`` is S3 when a bucket is configured
+    (``AWS_USER_FILES_BUCKET``), else the local folder ``local_dir``. S3 settings and credentials
+    are read from the environment at run time, never stored in Dagster config."""
 
     backend: Literal["auto", "local", "s3"] = "auto"
     local_dir: str = "output"
 
     def create_storage(self) -> Storage:
+        settings = S3Settings.from_env() if self.backend != "local" else None
+        if settings is not None:
+            return S3Storage(settings)
+        if self.backend == "s3":
+            raise ConfigurationError(f"S3 storage was asked for but {BUCKET_VAR} is not set: set it to the bucket name")
         return LocalStorage(self.local_dir)
 
-    def s3_reader(self) -> Callable[[str], bytes] | None:
-        """Reads ``s3://`` portrait sources, when S3 is configured."""
-        return None
+    @staticmethod
+    def read_s3_portrait(uri: str) -> bytes:
+        """Reads an ``s3://`` portrait source with the configured S3 connection (or the
+        environment's AWS settings when storage is local)."""
+        connection = S3Settings.from_env() or connection_from_env()
+        return read_s3_uri(uri, connection.client(), DEFAULT_LIMITS.max_bytes)
 
 
 class DebugResource(dg.ConfigurableResource):

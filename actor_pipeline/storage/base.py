@@ -21,6 +21,10 @@ class Storage(Protocol):
 
     name: str  # "local" or "s3"
 
+    def check(self) -> None:
+        """Fail fast, with a ``ConfigurationError`` naming the fix, when storage is unusable."""
+        ...
+
     def put(
         self,
         key: str,

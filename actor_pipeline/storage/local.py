@@ -6,6 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.storage.base import StoredObject
 
 _META_DIR = ".meta"  # sidecars for content type and metadata, outside the visible tree
@@ -18,6 +19,14 @@ class LocalStorage:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
+
+    def check(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot create the output folder {self.root}: {exc.strerror}; choose another --out") from None
+        if not os.access(self.root, os.W_OK):
+            raise ConfigurationError(f"the output folder {self.root} is not writable: choose another --out")
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
