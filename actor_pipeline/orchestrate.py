@@ -67,7 +67,8 @@ def open_instance(output_dir: str | os.PathLike[str]) -> dg.DagsterInstance:
         return dg.DagsterInstance.get()
     home = Path(output_dir).resolve() / ".dagster"
     home.mkdir(parents=True, exist_ok=True)
-    return dg.DagsterInstance.local_temp(tempdir=str(home))
+    # No telemetry from an instance the user never configured (and no network to send it to).
+    return dg.DagsterInstance.local_temp(tempdir=str(home), overrides={"telemetry": {"enabled": False}})
 
 
 def materialize_actor(

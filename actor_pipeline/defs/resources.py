@@ -3,14 +3,16 @@
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import dagster as dg
+from pydantic import Field
 
 from actor_pipeline.catalog.model import Catalog
 from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.generation.preview_backend import PreviewBackend
+from actor_pipeline.generation.replicate import ReplicateBackend, ReplicateSettings
 from actor_pipeline.generation.types import ImageBackend
 from actor_pipeline.outputs.debug import DebugWriter
 from actor_pipeline.portrait.limits import DEFAULT_LIMITS
@@ -34,10 +36,19 @@ def _announce_once(message: str) -> None:
 
 class ImageGeneratorResource(dg.ConfigurableResource):
     """Makes the images. ``auto`` uses Replicate when ``REPLICATE_API_TOKEN`` is set, otherwise
-    the offline preview renderer."""
+    the offline preview renderer. The token itself is read from the environment by the
+    ``replicate`` client, never stored in Dagster config."""
 
     backend: Literal["auto", "preview", "replicate"] = "auto"
-    max_concurrency: int = 8
+    max_concurrency: int = Field(8, ge=1, description="shots of one actor in flight at once")
+    model: str = ReplicateSettings.model
+    aspect_ratio: str = ReplicateSettings.aspect_ratio
+    safety_tolerance: int = ReplicateSettings.safety_tolerance
+    prompt_upsampling: bool = ReplicateSettings.prompt_upsampling
+    creates_per_minute: float = ReplicateSettings.creates_per_minute
+    poll_interval_s: float = ReplicateSettings.poll_interval_s
+    prediction_timeout_s: float = ReplicateSettings.prediction_timeout_s
+    price_per_image_usd: float = ReplicateSettings.price_per_image_usd
 
     def resolved_backend(self) -> str:
         if self.backend != "auto":
@@ -51,10 +62,12 @@ class ImageGeneratorResource(dg.ConfigurableResource):
         return "preview"
 
     def create_backend(self, catalog: Catalog) -> ImageBackend:
-        chosen = self.resolved_backend()
-        if chosen == "preview":
+        if self.resolved_backend() == "preview":
             return PreviewBackend(catalog)
-        raise NotImplementedError("the Replicate backend is not wired in yet")
+        if not os.environ.get("REPLICATE_API_TOKEN"):
+            raise ConfigurationError("the replicate backend needs REPLICATE_API_TOKEN: export it, or use --backend preview")
+        shared = fields(ReplicateSettings)
+        return ReplicateBackend(ReplicateSettings(**{f.name: getattr(self, f.name) for f in shared if hasattr(self, f.name)}))
 
 
 class StorageResource(dg.ConfigurableResource):

@@ -1,0 +1,320 @@
+"""The Replicate backend: ``flux-kontext-pro`` through the official ``replicate`` client (1.0.x).
+
+Where the client's defaults would cost money or hang, this module takes over:
+
+- creates go through ``client.models.predictions.async_create(..., wait=N)``:
+  ``client.predictions.create(model=...)`` silently drops ``wait``, and ``run()`` treats a
+  ``processing`` answer as final and returns ``None``;
+- the client never retries a POST nor a dropped connection; this backend retries creates, but
+  after any failure that may have created the prediction it looks for it before creating again;
+- polling has a deadline (the client has none), after which the prediction is canceled;
+- outputs are downloaded once, at once (they are deleted after an hour), with retries.
+"""
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from io import BytesIO
+
+import httpx
+import replicate
+from PIL import Image
+from replicate.exceptions import ReplicateError
+from replicate.helpers import FileOutput
+from replicate.prediction import Prediction
+
+from actor_pipeline.errors import ConfigurationError
+from actor_pipeline.generation.replicate.lookup import find_created
+from actor_pipeline.generation.replicate.pacing import CreatePacer
+from actor_pipeline.generation.replicate.problems import describe, is_content_flagged
+from actor_pipeline.generation.replicate.retry import (
+    Throttled,
+    http_status,
+    raise_throttled,
+    retry_delay_s,
+    retrying,
+    transient,
+)
+from actor_pipeline.generation.replicate.settings import ReplicateSettings
+from actor_pipeline.generation.replicate.transfer import Portrait, discard_portrait, send_portrait
+from actor_pipeline.generation.types import (
+    GeneratedImage,
+    ShotGenerationError,
+    ShotGenerator,
+    ShotJob,
+    ShotStatus,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+_TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+# Failures that prove the request never reached Replicate, so nothing can have been created.
+_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class ReplicateBackend:
+    """``ImageBackend`` on Replicate. One instance serves every actor; the create pacer is
+    shared by all of them, the HTTP client is per actor session."""
+
+    name = "replicate"
+
+    def __init__(self, settings: ReplicateSettings | None = None) -> None:
+        self.settings = settings or ReplicateSettings()
+        self.model = self.settings.model
+        self.aspect_ratio = self.settings.aspect_ratio
+        self._pacer = CreatePacer(self.settings.creates_per_minute)
+
+    def fingerprint_params(self) -> Mapping[str, object]:
+        """The inputs besides portrait, prompt and seed that shape the image."""
+        s = self.settings
+        return {
+            "model": s.model,
+            "aspect_ratio": s.aspect_ratio,
+            "output_format": s.output_format,
+            "safety_tolerance": s.safety_tolerance,
+            "prompt_upsampling": s.prompt_upsampling,
+        }
+
+    @asynccontextmanager
+    async def session(self, portrait_jpeg: bytes) -> AsyncIterator[ShotGenerator]:
+        """Send the portrait once and yield a generator for the actor's shots.
+
+        The ``replicate.Client`` lives exactly as long as the session: its ``httpx.AsyncClient``
+        is bound to the event loop that first used it (client issue #217), and the transport
+        handed to it is closed here, which the client offers no way to do.
+        """
+        if not os.environ.get("REPLICATE_API_TOKEN"):
+            raise ConfigurationError(
+                "REPLICATE_API_TOKEN is not set: set it to an API token from https://replicate.com/account/api-tokens"
+            )
+        transport = httpx.AsyncHTTPTransport()
+        # Token and base URL come from the environment, read by the client itself.
+        client = replicate.Client(transport=transport, event_hooks={"response": [raise_throttled]})
+        try:
+            portrait = await send_portrait(client, portrait_jpeg, self.settings)
+            try:
+                yield _ActorShots(client, portrait, self.settings, self._pacer)
+            finally:
+                await discard_portrait(client, portrait)
+        finally:
+            await transport.aclose()
+
+
+class _ShotFailed(Exception):
+    """A shot's failure, before usage and payload are attached to it."""
+
+    def __init__(self, message: str, status: ShotStatus = ShotStatus.FAILED) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _ActorShots:
+    """The ``ShotGenerator`` of one actor session."""
+
+    def __init__(
+        self,
+        client: replicate.Client,
+        portrait: Portrait,
+        settings: ReplicateSettings,
+        pacer: CreatePacer,
+    ) -> None:
+        self._client = client
+        self._portrait = portrait
+        self._settings = settings
+        self._pacer = pacer
+
+    async def generate(self, job: ShotJob) -> GeneratedImage:
+        """Create, await and download one prediction; raise ``ShotGenerationError`` carrying
+        whatever was paid for on the way."""
+        s = self._settings
+        input_: dict[str, object] = {
+            "prompt": job.prompt,
+            "input_image": self._portrait.input_image,
+            "aspect_ratio": s.aspect_ratio,
+            "output_format": s.output_format,
+            "safety_tolerance": s.safety_tolerance,
+            "seed": job.seed,
+            "prompt_upsampling": s.prompt_upsampling,
+        }
+        payload = {**input_, "input_image": self._portrait.shown}
+        usage = Usage()
+        prediction_id: str | None = None
+        try:
+            prediction, created_at = await self._create(input_, usage)
+            prediction_id = prediction.id
+            log.info("shot %s/%s: prediction %s", job.actor_id, job.shot_id, prediction_id)
+            prediction = await self._settle(prediction, created_at + s.prediction_timeout_s, usage)
+            data, width, height = await self._collect(prediction, usage)
+            return GeneratedImage(data, width, height, prediction_id, usage, payload)
+        except Exception as exc:
+            # Anything else escaping would lose the usage of a prediction that exists.
+            failure = exc if isinstance(exc, _ShotFailed) else _ShotFailed(describe(exc))
+            raise ShotGenerationError(
+                str(failure),
+                failure.status,
+                prediction_id=prediction_id,
+                usage=usage,
+                request_payload=payload,
+            ) from exc
+
+    async def _create(self, input_: dict[str, object], usage: Usage) -> tuple[Prediction, float]:
+        """Create the shot's prediction, at most once; return it and when its create started."""
+        s = self._settings
+        since = datetime.now(UTC)
+        last_error = "no attempt made"
+        for attempt in range(1, s.create_attempts + 1):
+            await self._pacer.acquire()
+            started = time.monotonic()
+            try:
+                prediction = await self._client.models.predictions.async_create(
+                    model=s.model, input=input_, wait=s.wait_s
+                )
+            except Throttled as exc:
+                last_error = describe(exc)
+                # The account's create budget is spent: hold back every shot, not just this one.
+                self._pacer.pause(retry_delay_s(exc, attempt, s.retry_base_delay_s, s.retry_max_delay_s))
+                continue
+            except (ReplicateError, httpx.TransportError) as exc:
+                last_error = describe(exc)
+                if not transient(exc):
+                    raise _ShotFailed(f"Replicate refused the prediction: {last_error}") from exc
+                await asyncio.sleep(retry_delay_s(exc, attempt, s.retry_base_delay_s, s.retry_max_delay_s))
+                if isinstance(exc, _UNSENT):
+                    continue
+                # Earlier attempts were proven not to have created it, so a match is this one's.
+                found = await self._find(input_, since, last_error)
+                if found is None:
+                    continue
+                log.warning("create failed (%s) but made prediction %s: using it", last_error, found.id)
+                prediction = found
+            usage.predictions_created += 1
+            return prediction, started
+        raise _ShotFailed(
+            f"gave up creating the prediction after {s.create_attempts} attempts; last error: "
+            f"{last_error}. Rerun the shot later"
+        )
+
+    async def _find(self, input_: dict[str, object], since: datetime, failure: str) -> Prediction | None:
+        s = self._settings
+        try:
+            return await retrying(
+                lambda: find_created(self._client, s.model, input_, since),
+                s.create_attempts,
+                s.retry_base_delay_s,
+                s.retry_max_delay_s,
+            )
+        except Exception as exc:
+            raise _ShotFailed(
+                f"the create request failed ({failure}) in a way that may have created the "
+                f"prediction, and the prediction list could not be read to check "
+                f"({describe(exc)}); no second prediction was created, to avoid paying twice. "
+                "Rerun the shot once Replicate answers again"
+            ) from exc
+
+    async def _settle(self, prediction: Prediction, deadline: float, usage: Usage) -> Prediction:
+        """Poll until the prediction ends; cancel it at the deadline."""
+        s = self._settings
+        while prediction.status not in _TERMINAL:
+            if time.monotonic() >= deadline:
+                return await self._cancel_late(prediction, usage)
+            await asyncio.sleep(min(s.poll_interval_s, max(0.0, deadline - time.monotonic())))
+            try:
+                prediction = await asyncio.wait_for(
+                    self._client.predictions.async_get(prediction.id),
+                    max(0.0, deadline - time.monotonic()),
+                )
+            except Exception as exc:
+                if not transient(exc):
+                    raise _ShotFailed(f"could not follow prediction {prediction.id}: {describe(exc)}") from exc
+                log.warning("polling %s: %s; polling on", prediction.id, describe(exc))
+        return prediction
+
+    async def _cancel_late(self, prediction: Prediction, usage: Usage) -> Prediction:
+        """Cancel a prediction past its deadline. One that ended on its own meanwhile is
+        returned, to be accounted as it ended."""
+        s = self._settings
+        limit = f"prediction {prediction.id} did not finish within {s.prediction_timeout_s:g} s"
+        try:
+            prediction = await retrying(
+                lambda: self._client.predictions.async_cancel(prediction.id),
+                s.create_attempts,
+                s.retry_base_delay_s,
+                s.retry_max_delay_s,
+            )
+        except Exception as exc:
+            raise _ShotFailed(
+                f"{limit}, and canceling it failed ({describe(exc)}): it may still finish and be "
+                "billed. Rerun the shot; raise prediction_timeout_s if Replicate is slow",
+                ShotStatus.TIMED_OUT,
+            ) from exc
+        if prediction.status in ("succeeded", "failed"):
+            return prediction
+        if prediction.status == "canceled":
+            usage.predictions_canceled += 1
+        raise _ShotFailed(
+            f"{limit} and was canceled; rerun the shot, or raise prediction_timeout_s if Replicate is slow",
+            ShotStatus.TIMED_OUT,
+        )
+
+    async def _collect(self, prediction: Prediction, usage: Usage) -> tuple[bytes, int, int]:
+        """Account for a finished prediction and download its image."""
+        if prediction.status == "failed":
+            usage.predictions_failed += 1
+            error = (prediction.error or "no error message").strip()
+            if is_content_flagged(error):
+                raise _ShotFailed(
+                    f"prediction {prediction.id} was flagged by Replicate's safety filter: "
+                    f"{error} Retrying the same prompt would be refused again: change the "
+                    "shot's prompt, or check the portrait",
+                    ShotStatus.CONTENT_FLAGGED,
+                )
+            raise _ShotFailed(f"prediction {prediction.id} failed: {error} Rerun the shot")
+        if prediction.status == "canceled":
+            usage.predictions_canceled += 1
+            raise _ShotFailed(
+                f"prediction {prediction.id} was canceled outside this pipeline (e.g. on "
+                "replicate.com); rerun the shot",
+                ShotStatus.CANCELED,
+            )
+        usage.predictions_succeeded += 1
+        usage.cost_usd = round(usage.cost_usd + self._settings.price_per_image_usd, 6)
+        return await self._download(prediction)
+
+    async def _download(self, prediction: Prediction) -> tuple[bytes, int, int]:
+        """Fetch the output once (https URL, or a data URI decoded locally) and check it is a
+        JPEG. Uses the client's own HTTP client, like its ``FileOutput``."""
+        s = self._settings
+        url = prediction.output
+        if not isinstance(url, str) or not url.startswith(("https:", "http:", "data:")):
+            raise _ShotFailed(f"prediction {prediction.id} succeeded without an image URL (output: {str(url)[:80]!r})")
+        try:
+            data = await retrying(
+                FileOutput(url, self._client).aread,
+                s.download_attempts,
+                s.retry_base_delay_s,
+                s.retry_max_delay_s,
+            )
+        except Exception as exc:
+            status = http_status(exc)
+            if status is not None and 400 <= status < 500 and status != 429:
+                raise _ShotFailed(
+                    f"the image of prediction {prediction.id} is gone (HTTP {status}): Replicate "
+                    "deletes outputs an hour after the prediction; rerun the shot"
+                ) from exc
+            raise _ShotFailed(
+                f"could not download the image of prediction {prediction.id} after "
+                f"{s.download_attempts} attempts: {describe(exc)}; rerun the shot"
+            ) from exc
+        try:
+            with Image.open(BytesIO(data)) as image:
+                kind, (width, height) = image.format, image.size
+        except (OSError, Image.DecompressionBombError) as exc:
+            raise _ShotFailed(f"the output of prediction {prediction.id} is not an image") from exc
+        if kind != "JPEG":
+            raise _ShotFailed(f"the output of prediction {prediction.id} is {kind}, not JPEG")
+        return data, width, height

@@ -1,0 +1,59 @@
+"""Finding the prediction that a failed create request may have made anyway."""
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+import replicate
+from replicate.prediction import Prediction
+
+_TIMESTAMP = re.compile(r"(.+?)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?")
+# Our clock against Replicate's: the search starts this much before our first attempt.
+_CLOCK_SKEW = timedelta(minutes=2)
+
+
+async def find_created(
+    client: replicate.Client, model: str, input_: Mapping[str, object], since: datetime
+) -> Prediction | None:
+    """The prediction of ``model`` for this shot's prompt and seed created since ``since``
+    (give or take clock skew), or ``None`` if the account has none.
+
+    Replicate documents no idempotency key for creates, so after a create that failed without
+    saying whether it happened (a 5xx, a dropped or timed out connection) the only faithful
+    check is ``GET /v1/predictions``: it lists the account's predictions newest first with their
+    ``input``, and takes ``created_after`` to keep the list short. A shot's prompt and seed
+    together identify it (seeds are derived per actor and shot), and the window excludes older
+    runs of the same shot. ``input_image`` is not compared: Replicate may store an inlined data
+    URI under its own URL. Errors propagate: the caller must not create again when it cannot
+    tell.
+    """
+    start = since - _CLOCK_SKEW
+    cursor = "/v1/predictions?" + urlencode({"created_after": start.isoformat()})
+    while True:
+        page = await client.predictions.async_list(cursor)
+        for prediction in page.results:
+            if _matches(prediction, model, input_):
+                return prediction
+            # Newest first: older ones cannot match, even where created_after was ignored.
+            if prediction.created_at and _parse(prediction.created_at) < start:
+                return None
+        if not page.next:
+            return None
+        cursor = page.next
+
+
+def _matches(prediction: Prediction, model: str, input_: Mapping[str, object]) -> bool:
+    sent = prediction.input or {}
+    return prediction.model == model and sent.get("prompt") == input_["prompt"] and sent.get("seed") == input_["seed"]
+
+
+def _parse(timestamp: str) -> datetime:
+    # Replicate writes nanoseconds and "Z" ("2025-06-08T12:06:15.136427877Z"), which
+    # fromisoformat (3.11) does not take: keep microseconds.
+    match = _TIMESTAMP.fullmatch(timestamp)
+    if match is None:
+        raise ValueError(f"unreadable created_at {timestamp!r} in the prediction list")
+    head, fraction, zone = match.groups()
+    offset = "+00:00" if zone in (None, "Z") else zone
+    return datetime.fromisoformat(f"{head}.{(fraction or '').ljust(6, '0')[:6]}{offset}")

@@ -1,0 +1,37 @@
+"""Pacing of prediction creates under Replicate's per-account rate limit."""
+
+import asyncio
+import threading
+import time
+
+
+class CreatePacer:
+    """Spaces creates evenly at ``per_minute``, and holds them all back after a 429.
+
+    One pacer serves every actor of a backend, whatever event loop each runs in, so its state is
+    guarded by a thread lock (held only for arithmetic, never across an ``await``).
+    """
+
+    def __init__(self, per_minute: float) -> None:
+        self._interval_s = 60.0 / per_minute
+        self._lock = threading.Lock()
+        self._next_slot = 0.0
+        self._resume_at = 0.0
+
+    async def acquire(self) -> None:
+        """Wait for this caller's turn to send a create."""
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                slot = max(now, self._next_slot, self._resume_at)
+                self._next_slot = slot + self._interval_s
+            await asyncio.sleep(slot - now)
+            # A 429 seen by another shot while this one slept pushes it behind the pause.
+            with self._lock:
+                if time.monotonic() >= self._resume_at:
+                    return
+
+    def pause(self, seconds: float) -> None:
+        """Hold every create back for ``seconds``: a 429 means the account's budget is spent."""
+        with self._lock:
+            self._resume_at = max(self._resume_at, time.monotonic() + seconds)

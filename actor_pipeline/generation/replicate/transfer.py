@@ -1,0 +1,65 @@
+"""Getting the portrait to Replicate once per actor."""
+
+import asyncio
+import base64
+import io
+import logging
+from dataclasses import dataclass
+
+import httpx
+import replicate
+from replicate.exceptions import ReplicateError
+
+from actor_pipeline.generation.replicate.problems import describe
+from actor_pipeline.generation.replicate.retry import retrying
+from actor_pipeline.generation.replicate.settings import ReplicateSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Portrait:
+    """The portrait as every shot of an actor sends it."""
+
+    input_image: str  # data URI or Files API URL
+    shown: str  # what request payloads show instead: never the base64 itself
+    file_id: str | None = None  # the Files API upload, deleted when the actor is done
+
+
+async def send_portrait(client: replicate.Client, jpeg: bytes, settings: ReplicateSettings) -> Portrait:
+    """Inline the portrait as a data URI when the API allows it, else upload it once through
+    the Files API so that every shot reuses the same URL."""
+    if len(jpeg) <= settings.inline_limit_bytes:
+        encoded = base64.b64encode(jpeg).decode("ascii")
+        return Portrait(f"data:image/jpeg;base64,{encoded}", f"<data URI, {len(jpeg)} bytes>")
+
+    async def upload() -> tuple[str, str]:
+        file = await asyncio.wait_for(
+            client.files.async_create(io.BytesIO(jpeg), filename="portrait.jpg", content_type="image/jpeg"),
+            settings.upload_timeout_s,
+        )
+        return file.id, file.urls["get"]
+
+    try:
+        # Repeating an upload is harmless (unpaid, and it expires in a day) but the client never
+        # retries a POST, so this does.
+        file_id, url = await retrying(
+            upload, settings.create_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s
+        )
+    except (ReplicateError, httpx.HTTPError, TimeoutError) as exc:
+        raise RuntimeError(
+            f"could not upload the portrait ({len(jpeg)} bytes) to Replicate's Files API: "
+            f"{describe(exc)}; rerun the actor once Replicate answers"
+        ) from exc
+    log.info("portrait uploaded once as %s (%d bytes)", url, len(jpeg))
+    return Portrait(url, url, file_id)
+
+
+async def discard_portrait(client: replicate.Client, portrait: Portrait) -> None:
+    """Delete the upload, if there was one: it would otherwise linger for a day."""
+    if portrait.file_id is None:
+        return
+    try:
+        await client.files.async_delete(portrait.file_id)
+    except (ReplicateError, httpx.HTTPError) as exc:
+        log.warning("could not delete uploaded portrait %s: %s", portrait.file_id, describe(exc))

@@ -1,0 +1,188 @@
+"""The Replicate backend on the happy path, through the real client against the emulator."""
+
+import asyncio
+import base64
+import io
+from dataclasses import replace
+
+import pytest
+from PIL import Image
+
+from actor_pipeline.errors import ConfigurationError
+from actor_pipeline.generation.replicate import ReplicateBackend
+from actor_pipeline.generation.types import GeneratedImage, ShotGenerationError, ShotStatus, Usage
+from actor_pipeline_tests.generation.conftest import fast_settings, run, succeeded
+from actor_pipeline_tests.replicate_emulator import Fault, ReplicateEmulator
+from actor_pipeline_tests.replicate_emulator.driver import generate_all, make_jobs
+
+
+def test_seventeen_shots_make_seventeen_paid_images_downloaded_once(
+    emulator: ReplicateEmulator, portrait: bytes
+) -> None:
+    backend = ReplicateBackend(fast_settings(price_per_image_usd=0.05))
+    images = succeeded(run(backend, portrait, make_jobs(17)))
+
+    counters = emulator.account.counters()
+    assert counters.predictions_created == counters.paid == 17
+    assert set(counters.downloads.values()) == {1} and len(counters.downloads) == 17
+    assert counters.polls == 0  # Prefer: wait brought every prediction back finished
+    for image in images:
+        assert (image.width, image.height) == (1392, 752)
+        with Image.open(io.BytesIO(image.data)) as decoded:
+            assert decoded.format == "JPEG" and decoded.size == (1392, 752)
+        assert image.usage == Usage(predictions_created=1, predictions_succeeded=1, cost_usd=0.05)
+    assert len({image.prediction_id for image in images}) == 17
+
+
+def test_the_input_sent_is_the_models_schema_with_settings_and_seed(
+    emulator: ReplicateEmulator, portrait: bytes
+) -> None:
+    backend = ReplicateBackend(fast_settings(aspect_ratio="1:1", safety_tolerance=1))
+    [image] = succeeded(run(backend, portrait, make_jobs(1)))
+
+    [prediction] = emulator.account.predictions()
+    sent = prediction["input"]
+    assert sent == {
+        "prompt": "the actor in scene 1",
+        "input_image": "data:image/jpeg;base64," + base64.b64encode(portrait).decode(),
+        "aspect_ratio": "1:1",
+        "output_format": "jpg",
+        "safety_tolerance": 1,
+        "seed": 1001,
+        "prompt_upsampling": False,
+    }
+    assert (image.width, image.height) == (1024, 1024)
+    assert image.request_payload == {**sent, "input_image": f"<data URI, {len(portrait)} bytes>"}
+
+
+def test_payloads_and_messages_never_hold_the_token_or_image_data(emulator: ReplicateEmulator, portrait: bytes) -> None:
+    jobs = make_jobs(2, prompt="scene {index} [flag]")
+    results = run(ReplicateBackend(fast_settings()), portrait, jobs)
+
+    encoded = base64.b64encode(portrait).decode()
+    for result in results:
+        assert isinstance(result, ShotGenerationError)
+        text = f"{result} {result.request_payload}"
+        assert emulator.token not in text and encoded[:40] not in text
+
+
+def test_a_large_portrait_is_uploaded_once_and_its_url_reused(
+    emulator: ReplicateEmulator, large_portrait: bytes
+) -> None:
+    images = succeeded(run(ReplicateBackend(fast_settings()), large_portrait, make_jobs(5)))
+
+    counters = emulator.account.counters()
+    assert counters.uploads == 1
+    urls = {p["input"]["input_image"] for p in emulator.account.predictions()}
+    assert len(urls) == 1 and urls.pop().startswith(f"{emulator.base_url}/v1/files/")
+    assert {image.request_payload["input_image"] for image in images} == {
+        p["input"]["input_image"] for p in emulator.account.predictions()
+    }
+    assert counters.files_deleted == 1  # the portrait does not linger for a day
+
+
+def test_a_failed_upload_is_retried(emulator: ReplicateEmulator, large_portrait: bytes) -> None:
+    emulator.account.inject("upload", Fault(500), Fault(None), Fault(503))
+    succeeded(run(ReplicateBackend(fast_settings()), large_portrait, make_jobs(2)))
+
+    assert emulator.account.counters().uploads == 1
+
+
+def test_a_portrait_at_the_inline_limit_is_inlined_and_one_byte_over_is_uploaded(
+    emulator: ReplicateEmulator, portrait: bytes
+) -> None:
+    run(ReplicateBackend(fast_settings(inline_limit_bytes=len(portrait))), portrait, make_jobs(1))
+    assert emulator.account.counters().uploads == 0
+    run(ReplicateBackend(fast_settings(inline_limit_bytes=len(portrait) - 1)), portrait, make_jobs(1))
+    assert emulator.account.counters().uploads == 1
+
+
+def test_seeds_are_sent_recorded_and_reproduce_the_image(emulator: ReplicateEmulator, portrait: bytes) -> None:
+    backend = ReplicateBackend(fast_settings())
+    jobs = make_jobs(3)
+    first = succeeded(run(backend, portrait, jobs))
+    again = succeeded(run(backend, portrait, jobs))
+    reseeded = succeeded(run(backend, portrait, [replace(job, seed=job.seed + 7) for job in jobs]))
+
+    assert [image.request_payload["seed"] for image in first] == [job.seed for job in jobs]
+    assert [image.data for image in again] == [image.data for image in first]
+    assert all(a.data != b.data for a, b in zip(first, reseeded, strict=True))
+    assert sorted(p["input"]["seed"] for p in emulator.account.predictions()) == [
+        1001,
+        1001,
+        1002,
+        1002,
+        1003,
+        1003,
+        1008,
+        1009,
+        1010,
+    ]
+
+
+@pytest.mark.parametrize("max_concurrency", [1, 3, 8, 17])
+def test_all_shots_are_in_flight_at_once_up_to_the_bound(
+    emulator: ReplicateEmulator, portrait: bytes, max_concurrency: int
+) -> None:
+    emulator.behaviour.latency_s = 0.2  # long enough for every create to land while the first runs
+    succeeded(run(ReplicateBackend(fast_settings()), portrait, make_jobs(9), max_concurrency))
+
+    assert emulator.account.counters().peak_in_flight >= min(max_concurrency, 9)
+    assert emulator.account.counters().peak_in_flight <= max_concurrency
+
+
+def test_one_backend_serves_successive_event_loops(emulator: ReplicateEmulator, portrait: bytes) -> None:
+    # The client's httpx.AsyncClient is loop-bound (replicate-python #217): a client per session.
+    backend = ReplicateBackend(fast_settings())
+    for _ in range(3):
+        succeeded(run(backend, portrait, make_jobs(2)))
+    assert emulator.account.counters().paid == 6
+
+
+def test_concurrent_actors_share_one_backend(emulator: ReplicateEmulator, portrait: bytes) -> None:
+    backend = ReplicateBackend(fast_settings())
+
+    async def both() -> list[list[GeneratedImage | ShotGenerationError]]:
+        alice = generate_all(backend, portrait, make_jobs(4, "alice"), 8)
+        bob = generate_all(backend, portrait, make_jobs(4, "bob", "bob in scene {index}"), 8)
+        return list(await asyncio.gather(alice, bob))
+
+    for results in asyncio.run(both()):
+        succeeded(results)
+    assert emulator.account.counters().paid == 8
+
+
+def test_outputs_given_as_data_uris_are_decoded(emulator: ReplicateEmulator, portrait: bytes) -> None:
+    emulator.behaviour.data_uri_outputs = True
+    [image] = succeeded(run(ReplicateBackend(fast_settings()), portrait, make_jobs(1)))
+
+    assert (image.width, image.height) == (1392, 752)
+    assert emulator.account.counters().download_requests == 0
+
+
+def test_a_missing_token_is_a_configuration_error(
+    emulator: ReplicateEmulator, portrait: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REPLICATE_API_TOKEN")
+    with pytest.raises(ConfigurationError, match="REPLICATE_API_TOKEN is not set"):
+        run(ReplicateBackend(fast_settings()), portrait, make_jobs(1))
+
+
+def test_a_rejected_token_fails_the_shot_naming_the_fix(
+    emulator: ReplicateEmulator, portrait: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_wrong_token_value")
+    [result] = run(ReplicateBackend(fast_settings()), portrait, make_jobs(1))
+
+    assert isinstance(result, ShotGenerationError) and result.status is ShotStatus.FAILED
+    assert "401" in str(result) and "set REPLICATE_API_TOKEN" in str(result)
+    assert "r8_wrong_token_value" not in str(result)
+    assert result.usage == Usage()
+
+
+def test_a_failed_upload_names_the_problem(
+    emulator: ReplicateEmulator, large_portrait: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_wrong_token_value")
+    with pytest.raises(RuntimeError, match=r"could not upload the portrait .* HTTP 401"):
+        run(ReplicateBackend(fast_settings()), large_portrait, make_jobs(1))

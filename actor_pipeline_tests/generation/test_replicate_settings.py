@@ -1,0 +1,217 @@
+"""Settings validation and the small pure helpers of the Replicate backend."""
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from replicate.exceptions import ReplicateError
+
+from actor_pipeline.defs.resources import ImageGeneratorResource
+from actor_pipeline.errors import ConfigurationError
+from actor_pipeline.generation.replicate import ASPECT_RATIOS, ReplicateBackend, ReplicateSettings
+from actor_pipeline.generation.replicate.pacing import CreatePacer
+from actor_pipeline.generation.replicate.problems import describe, is_content_flagged
+from actor_pipeline.generation.replicate.retry import Throttled, backoff_s, retry_after_s, retry_delay_s, transient
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def test_defaults_follow_the_issue() -> None:
+    s = ReplicateSettings()
+    assert (s.model, s.aspect_ratio, s.output_format, s.safety_tolerance, s.prompt_upsampling) == (
+        "black-forest-labs/flux-kontext-pro", "16:9", "jpg", 2, False,
+    )  # fmt: skip
+    assert (s.creates_per_minute, s.price_per_image_usd, s.inline_limit_bytes) == (600, 0.04, 256_000)
+    # Ten actors, each with the default 8 shots in flight and polled, stay under 3000 reads/min.
+    assert 10 * ImageGeneratorResource().max_concurrency * 60 / s.poll_interval_s <= 3000
+
+
+@pytest.mark.parametrize("tolerance", [0, 1, 2])
+def test_safety_tolerance_up_to_two_is_accepted(tolerance: int) -> None:
+    assert ReplicateSettings(safety_tolerance=tolerance).safety_tolerance == tolerance
+
+
+@pytest.mark.parametrize("tolerance", [3, 6])
+def test_safety_tolerance_above_two_is_refused_not_sent(tolerance: int) -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"at most 2 when an input image is sent.*set safety_tolerance to 0, 1 or 2"
+    ):
+        ReplicateSettings(safety_tolerance=tolerance)
+
+
+@pytest.mark.parametrize("tolerance", [-1, 7, True, 2.0])
+def test_safety_tolerance_outside_the_model_range_is_refused(tolerance: object) -> None:
+    with pytest.raises(ConfigurationError, match="outside the model's range"):
+        ReplicateSettings(safety_tolerance=tolerance)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ratio", ASPECT_RATIOS)
+def test_every_aspect_ratio_the_model_takes_is_configurable(ratio: str) -> None:
+    assert ReplicateBackend(ReplicateSettings(aspect_ratio=ratio)).aspect_ratio == ratio
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"aspect_ratio": "16:10"}, "use one of match_input_image, 1:1, 16:9"),
+        ({"output_format": "png"}, "set output_format to 'jpg'"),
+        ({"model": "flux-kontext-pro"}, "'owner/name'"),
+        ({"create_attempts": 0}, "create_attempts must be at least 1"),
+        ({"poll_interval_s": 0}, "poll_interval_s must be greater than 0"),
+        ({"price_per_image_usd": -1}, "must not be negative"),
+    ],
+)
+def test_unusable_settings_name_the_fix(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        ReplicateSettings(**overrides)  # type: ignore[arg-type]
+
+
+def test_fingerprint_holds_what_shapes_the_image() -> None:
+    backend = ReplicateBackend(ReplicateSettings(aspect_ratio="1:1", safety_tolerance=1))
+    assert backend.name == "replicate" and backend.model == "black-forest-labs/flux-kontext-pro"
+    assert backend.fingerprint_params() == {
+        "model": "black-forest-labs/flux-kontext-pro",
+        "aspect_ratio": "1:1",
+        "output_format": "jpg",
+        "safety_tolerance": 1,
+        "prompt_upsampling": False,
+    }
+    # Operational settings do not invalidate images already made.
+    assert ReplicateBackend(ReplicateSettings(creates_per_minute=60, poll_interval_s=9)).fingerprint_params() == (
+        ReplicateBackend().fingerprint_params()
+    )
+
+
+@pytest.mark.parametrize(("timeout", "wait"), [(0.3, 1), (5, 5), (59.9, 59), (180, 60)])
+def test_prefer_wait_stays_within_the_api_range_and_the_deadline(timeout: float, wait: int) -> None:
+    assert ReplicateSettings(prediction_timeout_s=timeout).wait_s == wait
+
+
+# --- how long to wait ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "expected"),
+    [
+        ({"retry-after": "7"}, None, 7.0),
+        ({}, {"detail": "Request was throttled. Your rate limit resets in ~30s."}, 30.0),
+        ({}, {"detail": "Request was throttled. Expected available in 1 second."}, 1.0),
+        ({}, {"detail": "… reduced to 6 requests per minute … resets in ~5s.", "retry_after": 4}, 4.0),
+        ({"retry-after": "2"}, {"detail": "resets in ~30s."}, 2.0),
+        ({}, {"detail": "Request was throttled."}, None),
+        ({}, None, None),
+    ],
+)
+def test_the_delay_a_429_asks_for(headers: dict[str, str], body: object, expected: float | None) -> None:
+    assert retry_after_s(headers, body) == expected
+
+
+def test_a_retry_after_date_is_read_as_a_delay() -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= (retry_after_s({"retry-after": when}, None) or 0) <= 30
+
+
+@given(st.integers(min_value=0, max_value=10**6))
+def test_any_resets_in_figure_is_read(seconds: int) -> None:
+    assert retry_after_s({}, {"detail": f"Your rate limit resets in ~{seconds}s."}) == seconds
+
+
+@given(
+    st.integers(min_value=1, max_value=40),
+    st.floats(min_value=0.001, max_value=10),
+    st.floats(min_value=0.01, max_value=100),
+)
+def test_backoff_grows_but_never_passes_the_cap(attempt: int, base: float, cap: float) -> None:
+    assert (
+        min(cap, base * 2 ** (attempt - 1))
+        <= backoff_s(attempt, base, cap)
+        <= min(cap, 1.2 * base * 2 ** (attempt - 1))
+    )
+
+
+def test_a_servers_hint_is_honoured_with_jitter_and_capped() -> None:
+    assert 3.0 <= retry_delay_s(Throttled("x", 3.0), 1, 0.1, 60) <= 3.6
+    assert retry_delay_s(Throttled("x", 500.0), 1, 0.1, 60) == 60
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (httpx.RemoteProtocolError("gone"), True),
+        (httpx.ConnectError("refused"), True),
+        (TimeoutError(), True),
+        (ReplicateError(status=429), True),
+        (ReplicateError(status=502), True),
+        (ReplicateError(status=422), False),
+        (ReplicateError(status=401), False),
+        (ValueError("bug"), False),
+    ],
+)
+def test_which_failures_are_worth_repeating(exc: BaseException, expected: bool) -> None:
+    assert transient(exc) is expected
+
+
+# --- pacing ---------------------------------------------------------------------------------------
+
+
+def test_creates_are_spaced_at_the_configured_rate() -> None:
+    pacer = CreatePacer(per_minute=1200)  # one per 50 ms
+
+    async def delays() -> list[float]:
+        start = time.monotonic()
+
+        async def one() -> float:
+            await pacer.acquire()
+            return time.monotonic() - start
+
+        return sorted(await asyncio.gather(*(one() for _ in range(6))))
+
+    # The n-th create goes no earlier than n intervals in (a late wake-up only delays it).
+    assert all(delay >= 0.05 * n - 0.001 for n, delay in enumerate(asyncio.run(delays())))
+
+
+def test_a_pause_holds_every_create_back() -> None:
+    pacer = CreatePacer(per_minute=60_000)
+
+    async def after_pause() -> float:
+        await pacer.acquire()
+        pacer.pause(0.2)
+        paused_at = time.monotonic()
+        await pacer.acquire()
+        return time.monotonic() - paused_at
+
+    assert asyncio.run(after_pause()) >= 0.2
+
+
+# --- messages ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "The input or output was flagged as sensitive. Please try again with different inputs. (E005)",
+        "ModelError: flagged as sensitive (E005) (uIJ6l3ruRD)",
+        "The input or output was Flagged as Sensitive.",
+    ],
+)
+def test_safety_filter_wordings_are_recognised(error: str) -> None:
+    assert is_content_flagged(error)
+
+
+@pytest.mark.parametrize("error", [None, "", "CUDA out of memory", "E0055 something else"])
+def test_other_errors_are_not_taken_for_the_safety_filter(error: str | None) -> None:
+    assert not is_content_flagged(error)
+
+
+def test_descriptions_name_the_fix() -> None:
+    assert describe(ReplicateError(status=401, detail="You did not pass a valid authentication token")) == (
+        "Replicate answered HTTP 401: You did not pass a valid authentication token "
+        "(set REPLICATE_API_TOKEN to a valid API token)"
+    )
+    assert "HTTP 502: no details" in describe(ReplicateError(status=502))
+    assert "RemoteProtocolError" in describe(httpx.RemoteProtocolError("Server disconnected"))

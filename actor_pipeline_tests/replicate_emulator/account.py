@@ -1,0 +1,515 @@
+"""The emulated Replicate account: predictions, files, rate limits, injected faults, counters.
+
+Prediction lifecycles are computed from the clock, so no worker thread runs them: a prediction
+is ``starting`` for ``queue_s``, ``processing`` for its latency, then ends as its prompt says.
+Every method is called from an HTTP handler thread; one condition guards all state and wakes
+the requests held by ``Prefer: wait``.
+"""
+
+import base64
+import hashlib
+import math
+import secrets
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, get_args
+
+from actor_pipeline_tests.replicate_emulator import flux
+
+FLAGGED_ERROR = "The input or output was flagged as sensitive. Please try again with different inputs. (E005)"
+MODEL_ERROR = "Prediction failed: the model crashed (emulated failure)"
+VERSION_ID = hashlib.sha256(b"emulated flux-kontext-pro").hexdigest()
+_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+_TERMINAL = ("succeeded", "failed", "canceled")
+Outcome = Literal["succeeded", "failed", "flagged", "canceled", "hung"]
+FaultSite = Literal["create", "poll", "list", "upload", "download"]
+Limit = Literal["create", "read"]
+
+
+@dataclass
+class Behaviour:
+    """How the emulated API and model behave. Tests may change fields at any time; a
+    prediction takes its latency and outcome when it is created."""
+
+    latency_s: float = 0.1
+    queue_s: float = 0.01  # time spent "starting"
+    # A Prefer: wait is answered by then at the latest (Replicate: 60 s); lower it to make the
+    # server answer "processing" early.
+    wait_cap_s: float = 60.0
+    output_ttl_s: float = 3600.0  # outputs are deleted an hour after the prediction
+    data_uri_outputs: bool = False  # answer outputs as data: URIs (sync mode did, late 2024)
+    creates_per_minute: int = 600
+    reads_per_minute: int = 3000
+    page_size: int = 100
+    max_inline_bytes: int = 256_000
+    # A prompt containing one of these substrings ends that way instead of succeeding.
+    flagged: tuple[str, ...] = ("[flag]",)
+    failing: tuple[str, ...] = ("[fail]",)
+    hung: tuple[str, ...] = ("[hang]",)
+    canceled_elsewhere: tuple[str, ...] = ("[cancel]",)
+    slow: Mapping[str, float] = field(default_factory=dict)  # substring -> latency_s
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected failure: an HTTP status, or ``status=None`` to drop the connection unanswered."""
+
+    status: int | None = None
+    # Creates only: the prediction is created before the request fails, as when a response is lost.
+    after_create: bool = False
+
+
+class Problem(Exception):
+    """An HTTP error answer (``application/problem+json``)."""
+
+    def __init__(
+        self, status: int, title: str, detail: str, headers: Mapping[str, str] | None = None, **extra: object
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.body = {"title": title, "detail": detail, "status": status, **extra}
+        self.headers = dict(headers or {})
+
+
+class Dropped(Exception):
+    """The connection is to be closed without an answer."""
+
+
+@dataclass(frozen=True)
+class Counters:
+    """What the account saw, for tests to assert on."""
+
+    create_requests: int  # every create POST, throttled and failed ones included
+    predictions_created: int
+    succeeded: int
+    failed: int
+    canceled: int
+    predictions_per_shot: Mapping[tuple[object, object], int]  # (prompt, seed) -> predictions
+    polls: int  # GET /v1/predictions/{id}
+    lists: int
+    cancel_requests: int
+    uploads: int  # completed
+    files_deleted: int
+    throttled: int  # 429 answers
+    unfinished_wait_answers: int  # Prefer: wait answered before the prediction ended
+    downloads: Mapping[str, int]  # prediction id -> complete output downloads
+    download_requests: int
+    peak_in_flight: int
+    create_times: tuple[float, ...]  # time.monotonic() of each create request
+
+    @property
+    def paid(self) -> int:
+        """Predictions billed: flux-kontext-pro is charged per output image."""
+        return self.succeeded
+
+
+@dataclass
+class _Prediction:
+    id: str
+    model: str
+    input: dict[str, object]
+    created: datetime
+    t0: float  # time.monotonic() at creation
+    queue_s: float
+    latency_s: float
+    outcome: Outcome
+    output_format: str
+    size: tuple[int, int]
+    canceled_at: float | None = None
+    image: bytes | None = None
+
+    @property
+    def done_at(self) -> float:
+        return math.inf if self.outcome == "hung" else self.t0 + self.queue_s + self.latency_s
+
+    @property
+    def ends_at(self) -> float:
+        return min(self.done_at, self.canceled_at if self.canceled_at is not None else math.inf)
+
+    def status(self, now: float) -> str:
+        if self.canceled_at is not None and self.canceled_at <= now and self.canceled_at < self.done_at:
+            return "canceled"
+        if now < self.t0 + self.queue_s:
+            return "starting"
+        if now < self.done_at:
+            return "processing"
+        return {"flagged": "failed", "failed": "failed", "canceled": "canceled"}.get(self.outcome, "succeeded")
+
+
+@dataclass
+class _File:
+    id: str
+    name: str
+    content_type: str
+    data: bytes
+    metadata: dict[str, object]
+    created: datetime
+
+
+class Account:
+    """State and behaviour behind the emulated API; ``api`` turns HTTP requests into calls."""
+
+    def __init__(self, token: str, api_base: str, files_base: str, behaviour: Behaviour) -> None:
+        self.token = token
+        self.api_base = api_base
+        self.files_base = files_base
+        self.behaviour = behaviour
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._predictions: dict[str, _Prediction] = {}
+        self._files: dict[str, _File] = {}
+        self._faults: dict[FaultSite, deque[Fault]] = {site: deque() for site in get_args(FaultSite)}
+        self._throttles: deque[tuple[float, str]] = deque()  # (retry after s, style)
+        self._windows: dict[str, deque[float]] = {"create": deque(), "read": deque()}
+        self._counts: Counter[str] = Counter()
+        self._downloads: Counter[str] = Counter()
+        self._create_times: list[float] = []
+
+    # --- fault injection -------------------------------------------------------------------
+
+    def inject(self, site: FaultSite, *faults: Fault) -> None:
+        """Make the next requests at ``site`` fail, one fault per request, in order: ``create``
+        (POST a prediction), ``poll`` (GET one), ``list`` (GET the list), ``upload`` (POST a file) or
+        ``download`` (an output)."""
+        with self._cond:
+            self._faults[site].extend(faults)
+
+    def throttle_creates(
+        self, count: int, retry_after_s: float = 1, style: Literal["detail", "header", "field"] = "detail"
+    ) -> None:
+        """Answer the next ``count`` creates with 429. ``style`` says where the delay is given:
+        only in the detail text (documented), also in a ``Retry-After`` header (unconfirmed), or
+        also in a ``retry_after`` body field (the low-credit variant)."""
+        with self._cond:
+            self._throttles.extend([(retry_after_s, style)] * count)
+
+    def stop(self) -> None:
+        """Release every request held by ``Prefer: wait``."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+
+    # --- requests ----------------------------------------------------------------------------
+
+    def authorize(self, authorization: str | None) -> None:
+        if authorization != f"Bearer {self.token}":
+            raise Problem(401, "Unauthenticated", "You did not pass a valid authentication token")
+
+    def admit(self, kind: Limit) -> dict[str, str]:
+        """Apply the per-minute limit of ``kind``; return the ratelimit headers."""
+        limit = self.behaviour.creates_per_minute if kind == "create" else self.behaviour.reads_per_minute
+        with self._cond:
+            now = time.monotonic()
+            window = self._windows[kind]
+            while window and window[0] <= now - 60:
+                window.popleft()
+            reset = max(1, math.ceil(window[0] + 60 - now)) if window else 1
+            if len(window) >= limit:
+                self._counts["throttled"] += 1
+                raise _throttled(reset, "detail", {"ratelimit-remaining": "0", "ratelimit-reset": str(reset)})
+            window.append(now)
+            return {"ratelimit-remaining": str(limit - len(window)), "ratelimit-reset": str(reset)}
+
+    def create(self, model: str, body: object, wait_s: float | None) -> dict[str, object]:
+        """POST a prediction; with ``wait_s``, hold the answer until it ends or the wait runs out."""
+        with self._cond:
+            self._counts["create_requests"] += 1
+            self._create_times.append(time.monotonic())
+            if self._throttles:
+                retry_after, style = self._throttles.popleft()
+                self._counts["throttled"] += 1
+                raise _throttled(retry_after, style)
+            fault = self._take("create")
+        if fault and not fault.after_create:
+            _fail(fault)
+        input_ = body.get("input") if isinstance(body, dict) else None
+        with self._cond:
+            invalid = flux.validate_input(input_, self._find_file, self.behaviour.max_inline_bytes)
+            if invalid:
+                detail = "".join(f"- {problem['field']}: {problem['description']}\n" for problem in invalid)
+                raise Problem(422, "Input validation failed", detail, invalid_fields=invalid)
+            assert isinstance(input_, dict)
+            prediction = self._new_prediction(model, input_)
+        if fault:
+            _fail(fault)
+        if wait_s is None:
+            return self.prediction(prediction.id)
+        with self._cond:
+            until = time.monotonic() + min(wait_s, self.behaviour.wait_cap_s)
+            while not self._stopping and (now := time.monotonic()) < min(until, prediction.ends_at):
+                self._cond.wait(min(until, prediction.ends_at) - now)
+            if prediction.status(time.monotonic()) not in _TERMINAL:
+                self._counts["unfinished_wait_answers"] += 1
+            return self._json(prediction)
+
+    def poll(self, prediction_id: str) -> dict[str, object]:
+        with self._cond:
+            self._counts["polls"] += 1
+            fault = self._take("poll")
+        if fault:
+            _fail(fault)
+        return self.prediction(prediction_id)
+
+    def prediction(self, prediction_id: str) -> dict[str, object]:
+        with self._cond:
+            return self._json(self._get(prediction_id))
+
+    def cancel(self, prediction_id: str) -> dict[str, object]:
+        with self._cond:
+            self._counts["cancel_requests"] += 1
+            prediction = self._get(prediction_id)
+            now = time.monotonic()
+            if prediction.status(now) not in _TERMINAL:
+                prediction.canceled_at = now
+                self._cond.notify_all()
+            return self._json(prediction)
+
+    def list_predictions(
+        self, created_after: datetime | None, created_before: datetime | None, offset: int
+    ) -> tuple[list[dict[str, object]], int | None]:
+        """One page, newest first, and the offset of the next page (if any)."""
+        with self._cond:
+            self._counts["lists"] += 1
+            fault = self._take("list")
+        if fault:
+            _fail(fault)
+        with self._cond:
+            chosen = [
+                p
+                for p in self._predictions.values()
+                if (created_after is None or p.created >= created_after)
+                and (created_before is None or p.created < created_before)
+            ]
+            chosen.sort(key=lambda p: p.created, reverse=True)
+            page = chosen[offset : offset + self.behaviour.page_size]
+            following = offset + len(page)
+            return [self._json(p) for p in page], following if following < len(chosen) else None
+
+    def upload(self, name: str, content_type: str, data: bytes, metadata: dict[str, object]) -> dict[str, object]:
+        with self._cond:
+            fault = self._take("upload")
+        if fault:
+            _fail(fault)
+        with self._cond:
+            self._counts["uploads"] += 1
+            file = _File(_new_id(), name, content_type, data, metadata, _utcnow())
+            self._files[file.id] = file
+            return self._file_json(file)
+
+    def file(self, file_id: str) -> dict[str, object]:
+        with self._cond:
+            if file_id not in self._files:
+                raise _not_found()
+            return self._file_json(self._files[file_id])
+
+    def files(self) -> list[dict[str, object]]:
+        with self._cond:
+            return [self._file_json(f) for f in self._files.values()]
+
+    def delete_file(self, file_id: str) -> None:
+        with self._cond:
+            if self._files.pop(file_id, None) is None:
+                raise _not_found()
+            self._counts["files_deleted"] += 1
+
+    def download(self, prediction_id: str) -> tuple[str, bytes]:
+        """The output image of a prediction, as served by replicate.delivery."""
+        with self._cond:
+            self._counts["download_requests"] += 1
+            fault = self._take("download")
+            prediction = self._predictions.get(prediction_id)
+            now = time.monotonic()
+            if prediction is None or prediction.status(now) != "succeeded":
+                raise _not_found()
+            if now >= prediction.done_at + self.behaviour.output_ttl_s:
+                raise Problem(404, "Not found", "This output has expired and was deleted")
+        if fault:
+            _fail(fault)
+        with self._cond:
+            self._downloads[prediction_id] += 1
+            return _media_type(prediction.output_format), self._image(prediction)
+
+    def counters(self) -> Counters:
+        with self._cond:
+            now = time.monotonic()
+            statuses = Counter(p.status(now) for p in self._predictions.values())
+            per_shot = Counter((p.input.get("prompt"), p.input.get("seed")) for p in self._predictions.values())
+            return Counters(
+                create_requests=self._counts["create_requests"],
+                predictions_created=len(self._predictions),
+                succeeded=statuses["succeeded"],
+                failed=statuses["failed"],
+                canceled=statuses["canceled"],
+                predictions_per_shot=dict(per_shot),
+                polls=self._counts["polls"],
+                lists=self._counts["lists"],
+                cancel_requests=self._counts["cancel_requests"],
+                uploads=self._counts["uploads"],
+                files_deleted=self._counts["files_deleted"],
+                throttled=self._counts["throttled"],
+                unfinished_wait_answers=self._counts["unfinished_wait_answers"],
+                downloads=dict(self._downloads),
+                download_requests=self._counts["download_requests"],
+                peak_in_flight=_peak((p.t0, p.ends_at) for p in self._predictions.values()),
+                create_times=tuple(self._create_times),
+            )
+
+    def predictions(self) -> list[dict[str, Any]]:
+        """Every prediction as the API shows it now, oldest first."""
+        with self._cond:
+            return [self._json(p) for p in self._predictions.values()]
+
+    # --- internals (call with the condition held) ------------------------------------------
+
+    def _new_prediction(self, model: str, input_: dict[str, object]) -> _Prediction:
+        b = self.behaviour
+        prompt = str(input_["prompt"])
+        latency = next((s for key, s in b.slow.items() if key in prompt), b.latency_s)
+        rules: tuple[tuple[tuple[str, ...], Outcome], ...] = (
+            (b.hung, "hung"), (b.flagged, "flagged"), (b.failing, "failed"), (b.canceled_elsewhere, "canceled"),
+        )  # fmt: skip
+        outcome: Outcome = next((o for keys, o in rules if any(k in prompt for k in keys)), "succeeded")
+        image = input_.get("input_image")
+        resolved = flux.resolve_image(image, self._find_file) if isinstance(image, str) else None
+        size = flux.output_size(
+            str(input_.get("aspect_ratio", "match_input_image")),
+            flux.image_size(resolved[1]) if resolved else None,
+        )
+        prediction = _Prediction(
+            id=_new_id(),
+            model=model,
+            input=dict(input_),
+            created=_utcnow(),
+            t0=time.monotonic(),
+            queue_s=b.queue_s,
+            latency_s=latency,
+            outcome=outcome,
+            output_format=str(input_.get("output_format", "png")),
+            size=size,
+        )
+        self._predictions[prediction.id] = prediction
+        return prediction
+
+    def _take(self, site: FaultSite) -> Fault | None:
+        faults = self._faults[site]
+        return faults.popleft() if faults else None
+
+    def _get(self, prediction_id: str) -> _Prediction:
+        if prediction_id not in self._predictions:
+            raise _not_found()
+        return self._predictions[prediction_id]
+
+    def _find_file(self, url: str) -> tuple[str, bytes] | None:
+        prefix = f"{self.api_base}/v1/files/"
+        file = self._files.get(url[len(prefix) :]) if url.startswith(prefix) else None
+        return (file.content_type, file.data) if file else None
+
+    def _image(self, prediction: _Prediction) -> bytes:
+        if prediction.image is None:
+            seed = prediction.input.get("seed")
+            prediction.image = flux.render(
+                prediction.size, seed, str(prediction.input["prompt"]), prediction.output_format
+            )
+        return prediction.image
+
+    def _json(self, p: _Prediction) -> dict[str, object]:
+        now = time.monotonic()
+        status = p.status(now)
+        url = f"{self.api_base}/v1/predictions/{p.id}"
+        logs = f"Using seed: {p.input.get('seed')}\nGenerating...\n" if status != "starting" else ""
+        body: dict[str, object] = {
+            "id": p.id,
+            "model": p.model,
+            "version": "hidden",
+            "input": p.input,
+            "logs": logs,
+            "output": None,
+            "data_removed": False,
+            "error": None,
+            "status": status,
+            "created_at": _iso(p.created),
+            "source": "api",
+            "urls": {"get": url, "cancel": f"{url}/cancel", "web": f"https://replicate.com/p/{p.id}"},
+        }
+        if status != "starting":
+            body["started_at"] = _iso(p.created + timedelta(seconds=p.queue_s))
+        if status in _TERMINAL:
+            ran = p.ends_at - p.t0 - p.queue_s
+            body["completed_at"] = _iso(p.created + timedelta(seconds=p.ends_at - p.t0))
+            body["metrics"] = {"predict_time": round(max(0.0, ran), 6), "total_time": round(p.ends_at - p.t0, 6)}
+        if status == "succeeded":
+            body["logs"] = f"{logs}Generated image in {p.latency_s:.1f}sec\n"
+            body["metrics"] = {**body["metrics"], "image_count": 1}  # type: ignore[dict-item]
+            body["output"] = self._output(p)
+        elif status == "failed":
+            body["error"] = FLAGGED_ERROR if p.outcome == "flagged" else MODEL_ERROR
+        return body
+
+    def _output(self, p: _Prediction) -> str:
+        if self.behaviour.data_uri_outputs:
+            encoded = base64.b64encode(self._image(p)).decode("ascii")
+            return f"data:{_media_type(p.output_format)};base64,{encoded}"
+        return f"{self.files_base}/{p.id}/output.{p.output_format}"
+
+    def _file_json(self, f: _File) -> dict[str, object]:
+        return {
+            "id": f.id,
+            "name": f.name,
+            "content_type": f.content_type,
+            "size": len(f.data),
+            "etag": hashlib.md5(f.data).hexdigest(),
+            "checksums": {"sha256": hashlib.sha256(f.data).hexdigest(), "md5": hashlib.md5(f.data).hexdigest()},
+            "metadata": f.metadata,
+            "created_at": _iso(f.created),
+            "expires_at": _iso(f.created + timedelta(days=1)),
+            "urls": {"get": f"{self.api_base}/v1/files/{f.id}"},
+        }
+
+
+def _fail(fault: Fault) -> None:
+    if fault.status is None:
+        raise Dropped()
+    raise Problem(fault.status, "Internal Server Error" if fault.status == 500 else "Service error", "emulated fault")
+
+
+def _throttled(retry_after_s: float, style: str, headers: Mapping[str, str] | None = None) -> Problem:
+    shown = f"{retry_after_s:g}"
+    extra: dict[str, object] = {"retry_after": retry_after_s} if style == "field" else {}
+    all_headers = {**(headers or {}), **({"Retry-After": shown} if style == "header" else {})}
+    return Problem(
+        429, "Too Many Requests", f"Request was throttled. Your rate limit resets in ~{shown}s.", all_headers, **extra
+    )
+
+
+def _not_found() -> Problem:
+    return Problem(404, "Not found", "The requested resource could not be found.")
+
+
+def _media_type(output_format: str) -> str:
+    return "image/png" if output_format == "png" else "image/jpeg"
+
+
+def _peak(intervals: Iterable[tuple[float, float]]) -> int:
+    # Ends sort before starts at the same instant: back-to-back predictions do not overlap.
+    events = sorted(e for start, end in intervals for e in ((start, 1), (end, -1)))
+    peak = current = 0
+    for _, delta in events:
+        current += delta
+        peak = max(peak, current)
+    return peak
+
+
+def _new_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(26))
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,81 @@
+"""The whole pipeline through the real ``replicate`` client against the emulator."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from actor_pipeline.cli import main
+from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
+
+# Substrings of two default prompts (pen_ink, woodcut), for the emulator to flag as sensitive.
+PEN_INK, WOODCUT = "kicking open a warehouse door", "vaulting over a chain-link fence"
+
+
+@pytest.fixture
+def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicateEmulator]:
+    with ReplicateEmulator(behaviour=Behaviour(latency_s=0.05)) as running:
+        for name, value in running.env().items():
+            monkeypatch.setenv(name, value)
+        yield running
+
+
+def generate(capsys: pytest.CaptureFixture[str], tmp_path: Path, portrait: Path, *extra: str) -> tuple[int, dict]:
+    code = main(["generate", str(portrait), "--actor-id", "alice", "--out", str(tmp_path / "out"), *extra])
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def portrait_file(tmp_path: Path, portrait_bytes: bytes) -> Path:
+    path = tmp_path / "portrait.jpg"
+    path.write_bytes(portrait_bytes)
+    return path
+
+
+def test_a_token_makes_the_full_set_through_replicate(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, portrait_file: Path, emulator: ReplicateEmulator
+) -> None:
+    code, result = generate(capsys, tmp_path, portrait_file)
+    assert code == 0 and result["backend"] == "replicate" and result["total_training_images"] == 17
+    assert result["cost_usd"] == pytest.approx(17 * 0.04)
+    counters = emulator.account.counters()
+    assert counters.predictions_created == counters.succeeded == 17
+    assert set(counters.predictions_per_shot.values()) == {1}
+
+    manifest = json.loads((tmp_path / "out/default/custom-actors/alice/training_data/manifest.json").read_text())
+    assert manifest["model"] == "black-forest-labs/flux-kontext-pro"
+    assert manifest["ledger"] == {"predictions_created": 17, "predictions_succeeded": 17, "predictions_failed": 0,
+                                  "predictions_canceled": 0, "cost_usd": pytest.approx(0.68)}
+    assert all(image["prediction_id"] and image["width"] == 1392 for image in manifest["images"])
+    sent_seeds = {seed for (_, seed) in counters.predictions_per_shot}
+    assert sent_seeds == {image["seed"] for image in manifest["images"]}
+
+    code, _ = generate(capsys, tmp_path, portrait_file)  # an unchanged rerun pays for nothing
+    assert code == 0 and emulator.account.counters().predictions_created == 17
+
+
+def test_rerunning_two_flagged_shots_pays_for_exactly_two(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, portrait_file: Path, emulator: ReplicateEmulator
+) -> None:
+    emulator.account.behaviour.flagged = (PEN_INK, WOODCUT)
+    code, result = generate(capsys, tmp_path, portrait_file)
+    assert code == 1 and sorted(f["shot_id"] for f in result["failed"]) == ["pen_ink", "woodcut"]
+    assert {f["status"] for f in result["failed"]} == {"content_flagged"}
+    assert all("E005" in f["error"] or "sensitive" in f["error"] for f in result["failed"])
+    assert emulator.account.counters().predictions_created == 17
+
+    emulator.account.behaviour.flagged = ()
+    code, result = generate(capsys, tmp_path, portrait_file)
+    assert code == 0 and result["total_training_images"] == 17
+    assert emulator.account.counters().predictions_created == 19
+    manifest = json.loads((tmp_path / "out/default/custom-actors/alice/training_data/manifest.json").read_text())
+    assert manifest["ledger"]["predictions_created"] == 19 and manifest["ledger"]["predictions_failed"] == 2
+    assert manifest["ledger"]["cost_usd"] == pytest.approx(17 * 0.04)  # billed per output image
+
+
+def test_replicate_without_a_token_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, portrait_file: Path
+) -> None:
+    assert main(["generate", str(portrait_file), "--actor-id", "a", "--backend", "replicate", "--out", str(tmp_path)]) == 2
+    assert "needs REPLICATE_API_TOKEN" in capsys.readouterr().err
