@@ -16,6 +16,7 @@ from actor_pipeline.generation.preview_backend import PreviewBackend
 from actor_pipeline.generation.types import GeneratedImage, ImageBackend, ShotGenerationError, ShotGenerator, ShotJob
 from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +31,22 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def portrait_bytes() -> bytes:
     return SAMPLE_PORTRAIT.read_bytes()
+
+
+@pytest.fixture
+def portrait_file(tmp_path: Path, portrait_bytes: bytes) -> Path:
+    path = tmp_path / "portrait.jpg"
+    path.write_bytes(portrait_bytes)
+    return path
+
+
+@pytest.fixture
+def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicateEmulator]:
+    """The Replicate emulator, with the environment pointing the real client at it."""
+    with ReplicateEmulator(behaviour=Behaviour(latency_s=0.05)) as running:
+        for name, value in running.env().items():
+            monkeypatch.setenv(name, value)
+        yield running
 
 
 @pytest.fixture

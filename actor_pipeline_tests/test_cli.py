@@ -18,13 +18,6 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-@pytest.fixture
-def portrait_file(tmp_path: Path, portrait_bytes: bytes) -> Path:
-    path = tmp_path / "portrait.jpg"
-    path.write_bytes(portrait_bytes)
-    return path
-
-
 def test_generate_prints_the_result_as_json(capsys: pytest.CaptureFixture[str], tmp_path: Path, portrait_file: Path) -> None:
     code, out, err = run(capsys, "generate", str(portrait_file), "--actor-id", "bob", "--user-id", "u7",
                          "--actor-type", "robotic", "--out", str(tmp_path / "out"), "--debug-dir", str(tmp_path / "dbg"))

@@ -1,36 +1,20 @@
 """The whole pipeline through the real ``replicate`` client against the emulator."""
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from actor_pipeline.cli import main
-from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
+from actor_pipeline_tests.replicate_emulator import ReplicateEmulator
 
 # Substrings of two default prompts (pen_ink, woodcut), for the emulator to flag as sensitive.
 PEN_INK, WOODCUT = "kicking open a warehouse door", "vaulting over a chain-link fence"
 
 
-@pytest.fixture
-def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicateEmulator]:
-    with ReplicateEmulator(behaviour=Behaviour(latency_s=0.05)) as running:
-        for name, value in running.env().items():
-            monkeypatch.setenv(name, value)
-        yield running
-
-
 def generate(capsys: pytest.CaptureFixture[str], tmp_path: Path, portrait: Path, *extra: str) -> tuple[int, dict]:
     code = main(["generate", str(portrait), "--actor-id", "alice", "--out", str(tmp_path / "out"), *extra])
     return code, json.loads(capsys.readouterr().out)
-
-
-@pytest.fixture
-def portrait_file(tmp_path: Path, portrait_bytes: bytes) -> Path:
-    path = tmp_path / "portrait.jpg"
-    path.write_bytes(portrait_bytes)
-    return path
 
 
 def test_a_token_makes_the_full_set_through_replicate(

@@ -35,13 +35,6 @@ def keys(env: S3Env) -> set[str]:
     return {item["Key"] for item in listed}
 
 
-@pytest.fixture
-def portrait_file(tmp_path: Path, portrait_bytes: bytes) -> Path:
-    path = tmp_path / "portrait.jpg"
-    path.write_bytes(portrait_bytes)
-    return path
-
-
 def test_generate_puts_the_set_in_s3_and_the_manifest_urls_resolve(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, portrait_file: Path, s3_env: S3Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,7 +2,6 @@
 
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 

@@ -4,7 +4,7 @@
 incompatible change.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from actor_pipeline.catalog.prompts import PlannedShot, PromptSet
 from actor_pipeline.generation.records import ShotRecord
-from actor_pipeline.generation.types import ShotStatus, Usage
+from actor_pipeline.generation.types import Usage
 from actor_pipeline.registry import Registration
 from actor_pipeline.storage.base import Storage
 

@@ -4,14 +4,13 @@ environment, and settings fast enough for tests (tiny latencies, polls and backo
 import asyncio
 import io
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from PIL import Image
 
 from actor_pipeline.generation.replicate import ReplicateBackend, ReplicateSettings
 from actor_pipeline.generation.types import GeneratedImage, ShotGenerationError, ShotJob
-from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 from actor_pipeline_tests.replicate_emulator.driver import generate_all
 
 _FAST = {
@@ -40,14 +39,6 @@ def succeeded(results: Sequence[GeneratedImage | ShotGenerationError]) -> list[G
     errors = [str(r) for r in results if isinstance(r, ShotGenerationError)]
     assert not errors, errors
     return [r for r in results if isinstance(r, GeneratedImage)]
-
-
-@pytest.fixture
-def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicateEmulator]:
-    with ReplicateEmulator(behaviour=Behaviour(latency_s=0.05)) as running:
-        for name, value in running.env().items():
-            monkeypatch.setenv(name, value)
-        yield running
 
 
 @pytest.fixture
