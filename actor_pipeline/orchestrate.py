@@ -14,6 +14,7 @@ from typing import Any
 
 import dagster as dg
 
+from actor_pipeline.catalog.descriptors import get_actor_descriptor
 from actor_pipeline.defs.assets import (
     ALL_ASSETS,
     debug_grid,
@@ -22,16 +23,15 @@ from actor_pipeline.defs.assets import (
     training_image,
     training_manifest,
 )
+from actor_pipeline.defs.assets.images import FAILED_SHOTS_KEY
 from actor_pipeline.defs.partitions import CATALOG, actor_image_range, actors_partitions
 from actor_pipeline.defs.resources import PipelineSettings, StorageResource
 from actor_pipeline.errors import InputError, PortraitError
 from actor_pipeline.identifiers import validate_id
+from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.portrait.fetch import read_portrait_source
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import normalize_portrait
-from actor_pipeline.catalog.descriptors import get_actor_descriptor
-from actor_pipeline.defs.assets.images import FAILED_SHOTS_KEY
-from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.registry import load_registration, redact_source, register_actor
 from actor_pipeline.storage.base import Storage
 

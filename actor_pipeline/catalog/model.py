@@ -6,13 +6,12 @@ Partitions, prompts, grid labels and the manifest all derive from the ``Catalog`
 """
 
 import os
-from collections.abc import Callable
 import string
 import tomllib
 from enum import Enum
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -108,13 +107,16 @@ def parse_catalog(data: dict[str, Any], source: str) -> Catalog:
     for number, raw in enumerate(raw_shots, start=1):
         if not isinstance(raw, dict):
             raise CatalogError(f"catalog {source}: shot {number} must be a table of fields, got {raw!r}")
-        shots.append(_validated(lambda: Shot(**{**raw, "index": number}), f"catalog {source}: shot {number}"))
-    return _validated(lambda: Catalog(shots=tuple(shots), source=source), f"catalog {source}")
+        shots.append(_validated(Shot, f"catalog {source}: shot {number}", **{**raw, "index": number}))
+    return _validated(Catalog, f"catalog {source}", shots=tuple(shots), source=source)
 
 
-def _validated(build: Callable[[], Any], where: str) -> Any:
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _validated(model: type[_Model], where: str, **fields: Any) -> _Model:
     try:
-        return build()
+        return model(**fields)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors(include_url=False)

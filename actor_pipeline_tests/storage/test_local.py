@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from actor_pipeline.errors import InputError
 from actor_pipeline.storage.layout import ActorLayout, registration_key
 from actor_pipeline.storage.local import LocalStorage
-from actor_pipeline.errors import InputError
 
 
 def test_roundtrip_with_metadata(storage: LocalStorage) -> None:

@@ -11,7 +11,6 @@ from actor_pipeline.generation.runner import ShotOutcome
 from actor_pipeline.stages import generate_stage
 from actor_pipeline.storage.base import Storage
 
-
 FAILED_SHOTS_KEY = "failed_shots"
 
 
