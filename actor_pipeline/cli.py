@@ -10,10 +10,13 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actor_pipeline.catalog.descriptors import ACTOR_SEXES, ACTOR_TYPES
 from actor_pipeline.errors import InputError
+
+if TYPE_CHECKING:
+    from actor_pipeline.defs.resources import PipelineSettings
 
 EXIT_OK, EXIT_SHOTS_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -26,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def run_options(sub: argparse.ArgumentParser) -> None:
+    def run_options(sub: argparse.ArgumentParser, with_force: bool = True) -> None:
         sub.add_argument("--backend", choices=["auto", "preview", "replicate"], default="auto",
                          help="image generator; auto = replicate when REPLICATE_API_TOKEN is set, else preview (default: auto)")
         sub.add_argument("--storage", choices=["auto", "local", "s3"], default="auto",
@@ -36,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--debug-dir", metavar="DIR", help="also write the seed's debug files (images, payloads, grid) here")
         sub.add_argument("--catalog", metavar="FILE", help="a TOML or YAML shot catalog to use instead of the default")
         sub.add_argument("--max-concurrency", type=int, default=8, metavar="N", help="shots in flight at once (default: 8)")
-        sub.add_argument("--force", action="store_true", help="regenerate shots even when identical images exist")
+        if with_force:
+            sub.add_argument("--force", action="store_true", help="regenerate shots even when identical images exist")
 
     generate = commands.add_parser("generate", help="generate the training set for one portrait",
                                    description="Generate the training set for one portrait and print the result as JSON.")
@@ -51,6 +55,17 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="generate a set for the sample portrait shipped with the package",
                                description="Run `generate` on the bundled sample portrait (actor id 'demo').")
     run_options(demo)
+
+    retry = commands.add_parser(
+        "retry-failed",
+        help="generate the failed shots again (only those are paid for)",
+        description="Rerun the failed shots of one actor (or of every actor the Dagster instance knows), "
+        "then redraw the grid and rewrite the manifest. Exits 1 if shots are still failed afterwards.",
+    )
+    retry.add_argument("--actor-id", help="only this actor (default: every actor)")
+    retry.add_argument("--max-attempts", type=int, default=3, metavar="N",
+                       help="skip shots already attempted N times in all (default: 3)")
+    run_options(retry, with_force=False)
 
     status = commands.add_parser("status", help="per-shot status of an actor",
                                  description="Show each shot's status, attempts, cost and error for one actor.")
@@ -104,19 +119,23 @@ def _log_progress_to_stderr() -> None:
     package_logger.setLevel(logging.INFO)
 
 
-def _generate(args: argparse.Namespace, portrait: str, actor_id: str, **extra: Any) -> int:
+def _settings(args: argparse.Namespace) -> "PipelineSettings":
     from actor_pipeline.defs.resources import PipelineSettings
-    from actor_pipeline.orchestrate import GenerationRequest, generate
 
-    settings = PipelineSettings(
+    return PipelineSettings(
         backend=args.backend,
         storage=args.storage,
         output_dir=args.out,
         debug_dir=args.debug_dir,
         max_concurrency=args.max_concurrency,
     )
+
+
+def _generate(args: argparse.Namespace, portrait: str, actor_id: str, **extra: Any) -> int:
+    from actor_pipeline.orchestrate import GenerationRequest, generate
+
     request = GenerationRequest(actor_id=actor_id, portrait_source=portrait, force=args.force, **extra)
-    result = generate(request, settings).as_dict()
+    result = generate(request, _settings(args)).as_dict()
     print(json.dumps(result, indent=2))
     return EXIT_SHOTS_FAILED if result["failed"] else EXIT_OK
 
@@ -137,6 +156,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from actor_pipeline.samples import SAMPLE_PORTRAIT
 
     return _generate(args, str(SAMPLE_PORTRAIT), "demo", actor_sex=None)
+
+
+def _cmd_retry_failed(args: argparse.Namespace) -> int:
+    from actor_pipeline.rerun import retry_failed
+
+    if args.max_attempts < 1:
+        raise InputError(f"--max-attempts must be at least 1, got {args.max_attempts}")
+    retries = retry_failed(_settings(args), [args.actor_id] if args.actor_id else None, args.max_attempts)
+    print(json.dumps([r.as_dict() for r in retries], indent=2))
+    return EXIT_SHOTS_FAILED if any(r.still_failed for r in retries) else EXIT_OK
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -160,7 +189,13 @@ def _cmd_prompts(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"generate": _cmd_generate, "demo": _cmd_demo, "status": _cmd_status, "prompts": _cmd_prompts}
+_COMMANDS = {
+    "generate": _cmd_generate,
+    "demo": _cmd_demo,
+    "retry-failed": _cmd_retry_failed,
+    "status": _cmd_status,
+    "prompts": _cmd_prompts,
+}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,30 @@
+"""The inbox resource: where the inbox sensor looks for portraits."""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from actor_pipeline.inbox import InboxSource, open_inbox
+
+INBOX_ENV = "ACTOR_PIPELINE_INBOX"
+DEFAULT_INBOX = "inbox"
+
+
+class InboxResource(dg.ConfigurableResource):
+    """A local folder or ``s3://bucket/prefix`` holding ``{user_id}/{actor_id}.jpg`` portraits
+    and optional ``{actor_id}.json`` sidecars."""
+
+    location: str = DEFAULT_INBOX
+    settle_seconds: float = 10.0  # a bad file is reported once it has been unchanged this long
+    max_per_tick: int = 20  # portraits registered per tick; more wait for the next one
+
+    @classmethod
+    def from_env(cls) -> "InboxResource":
+        """``$ACTOR_PIPELINE_INBOX``, default ``./inbox``; a relative folder is resolved against
+        the working directory now, so the UI shows the folder actually watched."""
+        location = os.environ.get(INBOX_ENV) or DEFAULT_INBOX
+        return cls(location=location if location.startswith("s3://") else str(Path(location).resolve()))
+
+    def open(self) -> InboxSource:
+        return open_inbox(self.location)

@@ -1,0 +1,135 @@
+"""Sensors: the inbox starts an actor's set, run-status sensors carry runs through the three
+stages, and failed runs are reported with the actor, the shots and why.
+
+Stages are chained here rather than by declarative automation, which was 3-4 times slower from
+drop to manifest (``benchmarks/bench_inbox_latency.py``, 5 s predictions: median 56-62 s against
+16 s): ``AutomationCondition.eager()`` either launches one run per image partition (17 runs per
+actor) or emits backfills, which the backfill daemon picks up only every 30 s.
+"""
+
+import time
+
+import dagster as dg
+
+from actor_pipeline.defs.assets.images import FAILED_SHOTS_KEY
+from actor_pipeline.defs.inbox_resource import InboxResource
+from actor_pipeline.defs.jobs import finish_training_set, make_training_images, prepare_actor
+from actor_pipeline.defs.partitions import actors_partitions
+from actor_pipeline.defs.resources import StorageResource
+from actor_pipeline.defs.runs import (
+    covered_shots,
+    new_set_requests,
+    next_stage_queued,
+    next_stage_requests,
+    planned_partitions,
+    serializes_actor_runs,
+)
+from actor_pipeline.errors import InputError
+from actor_pipeline.inbox import InboxCursor, take_in
+from actor_pipeline.retry import describe_failed_shots, find_failed_shots
+
+SOURCE_TAG = "actor_pipeline/source"
+# The sensor daemon wakes every 5 s; a shorter minimum interval makes every wake-up evaluate.
+_EVERY_WAKE_UP = 1
+
+
+@dg.sensor(
+    jobs=[prepare_actor, make_training_images, finish_training_set],
+    minimum_interval_seconds=_EVERY_WAKE_UP,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def portrait_inbox(
+    context: dg.SensorEvaluationContext, inbox: InboxResource, storage: StorageResource
+) -> dg.SensorResult:
+    """Registers each portrait dropped at ``{user_id}/{actor_id}.jpg`` in the inbox (with its
+    optional ``{actor_id}.json`` sidecar) and starts its set. Bad files are logged once."""
+    intake = take_in(
+        inbox.open(),
+        storage.create_storage(),
+        InboxCursor.parse(context.cursor),
+        now=time.time(),
+        settle_s=inbox.settle_seconds,
+        limit=inbox.max_per_tick,
+    )
+    for problem in intake.problems:
+        context.log.error(f"inbox: skipped {problem}")
+    for error in intake.errors:
+        context.log.warning(f"inbox: {error}")
+    if intake.waiting:
+        context.log.info(f"inbox: {intake.waiting} more portrait(s) wait for the next tick")
+    actors = [r.registration.actor_id for r in intake.registered]
+    if not actors:
+        return dg.SensorResult(skip_reason=f"no new portraits in {inbox.location}", cursor=intake.cursor.serialize())
+    all_stages = serializes_actor_runs(context.instance)
+    return dg.SensorResult(
+        run_requests=[
+            request
+            for r in intake.registered
+            for request in new_set_requests(
+                r.registration.actor_id, r.run_key, {SOURCE_TAG: r.registration.portrait_source}, all_stages=all_stages
+            )
+        ],
+        dynamic_partitions_requests=[actors_partitions.build_add_request(sorted(set(actors)))],
+        cursor=intake.cursor.serialize(),
+    )
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    request_jobs=[make_training_images, finish_training_set],
+    minimum_interval_seconds=_EVERY_WAKE_UP,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def advance_training_set(context: dg.RunStatusSensorContext) -> list[dg.RunRequest] | None:
+    """After a successful run, requests the actor's next stage (unless it was queued already)."""
+    run = context.dagster_run
+    if next_stage_queued(run):
+        return None
+    # None, not []: a run status sensor ends its tick at the first run it returns requests for.
+    return next_stage_requests(run.run_id, planned_partitions(context.instance, run.run_id)) or None
+
+
+@dg.run_failure_sensor(
+    request_job=finish_training_set,
+    minimum_interval_seconds=_EVERY_WAKE_UP,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def report_failed_run(context: dg.RunFailureSensorContext, storage: StorageResource) -> list[dg.RunRequest] | None:
+    """Logs which actor and which shots a failed run left undone, and why. When only shots
+    failed, still finishes the set so the grid and manifest show the failures (as the CLI does)."""
+    run = context.dagster_run
+    step_errors = [
+        e.step_failure_data.error.message.strip().splitlines()[0]
+        for e in context.get_step_failure_events()
+        if e.step_failure_data and e.step_failure_data.error
+    ]
+    context.log.error(
+        f"run {run.run_id} ({run.job_name}) failed: {'; '.join(step_errors) or context.failure_event.message}"
+    )
+    plan = planned_partitions(context.instance, run.run_id)
+    store = storage.create_storage()
+    for actor_id, shot_ids in covered_shots(plan).items():
+        if not shot_ids:
+            context.log.error(f"actor {actor_id}: {run.job_name} did not complete; see the run's logs")
+            continue
+        try:
+            failed = find_failed_shots(store, actor_id, shot_ids)
+        except InputError as exc:
+            context.log.error(f"actor {actor_id}: {exc}")
+            continue
+        context.log.error(describe_failed_shots(actor_id, failed, len(shot_ids)))
+    if next_stage_queued(run) or not _only_shots_failed(context):
+        return None
+    return next_stage_requests(run.run_id, plan) or None
+
+
+def _only_shots_failed(context: dg.RunFailureSensorContext) -> bool:
+    """The run failed only because ``training_image`` reported failed shots (not a crash)."""
+    failures = [e.step_failure_data for e in context.get_step_failure_events()]
+    return bool(failures) and all(
+        f is not None and f.user_failure_data is not None and FAILED_SHOTS_KEY in f.user_failure_data.metadata
+        for f in failures
+    )
+
+
+ALL_SENSORS = [portrait_inbox, advance_training_set, report_failed_run]

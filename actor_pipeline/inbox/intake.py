@@ -1,0 +1,100 @@
+"""Take portraits in from an inbox: register each new one once, report each bad one once.
+
+No Dagster here: the sensor turns an ``Intake`` into partitions, run requests and log lines.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from actor_pipeline.errors import InputError
+from actor_pipeline.inbox.cursor import InboxCursor
+from actor_pipeline.inbox.model import MAX_SIDECAR_BYTES, InboxItem, Sidecar, group_entries, parse_sidecar
+from actor_pipeline.inbox.sources import InboxSource
+from actor_pipeline.portrait.limits import PortraitLimits
+from actor_pipeline.registry import Registration, register_actor
+from actor_pipeline.storage.base import Storage
+
+log = logging.getLogger(__name__)
+_LIMITS = PortraitLimits()
+
+
+@dataclass(frozen=True)
+class Registered:
+    item: InboxItem
+    registration: Registration
+
+    @property
+    def run_key(self) -> str:
+        """Unique per version of the item, so Dagster never starts its chain twice."""
+        return f"inbox:{self.item.key}@{self.item.version}"
+
+
+@dataclass(frozen=True)
+class Intake:
+    registered: list[Registered]  # oldest drop first
+    problems: list[str]  # bad files found in this scan, each reported only now
+    errors: list[str]  # failures not caused by the file (storage, network): retried next scan
+    waiting: int  # new items left for the next scan by the per-scan limit
+    cursor: InboxCursor
+
+
+def take_in(
+    source: InboxSource,
+    storage: Storage,
+    cursor: InboxCursor,
+    *,
+    now: float,
+    settle_s: float,
+    limit: int,
+    limits: PortraitLimits = _LIMITS,
+) -> Intake:
+    """Scan ``source`` and register up to ``limit`` new items, oldest first.
+
+    A problem is reported only once the file has been unchanged for ``settle_s``, since a file
+    still being written looks broken; until then the item is simply looked at again next scan.
+    """
+    items, rejected = group_entries(source.list())
+    handled = dict(cursor.only([i.key for i in items] + [r.key for r in rejected]).handled)
+    problems: list[str] = []
+    errors: list[str] = []
+
+    def report(key: str, version: str, modified: float, problem: str) -> None:
+        if now - modified >= settle_s:
+            handled[key] = version
+            problems.append(f"{source.uri(key)}: {problem}")
+
+    for bad in rejected:
+        if handled.get(bad.key) != bad.version:
+            report(bad.key, bad.version, bad.modified, bad.problem)
+
+    new = sorted((i for i in items if handled.get(i.key) != i.version), key=lambda i: (i.modified, i.key))
+    registered: list[Registered] = []
+    for item in new[:limit]:
+        try:
+            registration = _register(source, storage, item, limits)
+        except FileNotFoundError:  # removed since the listing: nothing to do
+            continue
+        except InputError as exc:
+            report(item.key, item.version, item.modified, str(exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - one unreadable item must not hold up the others
+            errors.append(f"{source.uri(item.key)}: {type(exc).__name__}: {exc} (trying again next scan)")
+            continue
+        handled[item.key] = item.version
+        registered.append(Registered(item, registration))
+    return Intake(registered, problems, errors, max(0, len(new) - limit), InboxCursor(handled))
+
+
+def _register(source: InboxSource, storage: Storage, item: InboxItem, limits: PortraitLimits) -> Registration:
+    sidecar = parse_sidecar(source.read(item.sidecar.key, MAX_SIDECAR_BYTES)) if item.sidecar else Sidecar()
+    registration, _ = register_actor(
+        storage,
+        actor_id=item.actor_id,
+        user_id=item.user_id,
+        actor_type=sidecar.actor_type,
+        actor_sex=sidecar.actor_sex,
+        portrait_source=source.uri(item.key),
+        portrait_bytes=source.read(item.key, limits.max_bytes),
+    )
+    log.info("inbox: registered %s for user %s from %s", item.actor_id, item.user_id, source.uri(item.key))
+    return registration

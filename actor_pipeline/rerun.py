@@ -1,0 +1,161 @@
+"""Rerun failed shots: the plan from storage records and Dagster's partition status, and the
+in-process rerun behind ``actor-pipeline retry-failed``.
+
+Only failed shots are run again (as ranges of consecutive shots), so only they are paid for;
+then the actor's grid and manifest are redrawn.
+"""
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+
+from actor_pipeline.defs.assets import ALL_ASSETS, debug_grid, training_image, training_manifest
+from actor_pipeline.defs.partitions import CATALOG, actors_partitions, image_key, image_partitions
+from actor_pipeline.defs.resources import PipelineSettings
+from actor_pipeline.defs.runs import shot_range_tags
+from actor_pipeline.errors import InputError
+from actor_pipeline.orchestrate import _QUIET, _failure_message, _only_shot_failures, open_instance
+from actor_pipeline.outputs.manifest import Manifest
+from actor_pipeline.registry import load_registration
+from actor_pipeline.retry import FailedShot, RetryPlan, find_failed_shots, plan_retries, shot_ranges
+from actor_pipeline.storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+
+def retry_plan(
+    instance: dg.DagsterInstance, storage: Storage, actor_ids: Sequence[str] | None, max_attempts: int
+) -> RetryPlan:
+    """The plan for ``actor_ids`` (their shot records decide, even for actors this instance has
+    not run), or for every actor with FAILED ``training_image`` partitions in this instance: one
+    status query for all of them, then shot records only for those, so a nightly run over
+    thousands of actors stays quick. Shots being made right now are left out."""
+    statuses = _shot_statuses(instance, actor_ids)
+    candidates = (
+        actor_ids
+        if actor_ids is not None
+        else sorted(actor for actor, shots in statuses.items() if dg.AssetPartitionStatus.FAILED in shots.values())
+    )
+    failed: list[FailedShot] = []
+    for actor_id in candidates:
+        shots = statuses.get(actor_id, {})
+        try:
+            failed += find_failed_shots(
+                storage,
+                actor_id,
+                CATALOG.ids,
+                dagster_failed={s for s, v in shots.items() if v == dg.AssetPartitionStatus.FAILED},
+                in_progress={s for s, v in shots.items() if v == dg.AssetPartitionStatus.IN_PROGRESS},
+            )
+        except InputError as exc:
+            if actor_ids is not None:
+                raise
+            log.warning("retry: skipping %s: %s", actor_id, exc)  # e.g. its storage has moved
+    return plan_retries(failed, max_attempts)
+
+
+def _shot_statuses(
+    instance: dg.DagsterInstance, actor_ids: Sequence[str] | None
+) -> dict[str, dict[str, dg.AssetPartitionStatus | None]]:
+    """Dagster's status of every shot of the actors it knows, by actor and shot."""
+    known = instance.get_dynamic_partitions(actors_partitions.name)
+    actors = known if actor_ids is None else sorted(set(actor_ids) & set(known))
+    keys = {str(image_key(a, s)): (a, s) for a in actors for s in CATALOG.ids}
+    found = (instance.get_status_by_partition(training_image.key, list(keys), image_partitions) or {}) if keys else {}
+    statuses: dict[str, dict[str, dg.AssetPartitionStatus | None]] = {a: {} for a in actors}
+    for key, (actor_id, shot_id) in keys.items():
+        statuses[actor_id][shot_id] = found.get(key)
+    return statuses
+
+
+def retry_requests(plan: RetryPlan) -> list[dg.RunRequest]:
+    """One run request per range of consecutive failed shots of an actor."""
+    return [
+        dg.RunRequest(tags=shot_range_tags(actor_id, first, last))
+        for actor_id, shot_ids in plan.shots_by_actor().items()
+        for first, last in shot_ranges(shot_ids, CATALOG.ids)
+    ]
+
+
+@dataclass(frozen=True)
+class ActorRetry:
+    actor_id: str
+    retried: list[str]
+    exhausted: list[FailedShot]
+    manifest: Manifest | None  # after the rerun; None if the actor has none yet
+    manifest_url: str | None
+
+    @property
+    def still_failed(self) -> list[str]:
+        return [f.shot_id for f in self.manifest.failed] if self.manifest else [s.shot_id for s in self.exhausted]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "actor_id": self.actor_id,
+            "retried": self.retried,
+            "exhausted": [{"shot_id": s.shot_id, "attempts": s.attempts, "error": s.error} for s in self.exhausted],
+            "still_failed": self.still_failed,
+            "total_training_images": self.manifest.totals.generated if self.manifest else None,
+            "manifest_url": self.manifest_url,
+        }
+
+
+def retry_failed(
+    settings: PipelineSettings,
+    actor_ids: Sequence[str] | None,
+    max_attempts: int,
+    instance: dg.DagsterInstance | None = None,
+) -> list[ActorRetry]:
+    """Rerun the failed shots of ``actor_ids`` (or all actors) in-process, then redraw each
+    retried actor's grid and manifest."""
+    resources = settings.resources()
+    storage = resources["storage"].create_storage()
+    resources["generator"].create_backend(CATALOG)  # fail fast on a backend that cannot work
+    instance = instance or open_instance(settings.output_dir)
+    plan = retry_plan(instance, storage, actor_ids, max_attempts)
+    retried = plan.shots_by_actor()
+    exhausted: dict[str, list[FailedShot]] = {}
+    for shot in plan.exhausted:
+        exhausted.setdefault(shot.actor_id, []).append(shot)
+        log.warning("%s: shot %s reached %d attempt(s); not retried", shot.actor_id, shot.shot_id, shot.attempts)
+    results = []
+    for actor_id in sorted(retried.keys() | exhausted.keys()):
+        if actor_id in retried:
+            _rerun(actor_id, retried[actor_id], instance, resources)
+        results.append(_outcome(actor_id, retried.get(actor_id, []), exhausted.get(actor_id, []), storage))
+    return results
+
+
+def _rerun(actor_id: str, shot_ids: list[str], instance: dg.DagsterInstance, resources: Mapping[str, Any]) -> None:
+    if not instance.has_dynamic_partition(actors_partitions.name, actor_id):
+        instance.add_dynamic_partitions(actors_partitions.name, [actor_id])
+    common: dict[str, Any] = {
+        "assets": ALL_ASSETS,
+        "instance": instance,
+        "resources": dict(resources),
+        "run_config": _QUIET,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=dg.BetaWarning)
+        for first, last in shot_ranges(shot_ids, CATALOG.ids):
+            log.info("%s: retrying %s..%s", actor_id, first, last)
+            result = dg.materialize(
+                selection=[training_image], tags=shot_range_tags(actor_id, first, last), raise_on_error=False, **common
+            )
+            if not result.success and not _only_shot_failures(result):
+                raise RuntimeError(f"{actor_id}: the retry run failed: {_failure_message(result)}")
+        log.info("%s: redrawing the grid and rewriting the manifest", actor_id)
+        dg.materialize(selection=[debug_grid, training_manifest], partition_key=actor_id, **common)
+
+
+def _outcome(actor_id: str, retried: list[str], exhausted: list[FailedShot], storage: Storage) -> ActorRetry:
+    key = load_registration(storage, actor_id).layout.manifest
+    try:
+        manifest = Manifest.model_validate_json(storage.get(key))
+    except FileNotFoundError:
+        return ActorRetry(actor_id, retried, exhausted, None, None)
+    return ActorRetry(actor_id, retried, exhausted, manifest, storage.url(key))

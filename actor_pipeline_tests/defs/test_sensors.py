@@ -1,0 +1,185 @@
+"""The sensors, invoked as the daemon would (``build_sensor_context`` with an instance and
+resources), and the runs they request executed in-process."""
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.storage.tags import PARENT_RUN_ID_TAG
+
+from actor_pipeline.defs.assets import ALL_ASSETS, training_image
+from actor_pipeline.defs.partitions import CATALOG, actor_image_range, image_key
+from actor_pipeline.defs.runs import ACTOR_TAG, QUEUED_AHEAD, QUEUED_TAG, serializes_actor_runs
+from actor_pipeline.defs.sensors import SOURCE_TAG, advance_training_set, portrait_inbox, report_failed_run
+from actor_pipeline.outputs.manifest import Manifest
+from actor_pipeline.registry import load_registration
+from actor_pipeline_tests.conftest import FlakyBackend, generator_for
+from actor_pipeline_tests.defs.conftest import Pipeline, build_pipeline
+from actor_pipeline_tests.replicate_emulator import ReplicateEmulator
+
+
+def inbox_tick(pipeline: Pipeline, cursor: str | None = None) -> dg.SensorResult:
+    # Contexts are entered and exited: an unexited one leaves the instance set as Dagster's current one.
+    with dg.build_sensor_context(
+        instance=pipeline.instance,
+        cursor=cursor,
+        resources={key: pipeline.resources[key] for key in ("inbox", "storage")},
+    ) as context:
+        result = portrait_inbox(context)
+    assert isinstance(result, dg.SensorResult)
+    for request in result.dynamic_partitions_requests or []:  # what the daemon applies after a tick
+        pipeline.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys or []))
+    return result
+
+
+# Sensors log through ``context.log``, a console logger that writes to stderr (and, under the
+# daemon, to the tick's log in the UI); it does not propagate to Python's root logger.
+
+
+def after(pipeline: Pipeline, result: dg.ExecuteInProcessResult) -> list[dg.RunRequest]:
+    """What the run-status sensors request once ``result``'s run has finished."""
+    run = result.dagster_run
+    status = dg.DagsterEventType.RUN_SUCCESS if result.success else dg.DagsterEventType.RUN_FAILURE
+    [event] = [e.dagster_event for e in pipeline.instance.all_logs(run.run_id, of_type=status) if e.dagster_event]
+    with dg.build_run_status_sensor_context(
+        sensor_name="test",
+        dagster_event=event,
+        dagster_instance=pipeline.instance,
+        dagster_run=run,
+        resources={"storage": pipeline.resources["storage"]},
+    ) as context:
+        if result.success:
+            return list(advance_training_set(context) or [])
+        return list(report_failed_run(context.for_run_failure()) or [])
+
+
+def test_the_inbox_sensor_registers_portraits_and_starts_their_sets(pipeline: Pipeline, portrait_bytes: bytes) -> None:
+    assert not serializes_actor_runs(pipeline.instance)  # no per-actor limit: one stage at a time
+    (pipeline.inbox / "u1").mkdir(parents=True)
+    (pipeline.inbox / "u1/alice.jpg").write_bytes(portrait_bytes)
+    (pipeline.inbox / "u1/alice.json").write_text('{"actor_sex": "female"}')
+
+    first = inbox_tick(pipeline)
+    [request] = first.run_requests or []
+    assert request.partition_key == "alice" and request.run_key and request.run_key.startswith("inbox:u1/alice.jpg@")
+    assert request.tags[ACTOR_TAG] == "alice" and request.tags[SOURCE_TAG].endswith("inbox/u1/alice.jpg")
+    assert [list(r.partition_keys or []) for r in first.dynamic_partitions_requests or []] == [["alice"]]
+    assert load_registration(pipeline.storage, "alice").descriptor == "woman"
+
+    second = inbox_tick(pipeline, first.cursor)
+    assert not second.run_requests and second.skip_reason
+    assert "no new portraits" in (second.skip_reason.skip_message or "")
+
+
+def test_with_the_shipped_instance_all_three_stages_are_queued_at_once(
+    tmp_path: Path, shipped_instance: dg.DagsterInstance, flaky: FlakyBackend, portrait_bytes: bytes
+) -> None:
+    pipeline = build_pipeline(tmp_path, shipped_instance, generator_for(flaky), flaky)
+    assert serializes_actor_runs(shipped_instance)
+    (pipeline.inbox / "u1").mkdir(parents=True)
+    (pipeline.inbox / "u1/alice.jpg").write_bytes(portrait_bytes)
+
+    requests = inbox_tick(pipeline).run_requests or []
+    assert [(r.job_name, r.partition_key) for r in requests] == [
+        ("prepare_actor", "alice"),
+        ("make_training_images", None),
+        ("finish_training_set", "alice"),
+    ]
+    assert all(r.tags[ACTOR_TAG] == "alice" and r.tags[QUEUED_TAG] == QUEUED_AHEAD for r in requests)
+    assert {k: requests[1].tags[k] for k in actor_image_range("alice")} == actor_image_range("alice")
+    assert len({r.run_key for r in requests}) == 3
+
+    # Their next stages are queued already; a retry of one of them runs later and must go on.
+    prepared = pipeline.run("prepare_actor", partition_key="alice", tags=dict(requests[0].tags))
+    assert after(pipeline, prepared) == []
+    retried = pipeline.run(
+        "prepare_actor", partition_key="alice", tags={**requests[0].tags, PARENT_RUN_ID_TAG: prepared.run_id}
+    )
+    assert [r.job_name for r in after(pipeline, retried)] == ["make_training_images"]
+
+
+def test_a_bad_file_is_logged_once(
+    pipeline: Pipeline, portrait_bytes: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (pipeline.inbox / "u1").mkdir(parents=True)
+    (pipeline.inbox / "u1/broken.png").write_bytes(b"not a png")
+    (pipeline.inbox / "u1/bob.jpg").write_bytes(portrait_bytes)
+    first = inbox_tick(pipeline)
+    second = inbox_tick(pipeline, first.cursor)
+    assert [r.partition_key for r in first.run_requests or []] == ["bob"] and not second.run_requests
+    reports = [line for line in capsys.readouterr().err.splitlines() if "broken.png" in line]
+    assert len(reports) == 1 and "inbox: skipped" in reports[0] and "not in a recognized image format" in reports[0]
+
+
+def test_the_chain_makes_a_set_and_reports_failed_shots(
+    pipeline: Pipeline, portrait_bytes: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipeline.register(portrait_bytes)
+    pipeline.backend.fail = {"woodcut", "gouache"}
+
+    prepared = pipeline.run("prepare_actor", partition_key="alice")
+    [images] = after(pipeline, prepared)
+    assert images.job_name == "make_training_images" and images.partition_key is None
+    assert dict(images.tags) == {**actor_image_range("alice"), ACTOR_TAG: "alice"}
+
+    made = pipeline.execute(images)
+    assert not made.success and len(pipeline.backend.calls) == 17
+    [finish] = after(pipeline, made)
+    report = capsys.readouterr().err
+    assert "(make_training_images) failed: " in report
+    assert (
+        "actor alice: 2 of 17 shot(s) failed: woodcut (failed after 1 attempt(s): injected failure for woodcut)"
+        in report
+    )
+    assert "gouache (failed after 1 attempt(s)" in report and "retry-failed --actor-id alice" in report
+
+    # The set is finished anyway, listing the failures, as the CLI does.
+    assert (finish.job_name, finish.partition_key) == ("finish_training_set", "alice")
+    finished = pipeline.execute(finish)
+    assert finished.success and after(pipeline, finished) == []
+    manifest = Manifest.model_validate_json(
+        pipeline.storage.get(load_registration(pipeline.storage, "alice").layout.manifest)
+    )
+    assert sorted(f.shot_id for f in manifest.failed) == ["gouache", "woodcut"]
+
+
+def test_rerunning_failed_partitions_as_the_ui_does_pays_only_for_them_and_refreshes_the_set(
+    replicate_pipeline: Pipeline, emulator: ReplicateEmulator, portrait_bytes: bytes
+) -> None:
+    pipeline = replicate_pipeline
+    pipeline.register(portrait_bytes)
+    pipeline.run("prepare_actor", partition_key="alice")
+    emulator.behaviour.failing = ("woodcut print", "gouache painting")  # words of those two prompts
+    assert not pipeline.run("make_training_images", tags=actor_image_range("alice")).success
+    emulator.behaviour.failing = ()
+    before = emulator.account.counters()
+
+    # The UI launches one run per range of selected partitions (BackfillPolicy.single_run).
+    for shot_id in ("woodcut", "gouache"):
+        rerun = dg.materialize(
+            ALL_ASSETS,
+            selection=[training_image],
+            partition_key=str(image_key("alice", shot_id)),
+            instance=pipeline.instance,
+            resources=pipeline.resources,
+        )
+        [finish] = after(pipeline, rerun)
+        assert (finish.job_name, finish.partition_key) == ("finish_training_set", "alice")
+    assert emulator.account.counters().predictions_created - before.predictions_created == 2
+    pipeline.execute(finish)
+    manifest = Manifest.model_validate_json(
+        pipeline.storage.get(load_registration(pipeline.storage, "alice").layout.manifest)
+    )
+    assert manifest.totals.generated == len(CATALOG.ids) and not manifest.failed
+
+
+def test_a_crashed_image_run_is_reported_and_not_finished(
+    pipeline: Pipeline, portrait_bytes: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipeline.register(portrait_bytes)  # but never prepared: the image run cannot start
+    made = pipeline.run("make_training_images", tags=actor_image_range("alice"))
+    assert not made.success
+    assert after(pipeline, made) == []
+    report = capsys.readouterr().err
+    assert "has no normalized portrait yet: materialize normalized_portrait first" in report
+    assert "actor alice: no shot records a failure" in report

@@ -1,0 +1,131 @@
+"""Inbox latency: a portrait dropped in the inbox -> its manifest written, under the real daemon.
+
+Starts the Replicate emulator (``--latency`` seconds per prediction) and ``dagster dev`` on a
+temporary ``DAGSTER_HOME`` with the shipped ``deploy/dagster.yaml``, serving
+``benchmarks/latency_defs.py`` (the shipped definitions; the Replicate backend talks to the
+emulator), then drops one portrait at a time at a random moment and times it until its manifest
+exists. Target: <= 25 s at 5 s per prediction.
+
+    .venv/bin/python benchmarks/bench_inbox_latency.py [--actors 5] [--latency 5]
+        [--max-concurrency 17] [--chain queued|stepwise|automation|automation-backfills]
+
+Chains: ``queued`` is what ships (the inbox queues all three stages; the instance runs them one
+after the other); ``stepwise`` is the same code on an instance without the per-actor run limit,
+so run-status sensors request each stage; the ``automation`` ones use declarative automation
+(see ``latency_defs.py``).
+"""
+
+import argparse
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from actor_pipeline.samples import SAMPLE_PORTRAIT
+from actor_pipeline_tests.e2e.devserver import dagster_dev, instance_home, wait_for
+from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
+
+TARGET_S = 25.0
+_RUNS_QUERY = """
+query Runs($after: Float) {
+  runsOrError(filter: {createdAfter: $after}) {
+    ... on Runs { results { jobName status creationTime startTime endTime } }
+  }
+}"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--actors", type=int, default=5, help="portraits to drop, one after the other")
+    parser.add_argument("--latency", type=float, default=5.0, help="seconds per prediction")
+    parser.add_argument("--max-concurrency", type=int, default=17, help="predictions in flight per actor")
+    parser.add_argument(
+        "--chain", default="queued", choices=["queued", "stepwise", "automation", "automation-backfills"]
+    )
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one manifest")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-inbox-"))
+    workspace = work / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - python_file:\n"
+        f"      relative_path: {REPO / 'benchmarks' / 'latency_defs.py'}\n"
+        f"      working_directory: {REPO}\n      location_name: actor_pipeline\n"
+    )
+    rng = random.Random(5)
+    walls: list[float] = []
+    try:
+        with (
+            ReplicateEmulator(behaviour=Behaviour(latency_s=args.latency)) as emulator,
+            dagster_dev(
+                _home(work / "home", args.chain), _env(work, args, emulator), work / "dagster-dev.log", workspace
+            ) as server,
+        ):
+            print(
+                f"dagster dev ready on {server.url}; chain={args.chain}, emulator at {args.latency} s per "
+                f"prediction, {args.max_concurrency} in flight"
+            )
+            time.sleep(6)  # let the sensors take their first (cursor-initializing) ticks
+            for number in range(1, args.actors + 1):
+                time.sleep(rng.uniform(0, 5))  # a random phase against the daemon's 5 s loop
+                actor = f"bench-{number:02d}"
+                manifest = work / "out" / "bench" / "custom-actors" / actor / "training_data" / "manifest.json"
+                (work / "inbox" / "bench").mkdir(parents=True, exist_ok=True)
+                dropped = time.time()
+                shutil.copy(SAMPLE_PORTRAIT, work / "inbox" / "bench" / f"{actor}.jpg")
+                wait_for(f"{actor}'s manifest", manifest.exists, args.timeout, interval_s=0.1)
+                wall = time.time() - dropped
+                walls.append(wall)
+                print(f"{actor}: {wall:5.1f} s  " + _stages(server.graphql(_RUNS_QUERY, {"after": dropped}), dropped))
+            created = emulator.account.counters().predictions_created
+            print(f"predictions created: {created} ({created / len(walls):.0f} per actor)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    verdict = "OK" if max(walls) <= TARGET_S else "OVER"
+    print(
+        f"drop -> manifest: median {statistics.median(walls):.1f} s, min {min(walls):.1f} s, "
+        f"max {max(walls):.1f} s (target <= {TARGET_S:.0f} s: {verdict})"
+    )
+
+
+def _home(path: Path, chain: str) -> Path:
+    """The shipped instance; for the other chains without the per-actor limit that lets the
+    inbox queue all stages at once, so that something else must start each next stage."""
+    home = instance_home(path)
+    if chain != "queued":
+        config = yaml.safe_load((home / "dagster.yaml").read_text())
+        del config["concurrency"]["runs"]["tag_concurrency_limits"]
+        (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    return home
+
+
+def _env(work: Path, args: argparse.Namespace, emulator: ReplicateEmulator) -> dict[str, str]:
+    return {
+        **emulator.env(),
+        "ACTOR_PIPELINE_OUTPUT_DIR": str(work / "out"),
+        "ACTOR_PIPELINE_INBOX": str(work / "inbox"),
+        "BENCH_CHAIN": "sensors" if args.chain in ("queued", "stepwise") else args.chain,
+        "BENCH_MAX_CONCURRENCY": str(args.max_concurrency),
+    }
+
+
+def _stages(data: dict, dropped: float) -> str:
+    """Each run as job[created/started/ended], in seconds after the drop ("-": not yet)."""
+
+    def at(timestamp: float | None) -> str:
+        return f"{timestamp - dropped:.1f}" if timestamp else "-"
+
+    runs = sorted(data["runsOrError"]["results"], key=lambda r: r["creationTime"])
+    return "  ".join(f"{r['jobName']}[{at(r['creationTime'])}/{at(r['startTime'])}/{at(r['endTime'])}]" for r in runs)
+
+
+if __name__ == "__main__":
+    main()
