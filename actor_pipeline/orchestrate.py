@@ -23,7 +23,7 @@ from actor_pipeline.defs.assets import (
     training_image,
     training_manifest,
 )
-from actor_pipeline.defs.assets.images import FAILED_SHOTS_KEY
+from actor_pipeline.defs.assets.images import only_shots_failed
 from actor_pipeline.defs.partitions import CATALOG, actor_image_range, actors_partitions
 from actor_pipeline.defs.resources import PipelineSettings, StorageResource
 from actor_pipeline.errors import InputError, PortraitError
@@ -38,7 +38,7 @@ from actor_pipeline.storage.base import Storage
 log = logging.getLogger(__name__)
 
 # Dagster's own console output would bury our progress lines; errors still surface as exceptions.
-_QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
 @dataclass(frozen=True)
@@ -87,33 +87,24 @@ def materialize_actor(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=dg.BetaWarning)
         log.info("%s: normalizing the portrait and planning the prompts", actor_id)
-        dg.materialize(selection=[normalized_portrait, prompt_set], partition_key=actor_id, run_config=_QUIET, **common)
+        dg.materialize(selection=[normalized_portrait, prompt_set], partition_key=actor_id, run_config=QUIET_RUN_CONFIG, **common)
         log.info("%s: generating the shots", actor_id)
         images = dg.materialize(
             selection=[training_image],
             tags=actor_image_range(actor_id),
-            run_config={**_QUIET, "ops": {training_image.op.name: {"config": {"force": force}}}},
+            run_config={**QUIET_RUN_CONFIG, "ops": {training_image.op.name: {"config": {"force": force}}}},
             raise_on_error=False,
             **common,
         )
-        if not images.success and not _only_shot_failures(images):
-            raise RuntimeError(f"{actor_id}: the image run failed: {_failure_message(images)}")
+        if not images.success and not only_shots_failed(images.get_step_failure_events()):
+            raise RuntimeError(f"{actor_id}: the image run failed: {failure_message(images)}")
         log.info("%s: drawing the grid and writing the manifest", actor_id)
-        dg.materialize(selection=[debug_grid, training_manifest], partition_key=actor_id, run_config=_QUIET, **common)
+        dg.materialize(selection=[debug_grid, training_manifest], partition_key=actor_id, run_config=QUIET_RUN_CONFIG, **common)
     key = load_registration(storage, actor_id).layout.manifest
     return ActorResult(Manifest.model_validate_json(storage.get(key)), storage.url(key))
 
 
-def _only_shot_failures(result: dg.ExecuteInProcessResult) -> bool:
-    """True when the step failed only because some shots failed (see ``ShotsFailed``)."""
-    failures = [e.step_failure_data for e in result.get_step_failure_events()]
-    return bool(failures) and all(
-        f is not None and f.user_failure_data is not None and FAILED_SHOTS_KEY in f.user_failure_data.metadata
-        for f in failures
-    )
-
-
-def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
     messages = [e.step_failure_data.error.message.strip() for e in result.get_step_failure_events() if e.step_failure_data and e.step_failure_data.error]
     return "; ".join(messages) or "unknown error"
 

@@ -14,11 +14,12 @@ from typing import Any
 import dagster as dg
 
 from actor_pipeline.defs.assets import ALL_ASSETS, debug_grid, training_image, training_manifest
+from actor_pipeline.defs.assets.images import only_shots_failed
 from actor_pipeline.defs.partitions import CATALOG, actors_partitions, image_key, image_partitions
 from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.defs.runs import shot_range_tags
 from actor_pipeline.errors import InputError
-from actor_pipeline.orchestrate import _QUIET, _failure_message, _only_shot_failures, open_instance
+from actor_pipeline.orchestrate import QUIET_RUN_CONFIG, failure_message, open_instance
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.registry import load_registration
 from actor_pipeline.retry import FailedShot, RetryPlan, find_failed_shots, plan_retries, shot_ranges
@@ -137,7 +138,7 @@ def _rerun(actor_id: str, shot_ids: list[str], instance: dg.DagsterInstance, res
         "assets": ALL_ASSETS,
         "instance": instance,
         "resources": dict(resources),
-        "run_config": _QUIET,
+        "run_config": QUIET_RUN_CONFIG,
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=dg.BetaWarning)
@@ -146,8 +147,8 @@ def _rerun(actor_id: str, shot_ids: list[str], instance: dg.DagsterInstance, res
             result = dg.materialize(
                 selection=[training_image], tags=shot_range_tags(actor_id, first, last), raise_on_error=False, **common
             )
-            if not result.success and not _only_shot_failures(result):
-                raise RuntimeError(f"{actor_id}: the retry run failed: {_failure_message(result)}")
+            if not result.success and not only_shots_failed(result.get_step_failure_events()):
+                raise RuntimeError(f"{actor_id}: the retry run failed: {failure_message(result)}")
         log.info("%s: redrawing the grid and rewriting the manifest", actor_id)
         dg.materialize(selection=[debug_grid, training_manifest], partition_key=actor_id, **common)
 

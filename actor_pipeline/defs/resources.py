@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 OUTPUT_DIR_ENV = "ACTOR_PIPELINE_OUTPUT_DIR"
 DEBUG_DIR_ENV = "ACTOR_PIPELINE_DEBUG_DIR"
+MAX_CONCURRENCY_ENV = "ACTOR_PIPELINE_MAX_CONCURRENCY"
 _announced: set[str] = set()
 
 
@@ -114,9 +115,13 @@ class PipelineSettings:
 
     @classmethod
     def from_env(cls) -> "PipelineSettings":
+        concurrency = os.environ.get(MAX_CONCURRENCY_ENV, "").strip()
+        if concurrency and not (concurrency.isdigit() and int(concurrency) >= 1):
+            raise ConfigurationError(f"{MAX_CONCURRENCY_ENV} is {concurrency!r}: use a whole number of shots, e.g. 17")
         return cls(
             output_dir=os.environ.get(OUTPUT_DIR_ENV) or "output",
             debug_dir=os.environ.get(DEBUG_DIR_ENV) or None,
+            **({"max_concurrency": int(concurrency)} if concurrency else {}),
         )
 
     def resources(self) -> dict[str, Any]:

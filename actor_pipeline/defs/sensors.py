@@ -11,7 +11,7 @@ import time
 
 import dagster as dg
 
-from actor_pipeline.defs.assets.images import FAILED_SHOTS_KEY
+from actor_pipeline.defs.assets.images import only_shots_failed
 from actor_pipeline.defs.inbox_resource import InboxResource
 from actor_pipeline.defs.jobs import finish_training_set, make_training_images, prepare_actor
 from actor_pipeline.defs.partitions import actors_partitions
@@ -118,18 +118,9 @@ def report_failed_run(context: dg.RunFailureSensorContext, storage: StorageResou
             context.log.error(f"actor {actor_id}: {exc}")
             continue
         context.log.error(describe_failed_shots(actor_id, failed, len(shot_ids)))
-    if next_stage_queued(run) or not _only_shots_failed(context):
+    if next_stage_queued(run) or not only_shots_failed(context.get_step_failure_events()):
         return None
     return next_stage_requests(run.run_id, plan) or None
-
-
-def _only_shots_failed(context: dg.RunFailureSensorContext) -> bool:
-    """The run failed only because ``training_image`` reported failed shots (not a crash)."""
-    failures = [e.step_failure_data for e in context.get_step_failure_events()]
-    return bool(failures) and all(
-        f is not None and f.user_failure_data is not None and FAILED_SHOTS_KEY in f.user_failure_data.metadata
-        for f in failures
-    )
 
 
 ALL_SENSORS = [portrait_inbox, advance_training_set, report_failed_run]

@@ -1,5 +1,5 @@
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
@@ -12,6 +12,15 @@ from actor_pipeline.stages import generate_stage
 from actor_pipeline.storage.base import Storage
 
 FAILED_SHOTS_KEY = "failed_shots"
+
+
+def only_shots_failed(step_failures: Iterable[dg.DagsterEvent]) -> bool:
+    """True when every step failure is ``training_image`` reporting failed shots, not a crash."""
+    failures = [event.step_failure_data for event in step_failures]
+    return bool(failures) and all(
+        f is not None and f.user_failure_data is not None and FAILED_SHOTS_KEY in f.user_failure_data.metadata
+        for f in failures
+    )
 
 
 class TrainingImageConfig(dg.Config):
