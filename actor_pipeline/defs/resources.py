@@ -17,7 +17,6 @@ from actor_pipeline.outputs.debug import DebugWriter
 from actor_pipeline.portrait.limits import DEFAULT_LIMITS
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.local import LocalStorage
-from actor_pipeline.storage.s3 import S3Storage, read_s3_uri
 from actor_pipeline.storage.s3_settings import BUCKET_VAR, S3Settings, connection_from_env
 
 log = logging.getLogger(__name__)
@@ -81,6 +80,8 @@ class StorageResource(dg.ConfigurableResource):
     def create_storage(self) -> Storage:
         settings = S3Settings.from_env() if self.backend != "local" else None
         if settings is not None:
+            from actor_pipeline.storage.s3 import S3Storage  # botocore loads only for S3 users
+
             return S3Storage(settings)
         if self.backend == "s3":
             raise ConfigurationError(f"S3 storage was asked for but {BUCKET_VAR} is not set: set it to the bucket name")
@@ -90,6 +91,8 @@ class StorageResource(dg.ConfigurableResource):
     def read_s3_portrait(uri: str) -> bytes:
         """Reads an ``s3://`` portrait source with the configured S3 connection (or the
         environment's AWS settings when storage is local)."""
+        from actor_pipeline.storage.s3 import read_s3_uri
+
         connection = S3Settings.from_env() or connection_from_env()
         return read_s3_uri(uri, connection.client(), DEFAULT_LIMITS.max_bytes)
 

@@ -10,12 +10,12 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from botocore.client import BaseClient
-from dagster_aws.s3 import S3Resource
+from typing import TYPE_CHECKING, Any
 
 from actor_pipeline.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 BUCKET_VAR = "AWS_USER_FILES_BUCKET"
 ACCESS_KEY_VAR = "AWS_ACCESS_KEY"
@@ -66,10 +66,13 @@ class S3Connection:
         if self.max_attempts < 1:
             raise ConfigurationError(f"{MAX_ATTEMPTS_VAR} must be at least 1")
 
-    def client(self) -> BaseClient:
+    def client(self) -> "BaseClient":
         """A boto3 S3 client from ``dagster_aws``'s ``S3Resource``, which retries transient
         failures (5xx, SlowDown, throttling, dropped connections) in botocore's "standard"
         mode."""
+        # boto3 and dagster-aws take ~0.6 s to import: only code that talks to S3 pays for it.
+        from dagster_aws.s3 import S3Resource
+
         client = S3Resource(
             region_name=self.region,
             endpoint_url=self.endpoint_url,
