@@ -81,27 +81,62 @@ def materialize_actor(
 ) -> ActorResult:
     """Materialize all five assets for a registered actor. Failed shots do not raise: they are
     FAILED partitions, listed in the manifest and the result."""
-    if not instance.has_dynamic_partition(actors_partitions.name, actor_id):
-        instance.add_dynamic_partitions(actors_partitions.name, [actor_id])
+    ensure_actor_partition(instance, actor_id)
     common: dict[str, Any] = {"assets": ALL_ASSETS, "instance": instance, "resources": dict(resources)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=dg.BetaWarning)
         log.info("%s: normalizing the portrait and planning the prompts", actor_id)
         dg.materialize(selection=[normalized_portrait, prompt_set], partition_key=actor_id, run_config=QUIET_RUN_CONFIG, **common)
-        log.info("%s: generating the shots", actor_id)
-        images = dg.materialize(
-            selection=[training_image],
-            tags=actor_image_range(actor_id),
-            run_config={**QUIET_RUN_CONFIG, "ops": {training_image.op.name: {"config": {"force": force}}}},
-            raise_on_error=False,
-            **common,
-        )
-        if not images.success and not only_shots_failed(images.get_step_failure_events()):
-            raise RuntimeError(f"{actor_id}: the image run failed: {failure_message(images)}")
-        log.info("%s: drawing the grid and writing the manifest", actor_id)
-        dg.materialize(selection=[debug_grid, training_manifest], partition_key=actor_id, run_config=QUIET_RUN_CONFIG, **common)
+    log.info("%s: generating the shots", actor_id)
+    materialize_shots(actor_id, actor_image_range(actor_id), instance=instance, resources=resources, force=force)
+    finish_actor(actor_id, instance=instance, resources=resources)
     key = load_registration(storage, actor_id).layout.manifest
     return ActorResult(Manifest.model_validate_json(storage.get(key)), storage.url(key))
+
+
+def ensure_actor_partition(instance: dg.DagsterInstance, actor_id: str) -> None:
+    if not instance.has_dynamic_partition(actors_partitions.name, actor_id):
+        instance.add_dynamic_partitions(actors_partitions.name, [actor_id])
+
+
+def materialize_shots(
+    actor_id: str,
+    range_tags: Mapping[str, str],
+    *,
+    instance: dg.DagsterInstance,
+    resources: Mapping[str, Any],
+    force: bool = False,
+) -> None:
+    """Make the shots in ``range_tags`` in one run. Failed shots do not raise (they end as FAILED
+    partitions); any other failure of the run does."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=dg.BetaWarning)
+        result = dg.materialize(
+            ALL_ASSETS,
+            selection=[training_image],
+            instance=instance,
+            resources=dict(resources),
+            tags=dict(range_tags),
+            run_config={**QUIET_RUN_CONFIG, "ops": {training_image.op.name: {"config": {"force": force}}}},
+            raise_on_error=False,
+        )
+    if not result.success and not only_shots_failed(result.get_step_failure_events()):
+        raise RuntimeError(f"{actor_id}: the image run failed: {failure_message(result)}")
+
+
+def finish_actor(actor_id: str, *, instance: dg.DagsterInstance, resources: Mapping[str, Any]) -> None:
+    """Draw the grid and write the manifest (last) from what storage holds now."""
+    log.info("%s: drawing the grid and writing the manifest", actor_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=dg.BetaWarning)
+        dg.materialize(
+            ALL_ASSETS,
+            selection=[debug_grid, training_manifest],
+            partition_key=actor_id,
+            instance=instance,
+            resources=dict(resources),
+            run_config=QUIET_RUN_CONFIG,
+        )
 
 
 def failure_message(result: dg.ExecuteInProcessResult) -> str:

@@ -6,20 +6,18 @@ then the actor's grid and manifest are redrawn.
 """
 
 import logging
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 
-from actor_pipeline.defs.assets import ALL_ASSETS, debug_grid, training_image, training_manifest
-from actor_pipeline.defs.assets.images import only_shots_failed
+from actor_pipeline.defs.assets import training_image
 from actor_pipeline.defs.partitions import CATALOG, actors_partitions, image_key, image_partitions
 from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.defs.runs import shot_range_tags
 from actor_pipeline.errors import InputError
-from actor_pipeline.orchestrate import QUIET_RUN_CONFIG, failure_message, open_instance
+from actor_pipeline.orchestrate import ensure_actor_partition, finish_actor, materialize_shots, open_instance
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.registry import load_registration
 from actor_pipeline.retry import FailedShot, RetryPlan, find_failed_shots, plan_retries, shot_ranges
@@ -132,25 +130,11 @@ def retry_failed(
 
 
 def _rerun(actor_id: str, shot_ids: list[str], instance: dg.DagsterInstance, resources: Mapping[str, Any]) -> None:
-    if not instance.has_dynamic_partition(actors_partitions.name, actor_id):
-        instance.add_dynamic_partitions(actors_partitions.name, [actor_id])
-    common: dict[str, Any] = {
-        "assets": ALL_ASSETS,
-        "instance": instance,
-        "resources": dict(resources),
-        "run_config": QUIET_RUN_CONFIG,
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=dg.BetaWarning)
-        for first, last in shot_ranges(shot_ids, CATALOG.ids):
-            log.info("%s: retrying %s..%s", actor_id, first, last)
-            result = dg.materialize(
-                selection=[training_image], tags=shot_range_tags(actor_id, first, last), raise_on_error=False, **common
-            )
-            if not result.success and not only_shots_failed(result.get_step_failure_events()):
-                raise RuntimeError(f"{actor_id}: the retry run failed: {failure_message(result)}")
-        log.info("%s: redrawing the grid and rewriting the manifest", actor_id)
-        dg.materialize(selection=[debug_grid, training_manifest], partition_key=actor_id, **common)
+    ensure_actor_partition(instance, actor_id)
+    for first, last in shot_ranges(shot_ids, CATALOG.ids):
+        log.info("%s: retrying %s..%s", actor_id, first, last)
+        materialize_shots(actor_id, shot_range_tags(actor_id, first, last), instance=instance, resources=resources)
+    finish_actor(actor_id, instance=instance, resources=resources)
 
 
 def _outcome(actor_id: str, retried: list[str], exhausted: list[FailedShot], storage: Storage) -> ActorRetry:

@@ -28,9 +28,15 @@ def shots_by_actor(keys: list[str]) -> dict[str, list[str]]:
     return {actor: [s for s in CATALOG.ids if s in shots] for actor, shots in grouped.items()}
 
 
+def shot_range(actor_id: str, first_shot: str, last_shot: str) -> dict[str, str]:
+    """Run tags that select the shots ``first_shot``..``last_shot`` (catalog order) of one actor
+    as a single partition range."""
+    return {
+        "dagster/asset_partition_range_start": str(image_key(actor_id, first_shot)),
+        "dagster/asset_partition_range_end": str(image_key(actor_id, last_shot)),
+    }
+
+
 def actor_image_range(actor_id: str) -> dict[str, str]:
     """Run tags that select every shot of one actor as a single partition range."""
-    return {
-        "dagster/asset_partition_range_start": str(image_key(actor_id, CATALOG.ids[0])),
-        "dagster/asset_partition_range_end": str(image_key(actor_id, CATALOG.ids[-1])),
-    }
+    return shot_range(actor_id, CATALOG.ids[0], CATALOG.ids[-1])

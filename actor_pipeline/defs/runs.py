@@ -20,7 +20,7 @@ from dagster._core.storage.tags import PARENT_RUN_ID_TAG
 
 from actor_pipeline.defs.assets import normalized_portrait, prompt_set, training_image
 from actor_pipeline.defs.jobs import finish_training_set, make_training_images, prepare_actor
-from actor_pipeline.defs.partitions import actor_image_range, image_key, shots_by_actor
+from actor_pipeline.defs.partitions import actor_image_range, shot_range, shots_by_actor
 
 ACTOR_TAG = "actor_pipeline/actor"
 # On the runs of a chain queued at once: their next stages are already queued.
@@ -37,11 +37,7 @@ def actor_tags(actor_id: str) -> dict[str, str]:
 
 def shot_range_tags(actor_id: str, first_shot: str, last_shot: str) -> dict[str, str]:
     """Run tags selecting the shots ``first_shot``..``last_shot`` (catalog order) of one actor."""
-    return {
-        "dagster/asset_partition_range_start": str(image_key(actor_id, first_shot)),
-        "dagster/asset_partition_range_end": str(image_key(actor_id, last_shot)),
-        **actor_tags(actor_id),
-    }
+    return {**shot_range(actor_id, first_shot, last_shot), **actor_tags(actor_id)}
 
 
 def serializes_actor_runs(instance: dg.DagsterInstance) -> bool:
