@@ -1,24 +1,30 @@
 """``actor-pipeline``: make a LoRA training set from one portrait, from the command line.
 
-Progress goes to stderr; results go to stdout as JSON. Exit codes: 0 every shot made, 1 some
-shots failed (the JSON still lists them), 2 bad input or usage.
+Progress goes to stderr; results go to stdout as JSON. Exit codes: 0 the set is complete; 1 it
+is not (failed shots, or storage that stopped answering; the JSON says which); 2 bad input or
+usage; 75 another process is making the same actor; 130/143 stopped by SIGINT/SIGTERM. After any
+of them, the same command continues where the last one stopped and pays for nothing twice.
 """
 
 import argparse
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from actor_pipeline.catalog.descriptors import ACTOR_SEXES, ACTOR_TYPES
-from actor_pipeline.errors import InputError
+from actor_pipeline.errors import ActorBusy, InputError, Interrupted, StorageUnavailable
+from actor_pipeline.generation import stopping
 
 if TYPE_CHECKING:
     from actor_pipeline.defs.resources import PipelineSettings
 
-EXIT_OK, EXIT_SHOTS_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BUSY = 0, 1, 2, 75
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +44,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="local storage folder, and the Dagster instance when DAGSTER_HOME is unset (default: output)")
         sub.add_argument("--debug-dir", metavar="DIR", help="also write the seed's debug files (images, payloads, grid) here")
         sub.add_argument("--catalog", metavar="FILE", help="a TOML or YAML shot catalog to use instead of the default")
-        sub.add_argument("--max-concurrency", type=int, default=8, metavar="N", help="shots in flight at once (default: 8)")
+        sub.add_argument("--max-concurrency", type=int, metavar="N",
+                         help="shots in flight at once (default: $ACTOR_PIPELINE_MAX_CONCURRENCY, else all of the actor's)")
+        sub.add_argument("--shot-timeout", type=float, metavar="SECONDS",
+                         help="one deadline per shot for create, polling, download and store "
+                         "(default: $ACTOR_PIPELINE_SHOT_TIMEOUT_S, else 240); a rerun continues a shot that ran out")
         if with_force:
             sub.add_argument("--force", action="store_true", help="regenerate shots even when identical images exist")
 
@@ -68,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     run_options(retry, with_force=False)
 
     status = commands.add_parser("status", help="per-shot status of an actor",
-                                 description="Show each shot's status, attempts, cost and error for one actor.")
+                                 description="Show each shot's status, attempts, cost and error for one actor. "
+                                 "Exits 1 while the set is incomplete.")
     status.add_argument("--actor-id", required=True)
     status.add_argument("--out", default=os.environ.get("ACTOR_PIPELINE_OUTPUT_DIR", "output"), metavar="DIR")
     status.add_argument("--storage", choices=["auto", "local", "s3"], default="auto")
@@ -91,13 +102,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["ACTOR_PIPELINE_CATALOG"] = args.catalog
     _log_progress_to_stderr()
     try:
-        return _COMMANDS[args.command](args)
+        code = _stoppable(lambda: _COMMANDS[args.command](args))
     except InputError as exc:
         print(f"actor-pipeline: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("actor-pipeline: interrupted", file=sys.stderr)
-        return 130
+    except ActorBusy as exc:
+        print(f"actor-pipeline: busy: {exc}", file=sys.stderr)
+        return EXIT_BUSY
+    except StorageUnavailable as exc:
+        print(json.dumps({"complete": False, "error": f"storage unavailable: {exc}"}, indent=2))
+        print(f"actor-pipeline: storage unavailable: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    except Interrupted:
+        code = EXIT_INCOMPLETE
+    if (signum := stopping.requested()) is not None:
+        print(
+            f"actor-pipeline: stopped by {signal.Signals(signum).name}: no new predictions were made; those already "
+            "running were left to finish and the next run adopts them: rerun the same command to complete the set",
+            file=sys.stderr,
+        )
+        return 128 + signum
+    return code
+
+
+def _stoppable(command: Callable[[], int]) -> int:
+    """Run ``command`` in a worker thread while this (main) thread turns SIGINT and SIGTERM into
+    stop requests: Dagster's own interrupt handling runs only in the main thread, where it would
+    delay or swallow them. A second signal exits at once (the journal is consistent anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        return command()
+    stopping.reset()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["code"] = command()
+        except BaseException as exc:  # re-raised in the main thread
+            outcome["error"] = exc
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stopping.requested() is not None:
+            print(f"actor-pipeline: stopped at once by a second {signal.Signals(signum).name}; rerun to resume", file=sys.stderr)
+            os._exit(128 + signum)
+        stopping.request(signum)
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in stopping.STOP_SIGNALS}
+    worker = threading.Thread(target=work, name="actor-pipeline", daemon=True)
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if "error" in outcome:
+        raise outcome["error"]
+    return int(outcome["code"])
 
 
 class _ProgressHandler(logging.Handler):
@@ -120,14 +180,23 @@ def _log_progress_to_stderr() -> None:
 
 
 def _settings(args: argparse.Namespace) -> "PipelineSettings":
+    from dataclasses import replace
+
     from actor_pipeline.defs.resources import PipelineSettings
 
-    return PipelineSettings(
+    if args.max_concurrency is not None and args.max_concurrency < 1:
+        raise InputError(f"--max-concurrency must be at least 1, got {args.max_concurrency}")
+    if args.shot_timeout is not None and not args.shot_timeout > 0:
+        raise InputError(f"--shot-timeout must be greater than 0, got {args.shot_timeout}")
+    defaults = PipelineSettings.from_env()
+    return replace(
+        defaults,
         backend=args.backend,
         storage=args.storage,
         output_dir=args.out,
-        debug_dir=args.debug_dir,
-        max_concurrency=args.max_concurrency,
+        debug_dir=args.debug_dir or defaults.debug_dir,
+        max_concurrency=args.max_concurrency or defaults.max_concurrency,
+        shot_timeout_s=args.shot_timeout or defaults.shot_timeout_s,
     )
 
 
@@ -137,7 +206,7 @@ def _generate(args: argparse.Namespace, portrait: str, actor_id: str, **extra: A
     request = GenerationRequest(actor_id=actor_id, portrait_source=portrait, force=args.force, **extra)
     result = generate(request, _settings(args)).as_dict()
     print(json.dumps(result, indent=2))
-    return EXIT_SHOTS_FAILED if result["failed"] else EXIT_OK
+    return EXIT_INCOMPLETE if result["failed"] else EXIT_OK
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -165,7 +234,7 @@ def _cmd_retry_failed(args: argparse.Namespace) -> int:
         raise InputError(f"--max-attempts must be at least 1, got {args.max_attempts}")
     retries = retry_failed(_settings(args), [args.actor_id] if args.actor_id else None, args.max_attempts)
     print(json.dumps([r.as_dict() for r in retries], indent=2))
-    return EXIT_SHOTS_FAILED if any(r.still_failed for r in retries) else EXIT_OK
+    return EXIT_INCOMPLETE if any(r.still_failed for r in retries) else EXIT_OK
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -173,7 +242,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
     rows = actor_status(args.actor_id, storage_backend=args.storage, output_dir=args.out)
     print(json.dumps(rows, indent=2) if args.json else format_status(rows))
-    return EXIT_OK
+    return EXIT_OK if all(row["status"] == "succeeded" for row in rows) else EXIT_INCOMPLETE
 
 
 def _cmd_prompts(args: argparse.Namespace) -> int:

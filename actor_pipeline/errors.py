@@ -2,8 +2,12 @@
 
 Every problem caused by what the user gave us (a portrait, an id, an option) is an
 ``InputError``: a ``ValueError`` whose message names the problem and the fix. The CLI turns
-it into a one-line message and exit code 2.
+it into a one-line message and exit code 2. The other errors here are not the user's input:
+storage that does not answer, another process making the same actor, a stop signal; a rerun
+continues from the shot journal after each of them.
 """
+
+import signal
 
 
 class InputError(ValueError):
@@ -20,3 +24,25 @@ class CatalogError(InputError):
 
 class ConfigurationError(InputError):
     """A setting or environment variable holds a value the pipeline cannot use."""
+
+
+class StateError(InputError):
+    """A pipeline state file (registration, shot record, journal entry) is unreadable; the
+    message names the file and the fix."""
+
+
+class StorageUnavailable(Exception):
+    """Storage did not answer (an outage, a full disk). Paid images wait in the local spool, and
+    a rerun once storage answers stores them at no cost."""
+
+
+class ActorBusy(Exception):
+    """Another process holds the actor's lease: it is making the actor's set right now."""
+
+
+class Interrupted(Exception):
+    """A SIGINT or SIGTERM stopped the work; the journal is consistent and a rerun resumes."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum

@@ -7,7 +7,8 @@ cannot share a run): portrait + prompt set, then every shot in one run, then gri
 import logging
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,14 @@ from actor_pipeline.defs.assets import (
     training_image,
     training_manifest,
 )
-from actor_pipeline.defs.assets.images import only_shots_failed
+from actor_pipeline.defs.assets.images import FAILED_SHOTS_KEY
 from actor_pipeline.defs.partitions import CATALOG, actor_image_range, actors_partitions
 from actor_pipeline.defs.resources import PipelineSettings, StorageResource
-from actor_pipeline.errors import InputError, PortraitError
+from actor_pipeline.defs.liveness import fail_orphaned_runs, process_tags
+from actor_pipeline.defs.runs import actor_tags
+from actor_pipeline.errors import InputError, Interrupted, PortraitError, StorageUnavailable
+from actor_pipeline.generation import stopping
+from actor_pipeline.generation.journal import ShotJournal
 from actor_pipeline.identifiers import validate_id
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.portrait.fetch import read_portrait_source
@@ -34,6 +39,8 @@ from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import normalize_portrait
 from actor_pipeline.registry import load_registration, redact_source, register_actor
 from actor_pipeline.storage.base import Storage
+from actor_pipeline.storage.layout import ActorLayout
+from actor_pipeline.storage.lease import hold_actor
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +69,21 @@ class ActorResult:
 
 
 def open_instance(output_dir: str | os.PathLike[str]) -> dg.DagsterInstance:
-    """``$DAGSTER_HOME``'s instance if set, else a persistent one under the output folder."""
+    """``$DAGSTER_HOME``'s instance if set, else a persistent one under the output folder. Runs
+    that an earlier command left STARTED when its process died are marked failed."""
     if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
-    home = Path(output_dir).resolve() / ".dagster"
-    home.mkdir(parents=True, exist_ok=True)
-    # No telemetry from an instance the user never configured (and no network to send it to).
-    return dg.DagsterInstance.local_temp(tempdir=str(home), overrides={"telemetry": {"enabled": False}})
+        instance = dg.DagsterInstance.get()
+    else:
+        home = Path(output_dir).resolve() / ".dagster"
+        home.mkdir(parents=True, exist_ok=True)
+        # No telemetry from an instance the user never configured (and no network to send it to).
+        instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides={"telemetry": {"enabled": False}})
+    fail_orphaned_runs(instance)
+    return instance
+
+
+def _process_tags(actor_id: str) -> dict[str, str]:
+    return {**actor_tags(actor_id), **process_tags()}
 
 
 def materialize_actor(
@@ -86,9 +101,17 @@ def materialize_actor(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=dg.BetaWarning)
         log.info("%s: normalizing the portrait and planning the prompts", actor_id)
-        dg.materialize(selection=[normalized_portrait, prompt_set], partition_key=actor_id, run_config=QUIET_RUN_CONFIG, **common)
+        dg.materialize(
+            selection=[normalized_portrait, prompt_set],
+            partition_key=actor_id,
+            run_config=QUIET_RUN_CONFIG,
+            tags=_process_tags(actor_id),
+            **common,
+        )
+    stop_if_requested()
     log.info("%s: generating the shots", actor_id)
     materialize_shots(actor_id, actor_image_range(actor_id), instance=instance, resources=resources, force=force)
+    stop_if_requested()
     finish_actor(actor_id, instance=instance, resources=resources)
     key = load_registration(storage, actor_id).layout.manifest
     return ActorResult(Manifest.model_validate_json(storage.get(key)), storage.url(key))
@@ -108,20 +131,22 @@ def materialize_shots(
     force: bool = False,
 ) -> None:
     """Make the shots in ``range_tags`` in one run. Failed shots do not raise (they end as FAILED
-    partitions); any other failure of the run does."""
+    partitions); any other failure of the run raises what the asset raised (e.g.
+    ``StorageUnavailable``, ``ActorBusy``, ``Interrupted``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=dg.BetaWarning)
-        result = dg.materialize(
-            ALL_ASSETS,
-            selection=[training_image],
-            instance=instance,
-            resources=dict(resources),
-            tags=dict(range_tags),
-            run_config={**QUIET_RUN_CONFIG, "ops": {training_image.op.name: {"config": {"force": force}}}},
-            raise_on_error=False,
-        )
-    if not result.success and not only_shots_failed(result.get_step_failure_events()):
-        raise RuntimeError(f"{actor_id}: the image run failed: {failure_message(result)}")
+        try:
+            dg.materialize(
+                ALL_ASSETS,
+                selection=[training_image],
+                instance=instance,
+                resources=dict(resources),
+                tags={**range_tags, **_process_tags(actor_id)},
+                run_config={**QUIET_RUN_CONFIG, "ops": {training_image.op.name: {"config": {"force": force}}}},
+            )
+        except dg.Failure as failure:
+            if FAILED_SHOTS_KEY not in failure.metadata:
+                raise
 
 
 def finish_actor(actor_id: str, *, instance: dg.DagsterInstance, resources: Mapping[str, Any]) -> None:
@@ -136,12 +161,13 @@ def finish_actor(actor_id: str, *, instance: dg.DagsterInstance, resources: Mapp
             instance=instance,
             resources=dict(resources),
             run_config=QUIET_RUN_CONFIG,
+            tags=_process_tags(actor_id),
         )
 
 
-def failure_message(result: dg.ExecuteInProcessResult) -> str:
-    messages = [e.step_failure_data.error.message.strip() for e in result.get_step_failure_events() if e.step_failure_data and e.step_failure_data.error]
-    return "; ".join(messages) or "unknown error"
+def stop_if_requested() -> None:
+    if (signum := stopping.requested()) is not None:
+        raise Interrupted(signum)
 
 
 @dataclass(frozen=True)
@@ -158,8 +184,14 @@ class GenerationRequest:
     reseed: bool = False
 
 
-def generate(request: GenerationRequest, settings: PipelineSettings, instance: dg.DagsterInstance | None = None) -> ActorResult:
-    """Register the actor (validating everything first) and materialize its whole set."""
+def generate(
+    request: GenerationRequest,
+    settings: PipelineSettings,
+    instance: dg.DagsterInstance | None = None,
+    maker: str = "actor-pipeline generate",
+) -> ActorResult:
+    """Register the actor (validating everything first) and materialize its whole set, holding
+    the actor's lease throughout (``ActorBusy`` if another maker holds it)."""
     validate_id(request.actor_id, "actor id")
     validate_id(request.user_id, "user id")
     get_actor_descriptor(request.actor_type, request.actor_sex)  # validates type and sex
@@ -168,23 +200,37 @@ def generate(request: GenerationRequest, settings: PipelineSettings, instance: d
     storage.check()  # a missing bucket or a bad key fails here, before anything is paid for
     resources["generator"].create_backend(CATALOG)
     portrait, source = _portrait_bytes(request, resources["storage"])
-    register_actor(
-        storage,
-        actor_id=request.actor_id,
-        user_id=request.user_id,
-        actor_type=request.actor_type,
-        actor_sex=request.actor_sex,
-        portrait_source=source,
-        portrait_bytes=portrait,
-        reseed=request.reseed,
-    )
-    return materialize_actor(
-        request.actor_id,
-        instance=instance or open_instance(settings.output_dir),
-        resources=resources,
-        storage=storage,
-        force=request.force,
-    )
+    with hold_actor(storage, request.actor_id, maker), spool_reported(storage, ActorLayout(request.user_id, request.actor_id)):
+        register_actor(
+            storage,
+            actor_id=request.actor_id,
+            user_id=request.user_id,
+            actor_type=request.actor_type,
+            actor_sex=request.actor_sex,
+            portrait_source=source,
+            portrait_bytes=portrait,
+            reseed=request.reseed,
+        )
+        return materialize_actor(
+            request.actor_id,
+            instance=instance or open_instance(settings.output_dir),
+            resources=resources,
+            storage=storage,
+            force=request.force,
+        )
+
+
+@contextmanager
+def spool_reported(storage: Storage, layout: ActorLayout) -> Iterator[None]:
+    """Say, when storage fails, how many paid images wait in the spool for the next run."""
+    try:
+        yield
+    except StorageUnavailable as exc:
+        spooled = ShotJournal(storage, layout).spooled_count()
+        raise StorageUnavailable(
+            f"{exc}. {spooled} paid image(s) wait in the spool under {storage.state_dir}; rerun the same command "
+            "once storage answers: they are stored at no cost, and no prediction is made twice"
+        ) from exc
 
 
 def _portrait_bytes(request: GenerationRequest, storage: StorageResource) -> tuple[bytes, str]:

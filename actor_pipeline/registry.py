@@ -9,10 +9,10 @@ bad file never replaces what an earlier registration made.
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actor_pipeline.catalog.descriptors import get_actor_descriptor, normalize_actor_sex, normalize_actor_type
-from actor_pipeline.errors import InputError
+from actor_pipeline.errors import InputError, StateError
 from actor_pipeline.identifiers import validate_id
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import NormalizedPortrait, normalize_portrait
@@ -58,7 +58,15 @@ def load_registration(storage: Storage, actor_id: str) -> Registration:
             f"actor {actor_id!r} is not registered: run `actor-pipeline generate PORTRAIT --actor-id {actor_id}`"
             " or drop its portrait in the inbox"
         ) from None
-    return Registration.model_validate_json(raw)
+    try:
+        return Registration.model_validate_json(raw)
+    except (ValidationError, ValueError) as exc:
+        problem = str(exc).strip().splitlines()[0]
+        raise StateError(
+            f"the registration {storage.url(registration_key(actor_id))} of actor {actor_id!r} is unreadable ({problem}): "
+            f"register the actor again with `actor-pipeline generate PORTRAIT --actor-id {actor_id} --user-id USER`"
+            " (its images and records are kept)"
+        ) from None
 
 
 def register_actor(

@@ -16,12 +16,20 @@ from actor_pipeline.defs.assets import training_image
 from actor_pipeline.defs.partitions import CATALOG, actors_partitions, image_key, image_partitions
 from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.defs.runs import shot_range_tags
-from actor_pipeline.errors import InputError
-from actor_pipeline.orchestrate import ensure_actor_partition, finish_actor, materialize_shots, open_instance
+from actor_pipeline.errors import ActorBusy, InputError
+from actor_pipeline.orchestrate import (
+    ensure_actor_partition,
+    finish_actor,
+    materialize_shots,
+    open_instance,
+    spool_reported,
+    stop_if_requested,
+)
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.registry import load_registration
 from actor_pipeline.retry import FailedShot, RetryPlan, find_failed_shots, plan_retries, shot_ranges
 from actor_pipeline.storage.base import Storage
+from actor_pipeline.storage.lease import hold_actor
 
 log = logging.getLogger(__name__)
 
@@ -29,27 +37,15 @@ log = logging.getLogger(__name__)
 def retry_plan(
     instance: dg.DagsterInstance, storage: Storage, actor_ids: Sequence[str] | None, max_attempts: int
 ) -> RetryPlan:
-    """The plan for ``actor_ids`` (their shot records decide, even for actors this instance has
-    not run), or for every actor with FAILED ``training_image`` partitions in this instance: one
-    status query for all of them, then shot records only for those, so a nightly run over
-    thousands of actors stays quick. Shots being made right now are left out."""
-    statuses = _shot_statuses(instance, actor_ids)
-    candidates = (
-        actor_ids
-        if actor_ids is not None
-        else sorted(actor for actor, shots in statuses.items() if dg.AssetPartitionStatus.FAILED in shots.values())
-    )
+    """The plan for ``actor_ids`` (their journals decide, even for actors this instance has not
+    run), or for every actor whose ``training_image`` partitions this instance shows FAILED or
+    unfinished: one status query for all of them, then journals only for those, so a nightly run
+    over thousands of actors stays quick. An actor another process is making is left out."""
+    candidates = actor_ids if actor_ids is not None else _unfinished_actors(instance)
     failed: list[FailedShot] = []
     for actor_id in candidates:
-        shots = statuses.get(actor_id, {})
         try:
-            failed += find_failed_shots(
-                storage,
-                actor_id,
-                CATALOG.ids,
-                dagster_failed={s for s, v in shots.items() if v == dg.AssetPartitionStatus.FAILED},
-                in_progress={s for s, v in shots.items() if v == dg.AssetPartitionStatus.IN_PROGRESS},
-            )
+            failed += find_failed_shots(storage, actor_id, CATALOG.ids)
         except InputError as exc:
             if actor_ids is not None:
                 raise
@@ -57,18 +53,14 @@ def retry_plan(
     return plan_retries(failed, max_attempts)
 
 
-def _shot_statuses(
-    instance: dg.DagsterInstance, actor_ids: Sequence[str] | None
-) -> dict[str, dict[str, dg.AssetPartitionStatus | None]]:
-    """Dagster's status of every shot of the actors it knows, by actor and shot."""
-    known = instance.get_dynamic_partitions(actors_partitions.name)
-    actors = known if actor_ids is None else sorted(set(actor_ids) & set(known))
-    keys = {str(image_key(a, s)): (a, s) for a in actors for s in CATALOG.ids}
+def _unfinished_actors(instance: dg.DagsterInstance) -> list[str]:
+    """Actors with a shot that Dagster shows FAILED or IN_PROGRESS (an in-process run whose
+    process died stays so until a command notices)."""
+    actors = instance.get_dynamic_partitions(actors_partitions.name)
+    keys = {str(image_key(a, s)): a for a in actors for s in CATALOG.ids}
     found = (instance.get_status_by_partition(training_image.key, list(keys), image_partitions) or {}) if keys else {}
-    statuses: dict[str, dict[str, dg.AssetPartitionStatus | None]] = {a: {} for a in actors}
-    for key, (actor_id, shot_id) in keys.items():
-        statuses[actor_id][shot_id] = found.get(key)
-    return statuses
+    unfinished = {dg.AssetPartitionStatus.FAILED, dg.AssetPartitionStatus.IN_PROGRESS}
+    return sorted({keys[key] for key, status in found.items() if status in unfinished})
 
 
 def retry_requests(plan: RetryPlan) -> list[dg.RunRequest]:
@@ -122,9 +114,18 @@ def retry_failed(
         exhausted.setdefault(shot.actor_id, []).append(shot)
         log.warning("%s: shot %s reached %d attempt(s); not retried", shot.actor_id, shot.shot_id, shot.attempts)
     results = []
-    for actor_id in sorted(retried.keys() | exhausted.keys()):
-        if actor_id in retried:
-            _rerun(actor_id, retried[actor_id], instance, resources)
+    # An actor named explicitly is finished even with nothing to rerun: a run that died after
+    # its last shot left no manifest.
+    for actor_id in sorted(set(actor_ids or ()) | retried.keys() | exhausted.keys()):
+        layout = load_registration(storage, actor_id).layout
+        try:
+            with hold_actor(storage, actor_id, "actor-pipeline retry-failed"), spool_reported(storage, layout):
+                _rerun(actor_id, retried.get(actor_id, []), instance, resources)
+        except ActorBusy as exc:
+            if actor_ids is not None:
+                raise
+            log.warning("retry: skipping %s: %s", actor_id, exc)
+            continue
         results.append(_outcome(actor_id, retried.get(actor_id, []), exhausted.get(actor_id, []), storage))
     return results
 
@@ -134,6 +135,7 @@ def _rerun(actor_id: str, shot_ids: list[str], instance: dg.DagsterInstance, res
     for first, last in shot_ranges(shot_ids, CATALOG.ids):
         log.info("%s: retrying %s..%s", actor_id, first, last)
         materialize_shots(actor_id, shot_range_tags(actor_id, first, last), instance=instance, resources=resources)
+        stop_if_requested()
     finish_actor(actor_id, instance=instance, resources=resources)
 
 

@@ -1,55 +1,57 @@
-"""Failed shots: which they are, why they failed, and which of them to try again.
+"""Unfinished shots: which they are, why, and which of them to try again.
 
-Plain functions over the shot records in storage (the durable history: status, error, attempts)
-plus, optionally, what Dagster says about each shot's partition. The nightly schedule, the
-run-failure sensor and ``actor-pipeline retry-failed`` all decide with these.
+Plain functions over the shot journal (status, step, error, attempts). A shot is unfinished when
+it failed, was never made, or stopped half-way with nobody making it (a rerun resumes it, paying
+for nothing twice). The nightly schedule, the run-failure sensor and ``actor-pipeline
+retry-failed`` all decide with these.
 """
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from actor_pipeline.generation.records import load_record
+from actor_pipeline.generation.journal import ShotJournal
 from actor_pipeline.generation.types import ShotStatus
 from actor_pipeline.registry import load_registration
+from actor_pipeline.stages import load_prompt_set
 from actor_pipeline.storage.base import Storage
+from actor_pipeline.storage.lease import current_holder
 
 DEFAULT_MAX_ATTEMPTS = 3
-FAILED_STATUSES = frozenset({ShotStatus.FAILED, ShotStatus.CONTENT_FLAGGED, ShotStatus.CANCELED, ShotStatus.TIMED_OUT})
+INTERRUPTED = "interrupted"  # stopped half-way with nobody making it: a rerun resumes it
 
 
 @dataclass(frozen=True)
 class FailedShot:
     actor_id: str
     shot_id: str
-    status: str  # the record's last status; "failed" when only Dagster knows of the failure
-    attempts: int  # predictions attempted so far, the first one included
+    status: str  # the journal's status; "missing" for a shot never attempted
+    attempts: int  # attempts so far, the one a rerun would resume included
     error: str | None
 
     def describe(self) -> str:
         return f"{self.shot_id} ({self.status} after {self.attempts} attempt(s): {self.error or 'no error recorded'})"
 
 
-def find_failed_shots(
-    storage: Storage,
-    actor_id: str,
-    shot_ids: Iterable[str],
-    *,
-    dagster_failed: Collection[str] = (),
-    in_progress: Collection[str] = (),
-) -> list[FailedShot]:
-    """Shots whose last attempt failed, or whose partition Dagster marks FAILED (e.g. the run
-    crashed before the shot was tried). Shots a run is making right now are left out."""
-    layout = load_registration(storage, actor_id).layout
+def find_failed_shots(storage: Storage, actor_id: str, shot_ids: Iterable[str]) -> list[FailedShot]:
+    """The unfinished shots among ``shot_ids``. None while another process holds the actor's
+    lease: what it is making is not failed."""
+    registration = load_registration(storage, actor_id)
+    if current_holder(storage, actor_id) is not None:
+        return []
+    try:
+        prompt_set = load_prompt_set(storage, registration)
+    except FileNotFoundError as exc:  # never prepared: nothing was made
+        return [FailedShot(actor_id, shot_id, "missing", 0, str(exc)) for shot_id in shot_ids]
+    journal = ShotJournal(storage, registration.layout)
     failed = []
     for shot_id in shot_ids:
-        if shot_id in in_progress:
-            continue
-        record = load_record(storage, layout, shot_id)
-        if record and record.status in FAILED_STATUSES:
-            failed.append(FailedShot(actor_id, shot_id, record.status.value, record.attempts, record.error))
-        elif shot_id in dagster_failed:
-            attempts = record.attempts if record else 0
-            failed.append(FailedShot(actor_id, shot_id, "failed", attempts, "the run making it failed"))
+        record = journal.load(prompt_set.shot(shot_id))
+        if record is None:
+            failed.append(FailedShot(actor_id, shot_id, "missing", 0, "never made: the run making it stopped first"))
+        elif not record.made:
+            # A shot left in progress resumes its attempt; PENDING ones were never started.
+            status = INTERRUPTED if record.status is ShotStatus.IN_PROGRESS else record.status.value
+            failed.append(FailedShot(actor_id, shot_id, status, record.attempts, record.error))
     return failed
 
 
@@ -68,14 +70,12 @@ class RetryPlan:
 def plan_retries(failed: Iterable[FailedShot], max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> RetryPlan:
     """Retry each failed shot until it has been attempted ``max_attempts`` times in all, so a
     shot that always fails (e.g. a prompt the safety filter refuses) costs at most that many
-    predictions."""
+    predictions. An interrupted attempt is always resumed: that pays for nothing new."""
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
     shots = list(failed)
-    return RetryPlan(
-        retry=[s for s in shots if s.attempts < max_attempts],
-        exhausted=[s for s in shots if s.attempts >= max_attempts],
-    )
+    again = [s for s in shots if s.attempts < max_attempts or s.status == INTERRUPTED]
+    return RetryPlan(retry=again, exhausted=[s for s in shots if s not in again])
 
 
 def shot_ranges(shot_ids: Collection[str], order: Sequence[str]) -> list[tuple[str, str]]:

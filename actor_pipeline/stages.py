@@ -12,9 +12,9 @@ from PIL import Image
 
 from actor_pipeline.catalog.model import Catalog
 from actor_pipeline.catalog.prompts import PromptSet, build_prompt_set
-from actor_pipeline.generation.records import load_record
-from actor_pipeline.generation.runner import ActorBatch, ShotOutcome, generate_shots
-from actor_pipeline.generation.types import ImageBackend, ShotStatus
+from actor_pipeline.generation.journal import ShotJournal
+from actor_pipeline.generation.runner import ActorBatch, RunLimits, ShotOutcome, generate_shots
+from actor_pipeline.generation.types import ImageBackend
 from actor_pipeline.outputs.debug import DebugWriter
 from actor_pipeline.outputs.grid import Tile, render_grid
 from actor_pipeline.outputs.manifest import GridInfo, Manifest, PortraitInfo, build_manifest, write_manifest
@@ -22,6 +22,7 @@ from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import normalize_portrait
 from actor_pipeline.registry import Registration, load_registration
 from actor_pipeline.storage.base import Storage
+from actor_pipeline.storage.lease import hold_actor
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,13 @@ async def generate_stage(
     actor_id: str,
     shot_ids: Sequence[str],
     *,
-    max_concurrency: int,
+    limits: RunLimits,
+    maker: str,
     force: bool = False,
     debug: DebugWriter | None = None,
 ) -> list[ShotOutcome]:
+    """Make the shots while holding the actor's lease (``maker`` says who, for a second maker's
+    ``ActorBusy``). A stop request returns early: check ``stopping.requested()``."""
     registration = load_registration(storage, actor_id)
     layout = registration.layout
     try:
@@ -70,7 +74,10 @@ async def generate_stage(
             f"actor {actor_id!r} has no normalized portrait yet: materialize normalized_portrait first"
         ) from None
     batch = ActorBatch(layout, load_prompt_set(storage, registration), portrait, shot_ids)
-    return await generate_shots(batch, backend, storage, max_concurrency=max_concurrency, force=force, debug=debug)
+    with hold_actor(storage, actor_id, maker) as held:
+        return await generate_shots(
+            batch, backend, storage, limits=limits, force=force, debug=debug, lease_lost=held.lost.is_set
+        )
 
 
 def grid_stage(storage: Storage, actor_id: str, debug: DebugWriter | None = None) -> GridInfo:
@@ -78,12 +85,12 @@ def grid_stage(storage: Storage, actor_id: str, debug: DebugWriter | None = None
     registration = load_registration(storage, actor_id)
     layout = registration.layout
     prompt_set = load_prompt_set(storage, registration)
+    journal = ShotJournal(storage, layout)
     tiles = [Tile("Portrait (input)", "portrait", _open(storage, layout.portrait))]
     made = 0
     for planned in prompt_set.shots:
-        record = load_record(storage, layout, planned.shot_id)
-        ok = record is not None and record.status is ShotStatus.SUCCEEDED and record.image is not None
-        image = _open(storage, record.image.key) if ok and record and record.image else None
+        record = journal.load(planned)
+        image = _open(storage, record.image.key) if record and record.made and record.image else None
         made += image is not None
         note = "" if image else (record.status.value.replace("_", " ") if record else "not generated")
         tiles.append(Tile(f"{planned.index:02d} {planned.label}", planned.category.value, image, note))
@@ -101,7 +108,8 @@ def manifest_stage(storage: Storage, actor_id: str, default_backend: tuple[str, 
     layout = registration.layout
     prompt_set = load_prompt_set(storage, registration)
     portrait = _portrait_info(storage, registration)
-    records = {p.shot_id: load_record(storage, layout, p.shot_id) for p in prompt_set.shots}
+    journal = ShotJournal(storage, layout)
+    records = {p.shot_id: journal.load(p) for p in prompt_set.shots}
     grid = GridInfo(key=layout.grid, url=storage.url(layout.grid))
     manifest = build_manifest(registration, prompt_set, portrait, grid, records, storage, default_backend)
     return manifest, write_manifest(storage, layout.manifest, manifest)

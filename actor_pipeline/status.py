@@ -1,37 +1,49 @@
-"""Per-shot status of an actor: what storage records say, and what Dagster's partitions say."""
+"""Per-shot status of an actor: what its shot journal says, and what Dagster's partitions say."""
 
+from dataclasses import replace
 from typing import Any
 
 import dagster as dg
 
-from actor_pipeline.defs.partitions import CATALOG, actors_partitions, image_key, image_partitions
+from actor_pipeline.defs.partitions import actors_partitions, image_key, image_partitions
 from actor_pipeline.defs.resources import PipelineSettings
-from actor_pipeline.generation.records import load_record
+from actor_pipeline.generation.journal import ShotJournal
+from actor_pipeline.generation.types import ShotStatus
 from actor_pipeline.orchestrate import open_instance
 from actor_pipeline.registry import load_registration
+from actor_pipeline.retry import INTERRUPTED
+from actor_pipeline.stages import load_prompt_set
+from actor_pipeline.storage.lease import current_holder
 
 
 def actor_status(actor_id: str, *, storage_backend: str = "auto", output_dir: str = "output") -> list[dict[str, Any]]:
-    settings = PipelineSettings(storage=storage_backend, output_dir=output_dir)
+    settings = replace(PipelineSettings.from_env(), storage=storage_backend, output_dir=output_dir)
     storage = settings.resources()["storage"].create_storage()
-    layout = load_registration(storage, actor_id).layout
+    registration = load_registration(storage, actor_id)
+    journal = ShotJournal(storage, registration.layout)
+    prompt_set = load_prompt_set(storage, registration)
+    being_made = current_holder(storage, actor_id) is not None
     instance = open_instance(output_dir)
-    keys = [image_key(actor_id, shot.id) for shot in CATALOG.shots]
+    keys = [image_key(actor_id, shot.shot_id) for shot in prompt_set.shots]
     partition_status: dict[str, dg.AssetPartitionStatus | None] = {}
     if instance.has_dynamic_partition(actors_partitions.name, actor_id):
         found = instance.get_status_by_partition(dg.AssetKey("training_image"), [str(k) for k in keys], image_partitions)
         partition_status = dict(found or {})
     rows = []
-    for shot, key in zip(CATALOG.shots, keys, strict=True):
-        record = load_record(storage, layout, shot.id)
+    for shot, key in zip(prompt_set.shots, keys, strict=True):
+        record = journal.load(shot)
+        status = record.status.value if record else "not generated"
+        if record and record.status is ShotStatus.IN_PROGRESS and not being_made:
+            status = INTERRUPTED
         dagster_status = partition_status.get(str(key))
         rows.append(
             {
                 "index": shot.index,
-                "shot_id": shot.id,
+                "shot_id": shot.shot_id,
                 "label": shot.label,
                 "category": shot.category.value,
-                "status": record.status.value if record else "not generated",
+                "status": status,
+                "step": record.attempt.step.value if record and record.attempt else None,
                 "partition": dagster_status.value.lower() if dagster_status else "never run",
                 "attempts": record.attempts if record else 0,
                 "cost_usd": record.usage.cost_usd if record else 0.0,
@@ -48,4 +60,9 @@ def format_status(rows: list[dict[str, Any]]) -> str:
             f"{row['index']:>2}  {row['shot_id']:<22} {row['status']:<16} {row['partition']:<13} "
             f"{row['attempts']:>5} {row['cost_usd']:>7.2f}  {row['error'] or ''}"
         )
-    return "\n".join(lines)
+    made = sum(row["status"] == ShotStatus.SUCCEEDED.value for row in rows)
+    interrupted = sum(row["status"] == INTERRUPTED for row in rows)
+    summary = f"{made}/{len(rows)} shots made"
+    if interrupted:
+        summary += f"; {interrupted} interrupted: `actor-pipeline retry-failed` resumes them without paying twice"
+    return "\n".join([*lines, summary])

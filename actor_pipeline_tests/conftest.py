@@ -13,7 +13,14 @@ from actor_pipeline.catalog.model import Catalog, load_catalog
 from actor_pipeline.defs import resources as resources_module
 from actor_pipeline.defs.resources import ImageGeneratorResource
 from actor_pipeline.generation.preview_backend import PreviewBackend
-from actor_pipeline.generation.types import GeneratedImage, ImageBackend, ShotGenerationError, ShotGenerator, ShotJob
+from actor_pipeline.generation.types import (
+    GeneratedImage,
+    ImageBackend,
+    ShotGenerationError,
+    ShotGenerator,
+    ShotJob,
+    ShotProgress,
+)
 from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline.storage.local import LocalStorage
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
@@ -23,7 +30,14 @@ from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests must never pick up a developer's token, bucket or instance from the environment,
     and each test sees the once-per-process backend notice afresh."""
-    for name in ("REPLICATE_API_TOKEN", "AWS_USER_FILES_BUCKET", "ACTOR_PIPELINE_CATALOG", "DAGSTER_HOME"):
+    for name in (
+        "REPLICATE_API_TOKEN",
+        "AWS_USER_FILES_BUCKET",
+        "ACTOR_PIPELINE_CATALOG",
+        "ACTOR_PIPELINE_STATE_DIR",
+        "ACTOR_PIPELINE_MAX_CONCURRENCY",
+        "DAGSTER_HOME",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(resources_module, "_announced", set())
 
@@ -88,11 +102,11 @@ class _FlakySession:
     def __init__(self, backend: FlakyBackend, inner: ShotGenerator) -> None:
         self.backend, self.inner = backend, inner
 
-    async def generate(self, job: ShotJob) -> GeneratedImage:
+    async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
         self.backend.calls.append(job.shot_id)
         if job.shot_id in self.backend.fail:
             raise ShotGenerationError(f"injected failure for {job.shot_id}")
-        return await self.inner.generate(job)
+        return await self.inner.generate(job, progress)
 
 
 # Dagster may rebuild resources from their config, so the backend object is looked up by name.
@@ -108,7 +122,7 @@ class InjectedGeneratorResource(ImageGeneratorResource):
         return _BACKENDS[self.name]
 
 
-def generator_for(backend: ImageBackend, max_concurrency: int = 8) -> InjectedGeneratorResource:
+def generator_for(backend: ImageBackend, max_concurrency: int | None = None) -> InjectedGeneratorResource:
     _BACKENDS[str(id(backend))] = backend
     return InjectedGeneratorResource(name=str(id(backend)), max_concurrency=max_concurrency)
 

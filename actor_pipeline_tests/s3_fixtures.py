@@ -17,6 +17,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -118,10 +119,15 @@ class Seen:
 
 class FaultProxy:
     """An HTTP proxy on loopback that forwards to ``upstream`` except for requests matched by a
-    queued ``Fault``, and records every request (``seen``)."""
+    queued ``Fault``, and records every request (``seen``).
+
+    Setting ``down`` (or ``with proxy.outage():``) makes S3 unreachable until it is cleared: every
+    request, on a new or a kept-alive connection, is dropped without an answer (recorded in
+    ``seen`` as not forwarded), as when an endpoint or its network goes away."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream).netloc
+        self.down = False
         self.faults: list[Fault] = []
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
@@ -134,6 +140,15 @@ class FaultProxy:
     def fail(self, fault: Fault) -> None:
         with self._lock:
             self.faults.append(fault)
+
+    @contextmanager
+    def outage(self) -> Iterator[None]:
+        """S3 is unreachable inside the block, and answers again after it."""
+        self.down = True
+        try:
+            yield
+        finally:
+            self.down = False
 
     def count(self, method: str, path: str, *, forwarded: bool) -> int:
         """How many ``method`` requests for ``path`` arrived (or were forwarded to upstream)."""
@@ -169,6 +184,12 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"  # keep-alive, like S3; botocore pools connections
 
         def _handle(self) -> None:
+            if proxy.down:
+                # Unanswered and unread: the client sees its connection reset or closed.
+                path = unquote(urlsplit(self.path).path)
+                proxy._record(Seen(self.command, path, dict(self.headers), False))
+                self.close_connection = True
+                return
             if "chunked" in self.headers.get("Transfer-Encoding", ""):
                 # Not needed by botocore over plain HTTP; fail loudly if that ever changes.
                 self.send_error(501, "chunked request bodies are not supported by FaultProxy")

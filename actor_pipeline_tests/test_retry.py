@@ -1,27 +1,44 @@
-"""Finding failed shots and planning their reruns (plain functions over shot records)."""
+"""Finding unfinished shots and planning their reruns (plain functions over the shot journal)."""
+
+from datetime import UTC, datetime
 
 import pytest
 
+from actor_pipeline.catalog.model import load_catalog
+from actor_pipeline.catalog.prompts import build_prompt_set
 from actor_pipeline.errors import InputError
-from actor_pipeline.generation.records import ShotRecord, save_record
+from actor_pipeline.generation.journal import Attempt, ShotJournal, ShotRecord, Step, StoredImage
 from actor_pipeline.generation.types import ShotStatus
 from actor_pipeline.registry import register_actor
-from actor_pipeline.retry import FailedShot, describe_failed_shots, find_failed_shots, plan_retries, shot_ranges
+from actor_pipeline.retry import (
+    INTERRUPTED,
+    FailedShot,
+    describe_failed_shots,
+    find_failed_shots,
+    plan_retries,
+    shot_ranges,
+)
+from actor_pipeline.storage.lease import hold_actor
 from actor_pipeline.storage.local import LocalStorage
 
 ORDER = ["s1", "s2", "s3", "s4", "s5", "s6"]
+PROMPTS = build_prompt_set(load_catalog(), "alice", "person")
+SHOTS = [shot.shot_id for shot in PROMPTS.shots][:6]
 
 
 def record(shot_id: str, status: ShotStatus, attempts: int = 1, error: str | None = None) -> ShotRecord:
+    made = status is ShotStatus.SUCCEEDED
     return ShotRecord(
         shot_id=shot_id,
-        index=1,
+        index=PROMPTS.shot(shot_id).index,
         status=status,
         fingerprint="f",
         prompt="p",
         seed=1,
         backend="b",
         model="m",
+        image=StoredImage(key="k", sha256="s", width=1, height=1, bytes=1) if made else None,
+        attempt=Attempt(step=Step.CREATED, started_at=datetime.now(UTC)) if status is ShotStatus.IN_PROGRESS else None,
         attempts=attempts,
         error=error,
     )
@@ -38,24 +55,37 @@ def alice(storage: LocalStorage, portrait_bytes: bytes) -> LocalStorage:
         portrait_source="p.jpg",
         portrait_bytes=portrait_bytes,
     )
-    for shot in [
-        record("s1", ShotStatus.SUCCEEDED),
-        record("s2", ShotStatus.FAILED, 1, "boom"),
-        record("s3", ShotStatus.CONTENT_FLAGGED, 3, "E005"),
-        record("s4", ShotStatus.TIMED_OUT, 2),
-    ]:
-        save_record(storage, registration.layout, shot)
+    storage.put(registration.layout.prompt_set, PROMPTS.model_dump_json().encode(), "application/json")
+    journal = ShotJournal(storage, registration.layout)
+    s1, s2, s3, s4, s5, _ = SHOTS
+    for shot in [record(s1, ShotStatus.SUCCEEDED), record(s2, ShotStatus.FAILED, 1, "boom")]:
+        journal.settle(shot)
+    journal.settle(record(s3, ShotStatus.CONTENT_FLAGGED, 3, "E005"))
+    journal.write(record(s4, ShotStatus.IN_PROGRESS, 3, "download failed"))  # a run died half-way
     return storage
 
 
-def test_failed_shots_come_from_records_and_from_dagster(alice: LocalStorage) -> None:
-    found = find_failed_shots(alice, "alice", ORDER, dagster_failed={"s5", "s1"}, in_progress={"s4"})
-    assert found == [
-        FailedShot("alice", "s1", "failed", 1, "the run making it failed"),  # a record says succeeded, Dagster not
-        FailedShot("alice", "s2", "failed", 1, "boom"),
-        FailedShot("alice", "s3", "content_flagged", 3, "E005"),
-        FailedShot("alice", "s5", "failed", 0, "the run making it failed"),  # the run died before trying it
-    ]  # s4 is being made right now; s6 never ran
+def test_unfinished_shots_come_from_the_journal(alice: LocalStorage) -> None:
+    s1, s2, s3, s4, s5, s6 = SHOTS
+    assert find_failed_shots(alice, "alice", SHOTS) == [
+        FailedShot("alice", s2, "failed", 1, "boom"),
+        FailedShot("alice", s3, "content_flagged", 3, "E005"),
+        FailedShot("alice", s4, INTERRUPTED, 3, "download failed"),
+        FailedShot("alice", s5, "missing", 0, "never made: the run making it stopped first"),
+        FailedShot("alice", s6, "missing", 0, "never made: the run making it stopped first"),
+    ]  # s1 is made
+
+
+def test_an_actor_someone_is_making_has_no_failed_shots(alice: LocalStorage) -> None:
+    with hold_actor(alice, "alice", "a test"):
+        assert find_failed_shots(alice, "alice", SHOTS) == []
+    assert find_failed_shots(alice, "alice", SHOTS)  # released: they are unfinished again
+
+
+def test_an_interrupted_attempt_is_resumed_whatever_its_attempts(alice: LocalStorage) -> None:
+    plan = plan_retries(find_failed_shots(alice, "alice", SHOTS), max_attempts=3)
+    assert SHOTS[3] in plan.shots_by_actor()["alice"]  # 3 attempts, but resuming pays nothing new
+    assert [s.shot_id for s in plan.exhausted] == [SHOTS[2]]
 
 
 def test_unregistered_actor_is_an_input_error(storage: LocalStorage) -> None:

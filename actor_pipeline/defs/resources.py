@@ -12,11 +12,12 @@ from actor_pipeline.catalog.model import Catalog
 from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.generation.preview_backend import PreviewBackend
 from actor_pipeline.generation.replicate import ReplicateBackend, ReplicateSettings
+from actor_pipeline.generation.runner import DEFAULT_SHOT_TIMEOUT_S, DEFAULT_STORAGE_OUTAGE_S, RunLimits
 from actor_pipeline.generation.types import ImageBackend
 from actor_pipeline.outputs.debug import DebugWriter
 from actor_pipeline.portrait.limits import DEFAULT_LIMITS
 from actor_pipeline.storage.base import Storage
-from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline.storage.local import STATE_DIR, LocalStorage
 from actor_pipeline.storage.s3_settings import BUCKET_VAR, S3Settings, connection_from_env
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 OUTPUT_DIR_ENV = "ACTOR_PIPELINE_OUTPUT_DIR"
 DEBUG_DIR_ENV = "ACTOR_PIPELINE_DEBUG_DIR"
 MAX_CONCURRENCY_ENV = "ACTOR_PIPELINE_MAX_CONCURRENCY"
+SHOT_TIMEOUT_ENV = "ACTOR_PIPELINE_SHOT_TIMEOUT_S"
+STORAGE_OUTAGE_ENV = "ACTOR_PIPELINE_STORAGE_OUTAGE_S"
+STATE_DIR_ENV = "ACTOR_PIPELINE_STATE_DIR"
 _announced: set[str] = set()
 
 
@@ -39,15 +43,26 @@ class ImageGeneratorResource(dg.ConfigurableResource):
     ``replicate`` client, never stored in Dagster config."""
 
     backend: Literal["auto", "preview", "replicate"] = "auto"
-    max_concurrency: int = Field(8, ge=1, description="shots of one actor in flight at once")
+    max_concurrency: int | None = Field(
+        None, ge=1, description="shots of one actor in flight at once; unset: all of them (Replicate's rate limits bound the total)"
+    )
+    shot_timeout_s: float = Field(
+        DEFAULT_SHOT_TIMEOUT_S, gt=0, description="one deadline per shot for create, polling, download and store"
+    )
+    storage_outage_s: float = Field(
+        DEFAULT_STORAGE_OUTAGE_S, gt=0, description="how long new predictions wait for storage that stopped answering"
+    )
     model: str = ReplicateSettings.model
     aspect_ratio: str = ReplicateSettings.aspect_ratio
     safety_tolerance: int = ReplicateSettings.safety_tolerance
     prompt_upsampling: bool = ReplicateSettings.prompt_upsampling
     creates_per_minute: float = ReplicateSettings.creates_per_minute
+    create_wait_s: int = ReplicateSettings.create_wait_s
     poll_interval_s: float = ReplicateSettings.poll_interval_s
-    prediction_timeout_s: float = ReplicateSettings.prediction_timeout_s
     price_per_image_usd: float = ReplicateSettings.price_per_image_usd
+
+    def limits(self) -> RunLimits:
+        return RunLimits(self.max_concurrency, self.shot_timeout_s, self.storage_outage_s)
 
     def resolved_backend(self) -> str:
         if self.backend != "auto":
@@ -76,16 +91,20 @@ class StorageResource(dg.ConfigurableResource):
 
     backend: Literal["auto", "local", "s3"] = "auto"
     local_dir: str = "output"
+    state_dir: str | None = Field(
+        None, description="local folder for the shot journal and paid images not yet stored (default: local_dir/.state)"
+    )
 
     def create_storage(self) -> Storage:
         settings = S3Settings.from_env() if self.backend != "local" else None
+        state_dir = self.state_dir or os.path.join(self.local_dir, STATE_DIR)
         if settings is not None:
             from actor_pipeline.storage.s3 import S3Storage  # botocore loads only for S3 users
 
-            return S3Storage(settings)
+            return S3Storage(settings, state_dir)
         if self.backend == "s3":
             raise ConfigurationError(f"S3 storage was asked for but {BUCKET_VAR} is not set: set it to the bucket name")
-        return LocalStorage(self.local_dir)
+        return LocalStorage(self.local_dir, state_dir)
 
     @staticmethod
     def read_s3_portrait(uri: str) -> bytes:
@@ -114,7 +133,10 @@ class PipelineSettings:
     storage: str = "auto"
     output_dir: str = "output"
     debug_dir: str | None = None
-    max_concurrency: int = 8
+    state_dir: str | None = None
+    max_concurrency: int | None = None  # None: every shot of the actor at once
+    shot_timeout_s: float = DEFAULT_SHOT_TIMEOUT_S
+    storage_outage_s: float = DEFAULT_STORAGE_OUTAGE_S
 
     @classmethod
     def from_env(cls) -> "PipelineSettings":
@@ -124,12 +146,33 @@ class PipelineSettings:
         return cls(
             output_dir=os.environ.get(OUTPUT_DIR_ENV) or "output",
             debug_dir=os.environ.get(DEBUG_DIR_ENV) or None,
-            **({"max_concurrency": int(concurrency)} if concurrency else {}),
+            state_dir=os.environ.get(STATE_DIR_ENV) or None,
+            max_concurrency=int(concurrency) if concurrency else None,
+            shot_timeout_s=_seconds_env(SHOT_TIMEOUT_ENV, DEFAULT_SHOT_TIMEOUT_S),
+            storage_outage_s=_seconds_env(STORAGE_OUTAGE_ENV, DEFAULT_STORAGE_OUTAGE_S),
         )
 
     def resources(self) -> dict[str, Any]:
         return {
-            "generator": ImageGeneratorResource(backend=self.backend, max_concurrency=self.max_concurrency),  # type: ignore[arg-type]
-            "storage": StorageResource(backend=self.storage, local_dir=self.output_dir),  # type: ignore[arg-type]
+            "generator": ImageGeneratorResource(
+                backend=self.backend,  # type: ignore[arg-type]
+                max_concurrency=self.max_concurrency,
+                shot_timeout_s=self.shot_timeout_s,
+                storage_outage_s=self.storage_outage_s,
+            ),
+            "storage": StorageResource(backend=self.storage, local_dir=self.output_dir, state_dir=self.state_dir),  # type: ignore[arg-type]
             "debug": DebugResource(directory=self.debug_dir),
         }
+
+
+def _seconds_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ConfigurationError(f"{name} is {raw!r}: use a number of seconds greater than 0")
+    return value

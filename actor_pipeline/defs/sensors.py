@@ -14,6 +14,7 @@ import dagster as dg
 from actor_pipeline.defs.assets.images import only_shots_failed
 from actor_pipeline.defs.inbox_resource import InboxResource
 from actor_pipeline.defs.jobs import finish_training_set, make_training_images, prepare_actor
+from actor_pipeline.defs.liveness import fail_orphaned_runs
 from actor_pipeline.defs.partitions import actors_partitions
 from actor_pipeline.defs.resources import StorageResource
 from actor_pipeline.defs.runs import (
@@ -123,4 +124,12 @@ def report_failed_run(context: dg.RunFailureSensorContext, storage: StorageResou
     return next_stage_requests(run.run_id, plan) or None
 
 
-ALL_SENSORS = [portrait_inbox, advance_training_set, report_failed_run]
+@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+def orphaned_runs(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    """Marks runs whose process died (a killed run worker) as failed, so their shots show FAILED
+    rather than in progress forever, and the run-failure sensor reports them."""
+    failed = fail_orphaned_runs(context.instance)
+    return dg.SkipReason(f"marked {len(failed)} run(s) failed: {', '.join(failed)}" if failed else "no orphaned runs")
+
+
+ALL_SENSORS = [portrait_inbox, advance_training_set, report_failed_run, orphaned_runs]

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from PIL import Image
 
 from actor_pipeline.catalog.model import Catalog
-from actor_pipeline.generation.types import GeneratedImage, ShotJob
+from actor_pipeline.generation.types import GeneratedImage, ShotJob, ShotProgress
 from actor_pipeline.render.preview import OUTPUT_SIZE, PreviewLook, render_preview
 
 RENDERER_VERSION = "1"
@@ -41,7 +41,8 @@ class _PreviewSession:
         self._portrait = portrait
         self._looks = looks
 
-    async def generate(self, job: ShotJob) -> GeneratedImage:
+    async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
+        """Render the shot. Nothing is created or paid, so there is no step to report."""
         look = self._looks[job.shot_id]
         # Pillow releases the GIL in its C loops, so threads render shots in parallel.
         data = await asyncio.to_thread(self._render, look, job.seed)

@@ -1,7 +1,10 @@
-"""Generate the shots of one actor concurrently, skipping shots that are already made.
+"""Make the shots of one actor concurrently, journaling every step and resuming what an earlier
+run left half-way, so no interruption pays twice or loses a paid image.
 
 This is plain asyncio: the Dagster asset is a thin wrapper around ``generate_shots``. One failed
-shot never affects the others; every shot ends with a stored ``ShotRecord``.
+shot never affects the others. Three things close the gate for new predictions while the shots
+already paid for go on: a stop signal (``stopping``), a lost lease, and storage that stopped
+answering (creates wait for it up to ``storage_outage_s``, then give up for this run).
 """
 
 import asyncio
@@ -9,17 +12,22 @@ import contextlib
 import hashlib
 import io
 import logging
+import signal
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from PIL import Image
 
 from actor_pipeline.catalog.prompts import PlannedShot, PromptSet
-from actor_pipeline.generation.records import ShotRecord, StoredImage, fingerprint, load_record, save_record
+from actor_pipeline.errors import StorageUnavailable
+from actor_pipeline.generation import stopping
+from actor_pipeline.generation.journal import Attempt, ShotJournal, ShotRecord, Step, StoredImage, fingerprint, image_metadata
 from actor_pipeline.generation.types import (
-    GeneratedImage,
+    CreatesClosed,
     ImageBackend,
+    Resume,
     ShotGenerationError,
     ShotGenerator,
     ShotJob,
@@ -32,6 +40,10 @@ from actor_pipeline.storage.layout import ActorLayout
 
 log = logging.getLogger(__name__)
 
+DEFAULT_SHOT_TIMEOUT_S = 240.0
+DEFAULT_STORAGE_OUTAGE_S = 30.0
+_PROBE_INTERVAL_S = 1.0
+
 
 @dataclass(frozen=True)
 class ShotOutcome:
@@ -40,7 +52,7 @@ class ShotOutcome:
 
     @property
     def succeeded(self) -> bool:
-        return self.record.status is ShotStatus.SUCCEEDED
+        return self.record.made
 
 
 @dataclass(frozen=True)
@@ -53,16 +65,29 @@ class ActorBatch:
     shot_ids: Sequence[str]
 
 
+@dataclass(frozen=True)
+class RunLimits:
+    """How much of everything a run may take."""
+
+    max_concurrency: int | None = None  # shots of the actor in flight at once; None: all of them
+    shot_timeout_s: float = DEFAULT_SHOT_TIMEOUT_S  # create, polling, download and store together
+    storage_outage_s: float = DEFAULT_STORAGE_OUTAGE_S  # how long creates wait for storage to answer
+
+
 async def generate_shots(
     batch: ActorBatch,
     backend: ImageBackend,
     storage: Storage,
     *,
-    max_concurrency: int,
+    limits: RunLimits = RunLimits(),
     force: bool = False,
     debug: DebugWriter | None = None,
+    lease_lost: Callable[[], bool] = lambda: False,
 ) -> list[ShotOutcome]:
-    """Make every shot in ``batch.shot_ids`` (at most ``max_concurrency`` at once)."""
+    """Make, resume or reuse every shot in ``batch.shot_ids``. A stop request ends the run early
+    with the journal consistent: the caller checks ``stopping.requested()``."""
+    journal = ShotJournal(storage, batch.layout)
+    await asyncio.to_thread(journal.flush)
     portrait_sha = hashlib.sha256(batch.portrait_jpeg).hexdigest()
     params = backend.fingerprint_params()
     planned = [batch.prompt_set.shot(shot_id) for shot_id in batch.shot_ids]
@@ -70,9 +95,12 @@ async def generate_shots(
         batch,
         backend,
         storage,
+        journal,
+        limits,
         debug,
+        _Gate(storage, limits.storage_outage_s, lease_lost),
         prints={p.shot_id: fingerprint(portrait_sha, p.prompt, p.seed, backend.name, backend.model, params) for p in planned},
-        previous={p.shot_id: await asyncio.to_thread(load_record, storage, batch.layout, p.shot_id) for p in planned},
+        previous={p.shot_id: await asyncio.to_thread(journal.load, p) for p in planned},
     )
 
     outcomes: dict[str, ShotOutcome] = {}
@@ -85,105 +113,326 @@ async def generate_shots(
             todo.append(shot)
     if outcomes:
         log.info("%s: %d shot(s) already made with the same inputs, reused", batch.layout.actor_id, len(outcomes))
-
     if todo:
-        semaphore = asyncio.Semaphore(max_concurrency)
-
-        async def one(generator: ShotGenerator, shot: PlannedShot) -> ShotOutcome:
-            async with semaphore:
-                return await run.make(shot, generator)
-
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                generator = await stack.enter_async_context(backend.session(batch.portrait_jpeg))
-            except Exception as exc:  # e.g. the portrait upload failed: every shot fails, clearly
-                failure = ShotGenerationError(f"could not start a {backend.name} session: {exc}")
-                made = [await asyncio.to_thread(run.finish, shot, failure, None) for shot in todo]
-            else:
-                made = await asyncio.gather(*(one(generator, shot) for shot in todo))
-        outcomes.update((outcome.record.shot_id, outcome) for outcome in made)
-    return [outcomes[shot_id] for shot_id in batch.shot_ids]
+        outcomes.update((o.record.shot_id, o) for o in await run.make_all(todo, force))
+    return [outcomes[shot_id] for shot_id in batch.shot_ids if shot_id in outcomes]
 
 
 def _still_valid(storage: Storage, record: ShotRecord, expected_fingerprint: str) -> bool:
-    if record.status is not ShotStatus.SUCCEEDED or record.fingerprint != expected_fingerprint or not record.image:
+    if not record.made or record.fingerprint != expected_fingerprint or not record.image:
         return False
     stored = storage.head(record.image.key)
     return stored is not None and stored.sha256 == record.image.sha256
 
 
-@dataclass(frozen=True)
+@dataclass
+class _Gate:
+    """Whether a new prediction may be created now."""
+
+    storage: Storage
+    outage_s: float
+    lease_lost: Callable[[], bool]
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    down_since: float | None = None
+    _probe: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def admit(self) -> None:
+        while True:
+            if self.stopped.is_set():
+                raise CreatesClosed(f"not started: the run was stopped ({_signal_name()})")
+            if self.lease_lost():
+                raise CreatesClosed("not started: another maker took over the actor's lease")
+            if self.down_since is None:
+                return
+            if time.monotonic() - self.down_since > self.outage_s:
+                raise CreatesClosed("not started: storage is unreachable, so no prediction was created")
+            async with self._probe:
+                if self.down_since is not None:
+                    try:
+                        await asyncio.to_thread(self.storage.check)
+                        self.storage_up()
+                    except StorageUnavailable:
+                        await asyncio.sleep(_PROBE_INTERVAL_S)
+
+    def storage_down(self) -> None:
+        if self.down_since is None:
+            log.warning("storage stopped answering: no new predictions until it answers again")
+            self.down_since = time.monotonic()
+
+    def storage_up(self) -> None:
+        if self.down_since is not None:
+            log.info("storage answers again")
+            self.down_since = None
+
+
+def _signal_name() -> str:
+    signum = stopping.requested()
+    return signal.Signals(signum).name if signum else "stop requested"
+
+
+@dataclass
 class _ActorRun:
     """What every shot of one ``generate_shots`` call shares."""
 
     batch: ActorBatch
     backend: ImageBackend
     storage: Storage
+    journal: ShotJournal
+    limits: RunLimits
     debug: DebugWriter | None
+    gate: _Gate
     prints: dict[str, str]  # shot id -> fingerprint of this run's inputs
-    previous: dict[str, ShotRecord | None]  # shot id -> record before this run
+    previous: dict[str, ShotRecord | None]  # shot id -> the journal before this run
 
-    async def make(self, shot: PlannedShot, generator: ShotGenerator) -> ShotOutcome:
-        job = ShotJob(self.batch.layout.actor_id, shot.shot_id, shot.index, shot.prompt, shot.seed)
-        started = time.monotonic()
-        result: GeneratedImage | ShotGenerationError
-        try:
-            result = await generator.generate(job)
-        except ShotGenerationError as exc:
-            result = exc
-        except Exception as exc:  # a bug or an unexpected backend error must not take other shots down
-            result = ShotGenerationError(f"{type(exc).__name__}: {exc}")
-        return await asyncio.to_thread(self.finish, shot, result, time.monotonic() - started)
+    async def make_all(self, todo: list[PlannedShot], force: bool) -> list[ShotOutcome]:
+        semaphore = asyncio.Semaphore(self.limits.max_concurrency or len(todo))
+        loop = asyncio.get_running_loop()
 
-    def finish(self, shot: PlannedShot, result: GeneratedImage | ShotGenerationError, duration: float | None) -> ShotOutcome:
-        """Store the image (if any) and the shot's record; never raises for one shot's problem."""
+        async def one(generator: ShotGenerator, shot: PlannedShot) -> ShotOutcome:
+            async with semaphore:
+                return await self.make(shot, generator, force)
+
+        with stopping.handle_signals(), stopping.listening(lambda: loop.call_soon_threadsafe(self.gate.stopped.set)):
+            async with contextlib.AsyncExitStack() as stack:
+                try:
+                    generator = await stack.enter_async_context(self.backend.session(self.batch.portrait_jpeg))
+                except Exception as exc:  # e.g. the portrait upload failed: every shot fails, clearly
+                    failure = ShotGenerationError(f"could not start a {self.backend.name} session: {exc}")
+                    return [self._unmade(shot, failure) for shot in todo]
+                tasks = [asyncio.create_task(one(generator, shot)) for shot in todo]
+                finished = asyncio.gather(*tasks, return_exceptions=True)
+                stopper = asyncio.ensure_future(self.gate.stopped.wait())
+                await asyncio.wait([finished, stopper], return_when=asyncio.FIRST_COMPLETED)
+                stopper.cancel()
+                # On a stop, shots under way end here: each has journaled its last step, and a
+                # created prediction is left to finish at Replicate, for the next run to adopt.
+                for task in tasks:
+                    task.cancel()
+                results = await finished
+        return [
+            result if isinstance(result, ShotOutcome) else self._interrupted(shot)
+            for shot, result in zip(todo, results, strict=True)
+        ]
+
+    async def make(self, shot: PlannedShot, generator: ShotGenerator, force: bool) -> ShotOutcome:
         before = self.previous[shot.shot_id]
-        record = ShotRecord(
-            shot_id=shot.shot_id,
-            index=shot.index,
-            status=ShotStatus.FAILED,
-            fingerprint=self.prints[shot.shot_id],
-            prompt=shot.prompt,
-            seed=shot.seed,
-            backend=self.backend.name,
-            model=self.backend.model,
-            image=before.image if before else None,  # a failure keeps the last good image
-            duration_s=round(duration, 3) if duration is not None else None,
-            attempts=(before.attempts if before else 0) + 1,
-            usage=(before.usage if before else Usage()) + result.usage,
-        )
-        if self.debug:
-            self.debug.write_request(shot.index, result.request_payload)
-        if isinstance(result, ShotGenerationError):
-            record.status, record.error, record.prediction_id = result.status, str(result), result.prediction_id
-        else:
-            record.prediction_id = result.prediction_id
-            try:
-                record.image = _store_image(self.storage, self.batch.layout, shot, result)
-                record.status = ShotStatus.SUCCEEDED
-                if self.debug:
-                    self.debug.write_image(shot.index, result.data)
-            except Exception as exc:
-                record.error = f"storing the image failed: {type(exc).__name__}: {exc}"
-        actor_id = self.batch.layout.actor_id
-        outcome = f": {record.error}" if record.error else f" in {record.duration_s:.2f}s"
-        level = logging.INFO if record.status is ShotStatus.SUCCEEDED else logging.WARNING
-        log.log(level, "%s: shot %02d %s %s%s", actor_id, shot.index, shot.shot_id, record.status.value, outcome)
+        fp = self.prints[shot.shot_id]
+        resumable = not force and before is not None and before.attempt is not None and before.fingerprint == fp
+        attempt = before.attempt if resumable and before else None
+        record = _working_record(before, shot, fp, self.backend, attempt)
+        usage = attempt.usage if attempt else Usage()
+        base = record.usage - usage
+        started = time.monotonic()
+        deadline = started + self.limits.shot_timeout_s
         try:
-            save_record(self.storage, self.batch.layout, record)
-        except Exception as exc:  # the image (if any) is stored; a rerun regenerates this shot at worst
-            log.error("%s: could not save the record of shot %s: %s", actor_id, shot.shot_id, exc)
+            async with asyncio.timeout(self.limits.shot_timeout_s):
+                data = self.journal.spooled(shot.shot_id, attempt.spool_sha256) if attempt and attempt.spool_sha256 else None
+                if data is None:
+                    progress = _Progress(self, record, base, usage)
+                    job = ShotJob(
+                        self.batch.layout.actor_id,
+                        shot.shot_id,
+                        shot.index,
+                        shot.prompt,
+                        shot.seed,
+                        deadline,
+                        _resume(attempt, before),
+                    )
+                    image = await generator.generate(job, progress)
+                    record.prediction_id = image.prediction_id or record.prediction_id
+                    if self.debug:
+                        self.debug.write_request(shot.index, image.request_payload)
+                        self.debug.write_image(shot.index, image.data)
+                    data = image.data
+                    if record.attempt is None:  # a backend that creates nothing (the preview)
+                        record.attempts += 1
+                        record.attempt = Attempt(step=Step.SPOOLED, started_at=datetime.now(UTC))
+                    record.attempt.spool_sha256 = await asyncio.to_thread(self.journal.spool, shot.shot_id, data)
+                    await self._journal(record, Step.SPOOLED, base, usage)
+                record.image = await self._store(shot, record, data)
+                record.status, record.attempt, record.error = ShotStatus.SUCCEEDED, None, None
+                record.duration_s = round(time.monotonic() - started, 3)
+                record.usage = base + usage
+                await asyncio.to_thread(self._settle, record)
+        except CreatesClosed as exc:
+            return self._unmade(shot, exc)
+        except ShotGenerationError as exc:
+            if self.debug:
+                self.debug.write_request(shot.index, exc.request_payload)
+            record.error = str(exc)
+            record.prediction_id = exc.prediction_id or record.prediction_id
+            record.usage = base + usage
+            if exc.status is ShotStatus.IN_PROGRESS and record.attempt is not None:
+                record.attempt.error = str(exc)
+                record.attempt.usage = usage
+                await self._try(self.journal.write, record)
+            else:
+                if record.attempt is None:  # it failed before it created anything: still an attempt
+                    record.attempts += 1
+                record.status, record.attempt = exc.status, None
+                await self._try(self._settle, record)
+        except TimeoutError:
+            message = f"not finished within {self.limits.shot_timeout_s:g} s; a rerun continues it"
+            record.error, record.usage = message, base + usage
+            if record.attempt is not None:
+                record.attempt.error, record.attempt.usage = message, usage
+                await self._try(self.journal.write, record)
+        except StorageUnavailable as exc:
+            self.gate.storage_down()
+            record.error, record.usage = str(exc), base + usage
+            if record.attempt is not None:
+                record.attempt.error, record.attempt.usage = str(exc), usage
+                await self._try(self.journal.write, record)
+        except Exception as exc:  # a bug or an unexpected backend error must not take other shots down
+            log.exception("%s: shot %s: unexpected error", self.batch.layout.actor_id, shot.shot_id)
+            record.error, record.usage = f"{type(exc).__name__}: {exc}", base + usage
+            if record.attempt is not None:
+                record.attempt.error, record.attempt.usage = record.error, usage
+                await self._try(self.journal.write, record)
+        self._log(shot, record)
         return ShotOutcome(record, reused=False)
 
+    async def _journal(self, record: ShotRecord, step: Step, base: Usage, usage: Usage) -> None:
+        """Write the attempt's ``step`` before the next costly one; a journal that cannot be
+        written stops the attempt (as an outage) rather than spend unrecorded money."""
+        assert record.attempt is not None
+        record.attempt.step = step
+        record.attempt.usage = Usage(**usage.__dict__)
+        record.usage = base + usage
+        record.status = ShotStatus.IN_PROGRESS
+        try:
+            await asyncio.to_thread(self.journal.write, record)
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot write the shot journal under {self.journal.folder}: {exc.strerror}") from exc
 
-def _store_image(storage: Storage, layout: ActorLayout, shot: PlannedShot, image: GeneratedImage) -> StoredImage:
-    with Image.open(io.BytesIO(image.data)) as decoded:
-        width, height = decoded.size  # trust the bytes, not the backend's claim
-    metadata = {
-        "shot-id": shot.shot_id,
-        "prompt-sha256": hashlib.sha256(shot.prompt.encode()).hexdigest(),
-        "seed": str(shot.seed),
-        "prediction-id": image.prediction_id or "",
-    }
-    stored = storage.put(layout.image(shot.index), image.data, "image/jpeg", metadata)
-    return StoredImage(key=stored.key, sha256=stored.sha256, width=width, height=height, bytes=stored.size)
+    async def _store(self, shot: PlannedShot, record: ShotRecord, data: bytes) -> StoredImage:
+        """Put the image, retrying while storage is down (within the shot's deadline and the
+        outage allowance); the bytes stay spooled until it works."""
+        with Image.open(io.BytesIO(data)) as decoded:
+            width, height = decoded.size  # trust the bytes, not the backend's claim
+        key = self.batch.layout.image(shot.index)
+        record.image = None
+        attempt = 0
+        while True:
+            try:
+                stored = await asyncio.to_thread(self.storage.put, key, data, "image/jpeg", image_metadata(record))
+            except StorageUnavailable:
+                self.gate.storage_down()
+                assert self.gate.down_since is not None
+                if time.monotonic() - self.gate.down_since > self.gate.outage_s:
+                    raise
+                attempt += 1
+                await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
+                continue
+            self.gate.storage_up()
+            return StoredImage(key=stored.key, sha256=stored.sha256, width=width, height=height, bytes=stored.size)
+
+    def _settle(self, record: ShotRecord) -> None:
+        try:
+            self.journal.settle(record)
+        except OSError as exc:  # the local entry could not be written: publish straight away
+            log.warning("%s: journal entry of %s not written (%s)", self.batch.layout.actor_id, record.shot_id, exc)
+            self.storage.put(self.batch.layout.shot_record(record.shot_id), record.model_dump_json(indent=2).encode(), "application/json")
+
+    async def _try(self, write: Callable[[ShotRecord], None], record: ShotRecord) -> None:
+        """Journal an ending that is already safe to lose (a rerun redoes at most free work)."""
+        try:
+            await asyncio.to_thread(write, record)
+        except (OSError, StorageUnavailable) as exc:
+            self.gate.storage_down()
+            log.error("%s: could not journal shot %s: %s", self.batch.layout.actor_id, record.shot_id, exc)
+
+    def _unmade(self, shot: PlannedShot, reason: Exception) -> ShotOutcome:
+        """A shot this run did not start: its journal is left as it was."""
+        before = self.previous[shot.shot_id]
+        record = (before.model_copy(deep=True) if before else None) or _working_record(
+            None, shot, self.prints[shot.shot_id], self.backend, None
+        )
+        if before is None:
+            record.status, record.attempts = ShotStatus.PENDING, 0
+        record.error = str(reason)
+        self._log(shot, record)
+        return ShotOutcome(record, reused=False)
+
+    def _interrupted(self, shot: PlannedShot) -> ShotOutcome:
+        """A shot cut short by a stop: what its journal says now."""
+        record = self.journal.load(shot) or _working_record(None, shot, self.prints[shot.shot_id], self.backend, None)
+        if record.status is ShotStatus.IN_PROGRESS or record.attempt is None and not record.made:
+            record.error = f"stopped by {_signal_name()} before it finished; a rerun continues it"
+        return ShotOutcome(record, reused=False)
+
+    def _log(self, shot: PlannedShot, record: ShotRecord) -> None:
+        actor_id = self.batch.layout.actor_id
+        outcome = f": {record.error}" if record.error else f" in {record.duration_s or 0:.2f}s"
+        level = logging.INFO if record.made else logging.WARNING
+        log.log(level, "%s: shot %02d %s %s%s", actor_id, shot.index, shot.shot_id, record.status.value, outcome)
+
+
+@dataclass
+class _Progress:
+    """Journals each step a backend reports, before the backend goes on."""
+
+    run: _ActorRun
+    record: ShotRecord
+    base: Usage
+    usage: Usage
+
+    async def creating(self) -> datetime:
+        await self.run.gate.admit()
+        if self.record.attempt is None:
+            self.record.attempts += 1
+            self.record.attempt = Attempt(step=Step.PLANNED, started_at=datetime.now(UTC))
+        # A create retried within the attempt keeps the first start: the lookup must cover it.
+        await self._write(Step.PLANNED)
+        return self.record.attempt.started_at
+
+    async def created(self, prediction_id: str) -> None:
+        assert self.record.attempt is not None
+        self.record.attempt.prediction_id = self.record.prediction_id = prediction_id
+        await self._write(Step.CREATED)
+
+    async def output_ready(self, url: str, expires_at: datetime) -> None:
+        assert self.record.attempt is not None
+        self.record.attempt.output_url, self.record.attempt.output_expires_at = url, expires_at
+        await self._write(Step.OUTPUT_READY)
+
+    async def _write(self, step: Step) -> None:
+        await self.run._journal(self.record, step, self.base, self.usage)
+
+
+def _working_record(
+    before: ShotRecord | None, shot: PlannedShot, fp: str, backend: ImageBackend, attempt: Attempt | None
+) -> ShotRecord:
+    """The record this run updates: the earlier one continued (same attempt) or a new attempt."""
+    record = ShotRecord(
+        shot_id=shot.shot_id,
+        index=shot.index,
+        status=ShotStatus.IN_PROGRESS if attempt else ShotStatus.PENDING,
+        fingerprint=fp,
+        prompt=shot.prompt,
+        seed=shot.seed,
+        backend=backend.name,
+        model=backend.model,
+        image=before.image if before else None,  # a failure keeps the last good image
+        attempt=attempt.model_copy(deep=True) if attempt else None,
+        prediction_id=before.prediction_id if before else None,
+        attempts=before.attempts if before else 0,
+        usage=before.usage if before else Usage(),
+    )
+    if attempt is None and before is not None and before.attempt is not None:
+        # An unfinished attempt with other inputs is abandoned: its cost stays in the ledger.
+        record.attempt = None
+    return record
+
+
+def _resume(attempt: Attempt | None, before: ShotRecord | None) -> Resume | None:
+    if attempt is None:
+        return None
+    return Resume(
+        started_at=attempt.started_at,
+        prediction_id=attempt.prediction_id,
+        output_url=attempt.output_url,
+        output_expires_at=attempt.output_expires_at,
+        # Before this attempt created anything, the record's prediction is an earlier attempt's.
+        earlier_prediction=before.prediction_id if before and attempt.prediction_id is None else None,
+    )

@@ -3,15 +3,17 @@
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import Protocol
 
 
 class ShotStatus(str, Enum):
-    """Outcome of one shot in one run."""
+    """A shot's state in the journal."""
 
     SUCCEEDED = "succeeded"
-    SKIPPED = "skipped"  # an identical image (same portrait, prompt, seed, model) already exists
+    IN_PROGRESS = "in_progress"  # an attempt is under way, or stopped half-way: a rerun resumes it
+    PENDING = "pending"  # not attempted yet (e.g. no prediction could be created this run)
     FAILED = "failed"  # the backend reported a failure or an unexpected error happened
     CONTENT_FLAGGED = "content_flagged"  # rejected by the provider's safety filter (E005)
     CANCELED = "canceled"
@@ -37,6 +39,26 @@ class Usage:
             round(self.cost_usd + other.cost_usd, 6),
         )
 
+    def __sub__(self, other: "Usage") -> "Usage":
+        return self + Usage(
+            -other.predictions_created,
+            -other.predictions_succeeded,
+            -other.predictions_failed,
+            -other.predictions_canceled,
+            -other.cost_usd,
+        )
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where an earlier attempt at a shot stopped, for the backend to continue from."""
+
+    started_at: datetime  # its create was about to be sent then
+    prediction_id: str | None = None  # created: adopt it by id
+    output_url: str | None = None  # finished: its output, downloadable until output_expires_at
+    output_expires_at: datetime | None = None
+    earlier_prediction: str | None = None  # the shot's previous prediction, never this attempt's
+
 
 @dataclass(frozen=True)
 class ShotJob:
@@ -47,23 +69,26 @@ class ShotJob:
     index: int  # 1-based position in the catalog
     prompt: str
     seed: int
+    deadline: float = float("inf")  # time.monotonic() by which the shot must be stored
+    resume: Resume | None = None
 
 
 @dataclass
 class GeneratedImage:
-    """A finished image: encoded bytes (JPEG) plus what it cost."""
+    """A finished image: encoded bytes (JPEG)."""
 
     data: bytes
     width: int
     height: int
     prediction_id: str | None = None
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = field(default_factory=Usage)  # what the attempt cost (``ShotProgress.usage``)
     # The request as sent, without image data or secrets (for the debug dir).
     request_payload: Mapping[str, object] = field(default_factory=dict)
 
 
 class ShotGenerationError(Exception):
-    """A backend could not make one shot. Other shots are unaffected."""
+    """A backend could not make one shot. Other shots are unaffected. ``IN_PROGRESS`` means the
+    attempt can be continued by a rerun (e.g. its paid output could not be downloaded yet)."""
 
     def __init__(
         self,
@@ -77,15 +102,35 @@ class ShotGenerationError(Exception):
         super().__init__(message)
         self.status = status
         self.prediction_id = prediction_id
-        self.usage = usage or Usage()
+        self.usage = usage or Usage()  # what the attempt cost (``ShotProgress.usage``)
         self.request_payload = request_payload or {}
+
+
+class CreatesClosed(Exception):
+    """No prediction may be created now (a stop signal, a storage outage, a lost lease)."""
+
+
+class ShotProgress(Protocol):
+    """How a backend reports each step of an attempt; the runner journals it before the backend
+    goes on, and ``usage`` is the attempt's running cost, which the backend adds to."""
+
+    usage: Usage
+
+    async def creating(self) -> datetime:
+        """Called right before a create request: journals the intent and returns its time.
+        Raises ``CreatesClosed`` when no prediction may be created now."""
+        ...
+
+    async def created(self, prediction_id: str) -> None: ...
+
+    async def output_ready(self, url: str, expires_at: datetime) -> None: ...
 
 
 class ShotGenerator(Protocol):
     """Makes images for one actor; obtained from ``ImageBackend.session``."""
 
-    async def generate(self, job: ShotJob) -> GeneratedImage:
-        """Make one image, or raise ``ShotGenerationError``."""
+    async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
+        """Make one image (continuing ``job.resume`` if set), or raise ``ShotGenerationError``."""
         ...
 
 

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from actor_pipeline.catalog.prompts import PlannedShot, PromptSet
-from actor_pipeline.generation.records import ShotRecord
+from actor_pipeline.generation.journal import ShotRecord
 from actor_pipeline.generation.types import Usage
 from actor_pipeline.registry import Registration
 from actor_pipeline.storage.base import Storage
@@ -36,7 +36,9 @@ class ImageEntry(BaseModel):
     label: str
     prompt: str
     seed: int
-    status: Literal["succeeded", "failed", "content_flagged", "canceled", "timed_out", "missing"]
+    status: Literal[
+        "succeeded", "in_progress", "pending", "failed", "content_flagged", "canceled", "timed_out", "missing"
+    ]
     key: str | None = Field(None, description="storage key of the last good image, if any")
     url: str | None = None
     sha256: str | None = None

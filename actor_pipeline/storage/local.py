@@ -1,15 +1,21 @@
 """Storage in a local folder: the default when no S3 bucket is configured."""
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
-import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from actor_pipeline.errors import ConfigurationError
-from actor_pipeline.storage.base import StoredObject
+from actor_pipeline.errors import ConfigurationError, StorageUnavailable
+from actor_pipeline.storage.base import StoredObject, atomic_write
 
 _META_DIR = ".meta"  # sidecars for content type and metadata, outside the visible tree
+STATE_DIR = ".state"  # the default state_dir, beside the sets
+# The disk, not the request, is at fault: the same write succeeds once it is fixed.
+_OUTAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
 
 
 class LocalStorage:
@@ -17,8 +23,10 @@ class LocalStorage:
 
     name = "local"
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], state_dir: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root).resolve()
+        self.state_dir = Path(state_dir).resolve() if state_dir else self.root / STATE_DIR
+        self.locator = str(self.root)
 
     def check(self) -> None:
         try:
@@ -50,10 +58,23 @@ class LocalStorage:
         )
         if self.head(key) == stored:
             return stored
-        _atomic_write(self._path(key), data)
-        sidecar = {"sha256": stored.sha256, "content_type": content_type, "metadata": stored.metadata}
-        _atomic_write(self._meta_path(key), json.dumps(sidecar).encode())
+        with self._outages(key):
+            atomic_write(self._path(key), data)
+            sidecar = {"sha256": stored.sha256, "content_type": content_type, "metadata": stored.metadata}
+            atomic_write(self._meta_path(key), json.dumps(sidecar).encode())
         return stored
+
+    @contextmanager
+    def _outages(self, key: str) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno not in _OUTAGE_ERRNOS:
+                raise
+            raise StorageUnavailable(
+                f"cannot write {key} under {self.root}: {exc.strerror}; free space there (or fix the disk) "
+                "and rerun: paid images wait in the spool meanwhile"
+            ) from exc
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -84,20 +105,41 @@ class LocalStorage:
         if not folder.is_dir():
             return []
         keys = (p.relative_to(self.root).as_posix() for p in folder.rglob("*") if p.is_file())
-        return sorted(k for k in keys if k.startswith(prefix) and not k.startswith(f"{_META_DIR}/"))
+        return sorted(k for k in keys if k.startswith(prefix) and not k.startswith((f"{_META_DIR}/", f"{STATE_DIR}/")))
 
     def url(self, key: str) -> str:
         return self._path(key).as_uri()
 
+    def lease(self, key: str, body: bytes, stale: Callable[[bytes], bool]) -> "FileLease | bytes":
+        """A lock file: the kernel releases it when its process dies, so it is never stale."""
+        path = self._path(key)
+        with self._outages(key):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 1 << 16, 0)
+            os.close(fd)
+            return holder
+        lease = FileLease(fd)
+        lease.renew(body)
+        return lease
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o644)  # mkstemp makes 0600; these files are meant to be read by other tools
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+class FileLease:
+    """A held lock file; its content names the holder."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def renew(self, body: bytes) -> bool:
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, body, 0)
+        return True
+
+    def release(self) -> None:
+        os.ftruncate(self._fd, 0)
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+

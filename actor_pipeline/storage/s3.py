@@ -1,9 +1,11 @@
 """The S3 storage backend (boto3 through dagster_aws's S3Resource) and ``s3://`` portraits."""
 
 import hashlib
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -11,7 +13,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError, PartialCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from actor_pipeline.errors import ConfigurationError, InputError, PortraitError
+from actor_pipeline.errors import ConfigurationError, InputError, PortraitError, StorageUnavailable
 from actor_pipeline.storage.base import StoredObject
 from actor_pipeline.storage.s3_settings import (
     ACCESS_KEY_VAR,
@@ -25,6 +27,8 @@ from actor_pipeline.storage.s3_settings import (
 SHA256_METADATA_KEY = "sha256"  # hex digest, stored as x-amz-meta-sha256
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+# A conditional write lost the race: the object exists, or changed since it was read.
+_CONDITION_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 _CREDENTIAL_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"})
 _PERMISSIONS = {
     "PutObject": "s3:PutObject",
@@ -34,6 +38,8 @@ _PERMISSIONS = {
     "ListObjectsV2": "s3:ListBucket",
 }
 _AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn")
+# S3 is overloaded or down: the same request succeeds later (botocore already retried it).
+_OUTAGE_CODES = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "500", "502", "503", "504"})
 # botocore's own client-side check for bucket names; anything else S3 explains itself.
 _S3_URI = re.compile(r"s3://([A-Za-z0-9._-]{1,255})/(.+)", re.DOTALL)
 
@@ -49,8 +55,10 @@ class S3Storage:
 
     name = "s3"
 
-    def __init__(self, settings: S3Settings) -> None:
+    def __init__(self, settings: S3Settings, state_dir: str | os.PathLike[str] = Path("output", ".state")) -> None:
         self.settings = settings
+        self.state_dir = Path(state_dir).resolve()
+        self.locator = f"s3://{settings.bucket}/{settings.prefix.strip('/')}"
         self.client = settings.client()  # reusable for read_s3_uri
         prefix = settings.prefix.strip("/")
         self._prefix = f"{prefix}/" if prefix else ""
@@ -124,6 +132,39 @@ class S3Storage:
             return f"https://{bucket}.{host}/{quote(full_key)}"
         return f"{endpoint}/{bucket}/{quote(full_key)}"
 
+    def lease(self, key: str, body: bytes, stale: Callable[[bytes], bool]) -> "S3Lease | bytes":
+        """A conditional write: created only if absent, taken over only if unchanged since read."""
+        try:
+            return S3Lease(self, key, self._put_if(key, body, IfNoneMatch="*"))
+        except ClientError as exc:
+            if _code(exc) not in _CONDITION_CODES:
+                raise
+        response = self._object_call("get_object", key)
+        if response is None:  # released meanwhile: try once more from the start
+            return self.lease(key, body, stale)
+        with response["Body"] as stream:
+            holder = stream.read()
+        if not stale(holder):
+            return holder
+        try:
+            return S3Lease(self, key, self._put_if(key, body, IfMatch=response["ETag"]))
+        except ClientError as exc:
+            if _code(exc) not in _CONDITION_CODES:
+                raise
+        taken = self._object_call("get_object", key)
+        if taken is None:
+            return self.lease(key, body, stale)
+        with taken["Body"] as stream:
+            return stream.read()
+
+    def _put_if(self, key: str, body: bytes, **condition: str) -> str:
+        """PUT with a condition; returns the new ETag. A failed condition raises ``ClientError``."""
+        with self._errors(key):
+            response = self.client.put_object(
+                Bucket=self.settings.bucket, Key=self._key(key), Body=body, ContentType="application/json", **condition
+            )
+        return str(response["ETag"])
+
     def list(self, prefix: str) -> list[str]:
         """Keys under ``prefix`` (relative to the settings' prefix), sorted."""
         with self._errors(prefix):
@@ -145,6 +186,28 @@ class S3Storage:
 
     def _errors(self, key: str) -> AbstractContextManager[None]:
         return _s3_errors(self.client, self._uri(key), ConfigurationError, f"create it or fix {BUCKET_VAR}")
+
+
+class S3Lease:
+    """A held lease object; each renewal is conditional on the ETag of the last write."""
+
+    def __init__(self, storage: S3Storage, key: str, etag: str) -> None:
+        self._storage, self._key, self._etag = storage, key, etag
+
+    def renew(self, body: bytes) -> bool:
+        try:
+            self._etag = self._storage._put_if(self._key, body, IfMatch=self._etag)
+        except ClientError as exc:
+            if _code(exc) in _CONDITION_CODES or _code(exc) in _NOT_FOUND_CODES:
+                return False
+            raise
+        return True
+
+    def release(self) -> None:
+        current = self._storage._object_call("head_object", self._key)
+        if current is not None and current["ETag"] == self._etag:
+            with self._storage._errors(self._key):
+                self._storage.client.delete_object(Bucket=self._storage.settings.bucket, Key=self._storage._key(self._key))
 
 
 def read_s3_uri(uri: str, client: BaseClient, max_bytes: int) -> bytes:
@@ -182,8 +245,9 @@ def _object_call(client: BaseClient, method: str, bucket: str, key: str) -> dict
 def _s3_errors(client: BaseClient, uri: str, error: type[InputError], missing_bucket_fix: str) -> Iterator[None]:
     """Turn configuration-shaped botocore failures into one-line errors naming what to fix.
 
-    Messages quote only the URI, the endpoint and S3's error code, never a credential. Other
-    failures (e.g. SlowDown after all retries) propagate unchanged.
+    Messages quote only the URI, the endpoint and S3's error code, never a credential. An
+    unreachable or failing S3 (after botocore's retries) is ``StorageUnavailable``: an outage,
+    not bad input.
     """
     try:
         yield
@@ -194,9 +258,9 @@ def _s3_errors(client: BaseClient, uri: str, error: type[InputError], missing_bu
             " AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
         ) from exc
     except (BotoConnectionError, HTTPClientError) as exc:
-        raise ConfigurationError(
+        raise StorageUnavailable(
             f"cannot reach S3 at {client.meta.endpoint_url} ({type(exc).__name__}) to access"
-            f" {uri}: check {ENDPOINT_VARS[1]}, {REGION_VAR} and the network"
+            f" {uri}: check {ENDPOINT_VARS[1]}, {REGION_VAR} and the network, then rerun"
         ) from exc
     except ClientError as exc:
         code = _code(exc)
@@ -204,6 +268,10 @@ def _s3_errors(client: BaseClient, uri: str, error: type[InputError], missing_bu
             raise ConfigurationError(
                 f"S3 refused the credentials ({code}) for {uri}: check {ACCESS_KEY_VAR} and"
                 f" {SECRET_KEY_VAR}, or the standard AWS credentials if those are unset"
+            ) from exc
+        if code in _OUTAGE_CODES:
+            raise StorageUnavailable(
+                f"S3 at {client.meta.endpoint_url} kept failing ({code}) to access {uri}: rerun once it answers"
             ) from exc
         if code == "NoSuchBucket":
             raise error(

@@ -182,4 +182,4 @@ def test_a_crashed_image_run_is_reported_and_not_finished(
     assert after(pipeline, made) == []
     report = capsys.readouterr().err
     assert "has no normalized portrait yet: materialize normalized_portrait first" in report
-    assert "actor alice: no shot records a failure" in report
+    assert "actor alice: 17 of 17 shot(s) failed" in report and "has no prompt set yet" in report

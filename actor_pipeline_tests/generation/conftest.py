@@ -17,7 +17,6 @@ _FAST = {
     "poll_interval_s": 0.02,
     "retry_base_delay_s": 0.01,
     "retry_max_delay_s": 0.2,
-    "prediction_timeout_s": 5.0,
     "creates_per_minute": 60_000.0,
 }
 

@@ -3,28 +3,37 @@
 import base64
 import io
 import os
+import re
 import subprocess
 import sys
 import threading
+import time
+import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 import replicate
 from PIL import Image
-from replicate.exceptions import ReplicateError
+from replicate.exceptions import ModelError, ReplicateError
 from replicate.helpers import FileOutput
 
-from actor_pipeline_tests.replicate_emulator import Behaviour, Fault, ReplicateEmulator
+from actor_pipeline.generation.replicate.problems import is_content_flagged
+from actor_pipeline_tests.replicate_emulator import FLAGGED_ERROR, Behaviour, Fault, ReplicateEmulator
 from actor_pipeline_tests.replicate_emulator.account import VERSION_ID
 
 MODEL = "black-forest-labs/flux-kontext-pro"
 
 
-def data_uri(size: tuple[int, int] = (64, 80)) -> str:
+def jpeg(size: tuple[int, int] = (64, 80)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, (10, 20, 30)).save(buffer, "JPEG")
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
+
+
+def data_uri(size: tuple[int, int] = (64, 80)) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg(size)).decode()
 
 
 def api(emulator: ReplicateEmulator, token: str | None = None) -> httpx.Client:
@@ -117,12 +126,123 @@ def test_files_upload_get_list_delete(emulator: ReplicateEmulator) -> None:
 
 def test_a_deleted_file_is_no_input_image(emulator: ReplicateEmulator) -> None:
     client = replicate.Client()
-    image = base64.b64decode(data_uri().split(",")[1])
-    url = client.files.create(io.BytesIO(image), filename="p.jpg").urls["get"]
+    url = client.files.create(io.BytesIO(jpeg()), filename="p.jpg").urls["get"]
     assert client.models.predictions.create(model=MODEL, input={"prompt": "x", "input_image": url})
     client.files.delete(url.rsplit("/", 1)[1])
     with pytest.raises(ReplicateError, match="Input validation failed"):
         client.models.predictions.create(model=MODEL, input={"prompt": "x", "input_image": url})
+
+
+def test_ids_are_shaped_as_replicate_makes_them(emulator: ReplicateEmulator) -> None:
+    client = replicate.Client()
+    prediction = client.models.predictions.create(model=MODEL, input={"prompt": "x"})
+    uploaded = client.files.create(io.BytesIO(jpeg()), filename="p.jpg")
+
+    assert re.fullmatch(r"[0-9a-z]{26}", prediction.id)  # lowercase base32
+    # A UUID's text in base64, as in replicate-python's recorded uploads: always with capitals.
+    assert re.fullmatch(r"[A-Za-z0-9]{48}", uploaded.id) and uploaded.id != uploaded.id.lower()
+    assert uuid.UUID(base64.b64decode(uploaded.id).decode())
+    assert client.files.get(uploaded.id).id == uploaded.id
+    with pytest.raises(ReplicateError) as raised:
+        client.files.get(uploaded.id.lower())  # ids are case-sensitive
+    assert raised.value.status == 404
+    assert client.models.predictions.create(model=MODEL, input={"prompt": "x", "input_image": uploaded.urls["get"]})
+
+
+def test_an_upload_expires_a_day_later_and_is_no_input_image_then(emulator: ReplicateEmulator) -> None:
+    client = replicate.Client()
+    output = client.run(MODEL, input={"prompt": "x"})
+    assert isinstance(output, FileOutput)
+    uploaded = client.files.create(io.BytesIO(jpeg()), filename="p.jpg")
+    url = uploaded.urls["get"]
+    assert uploaded.expires_at is not None
+    lifetime = datetime.fromisoformat(uploaded.expires_at) - datetime.fromisoformat(uploaded.created_at)
+    assert lifetime == timedelta(days=1)
+
+    emulator.account.advance(86_400 - 1)
+    assert client.files.get(uploaded.id).id == uploaded.id
+    assert client.models.predictions.create(model=MODEL, input={"prompt": "x", "input_image": url})
+
+    emulator.account.advance(1)
+    for gone in (lambda: client.files.get(uploaded.id), lambda: client.files.delete(uploaded.id)):
+        with pytest.raises(ReplicateError) as raised:
+            gone()
+        assert raised.value.status == 404
+    assert list(client.files.list()) == []
+    with pytest.raises(ReplicateError) as refused:
+        client.models.predictions.create(model=MODEL, input={"prompt": "x", "input_image": url})
+    assert refused.value.status == 422 and "input.input_image" in (refused.value.detail or "")
+    with pytest.raises(httpx.HTTPStatusError, match="404"):
+        output.read()  # a day later the output is long gone too
+    # A rerun uploads the portrait again and goes on.
+    again = client.files.create(io.BytesIO(jpeg()), filename="p.jpg").urls["get"]
+    assert client.models.predictions.create(model=MODEL, input={"prompt": "x", "input_image": again})
+
+
+def test_file_ttl_s_shortens_the_life_of_uploads() -> None:
+    with ReplicateEmulator(behaviour=Behaviour(file_ttl_s=0.2)) as emulator:
+        client = replicate.Client(api_token=emulator.token, base_url=emulator.base_url)
+        uploaded = client.files.create(io.BytesIO(jpeg()), filename="p.jpg")
+        assert uploaded.expires_at is not None
+        lifetime = datetime.fromisoformat(uploaded.expires_at) - datetime.fromisoformat(uploaded.created_at)
+        assert lifetime == timedelta(seconds=0.2)
+        time.sleep(0.25)
+        with pytest.raises(ReplicateError) as raised:
+            client.files.get(uploaded.id)
+        assert raised.value.status == 404
+
+
+def test_an_early_output_is_set_while_the_prediction_is_still_processing(emulator: ReplicateEmulator) -> None:
+    emulator.behaviour.early_output = True
+    emulator.behaviour.early_output_s = 60.0  # only advance() ends it
+    client = replicate.Client()
+
+    # A held create answers as soon as the image is made.
+    early = client.models.predictions.create(model=MODEL, input={"prompt": "x"}, wait=30)
+    assert early.status == "processing" and isinstance(early.output, str) and early.completed_at is None
+    with Image.open(io.BytesIO(FileOutput(early.output, client).read())) as image:
+        assert image.format == "PNG"
+    # Polling sees the same once the image is made, and run() takes it as the result.
+    polled = client.models.predictions.create(model=MODEL, input={"prompt": "y"})
+    emulator.account.advance(1)
+    assert client.predictions.get(polled.id).status == "processing"
+    assert client.predictions.get(polled.id).output
+    assert isinstance(client.run(MODEL, input={"prompt": "z"}), FileOutput)
+    counters = emulator.account.counters()
+    assert (counters.succeeded, counters.paid, counters.unfinished_wait_answers) == (0, 3, 2)
+
+    emulator.account.advance(60)
+    done = client.predictions.get(early.id)
+    assert done.status == "succeeded" and done.output == early.output and done.completed_at
+    counters = emulator.account.counters()
+    assert counters.succeeded == counters.paid == 3
+
+
+def test_a_prediction_canceled_after_its_early_output_is_still_paid(emulator: ReplicateEmulator) -> None:
+    emulator.behaviour.early_output = True
+    client = replicate.Client()
+    early = client.models.predictions.create(model=MODEL, input={"prompt": "x"}, wait=30)
+
+    canceled = client.predictions.cancel(early.id)
+    assert canceled.status == "canceled" and canceled.output == early.output
+    counters = emulator.account.counters()
+    assert (counters.succeeded, counters.canceled, counters.paid) == (0, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "wording",
+    [
+        FLAGGED_ERROR,
+        "The input or output was flagged as potentially sensitive. Please try again with different inputs. (E005)",
+        "Content Moderated",
+        "Request Moderated",
+    ],
+)
+def test_a_flagged_prediction_fails_with_the_chosen_wording(emulator: ReplicateEmulator, wording: str) -> None:
+    emulator.behaviour.flagged_error = wording
+    with pytest.raises(ModelError) as raised:
+        replicate.Client().run(MODEL, input={"prompt": "[flag] x"})
+    assert str(raised.value) == wording and is_content_flagged(str(raised.value))
 
 
 def test_the_list_is_newest_first_paged_and_filtered(emulator: ReplicateEmulator) -> None:

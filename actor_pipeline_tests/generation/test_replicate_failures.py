@@ -151,7 +151,7 @@ def test_polling_rides_out_errors_and_dropped_connections(emulator: ReplicateEmu
 def test_a_slow_prediction_within_the_deadline_succeeds(emulator: ReplicateEmulator, portrait: bytes) -> None:
     emulator.behaviour.wait_cap_s = 0.01
     emulator.behaviour.slow = {"[slow]": 0.4}
-    succeeded(run(ReplicateBackend(fast_settings(prediction_timeout_s=3)), portrait, make_jobs(1, prompt="[slow]")))
+    succeeded(run(ReplicateBackend(fast_settings()), portrait, make_jobs(1, prompt="[slow]", timeout_s=3)))
 
 
 @pytest.mark.parametrize("prompt", ["[hang] scene", "[slow] scene"])
@@ -160,11 +160,11 @@ def test_a_prediction_past_its_deadline_is_canceled_and_timed_out(
 ) -> None:
     emulator.behaviour.wait_cap_s = 0.05
     emulator.behaviour.slow = {"[slow]": 5.0}
-    jobs = make_jobs(1, prompt=prompt) + make_jobs(1, prompt="fine scene")
-    hung, fine = run(ReplicateBackend(fast_settings(prediction_timeout_s=0.3)), portrait, jobs)
+    jobs = make_jobs(1, prompt=prompt, timeout_s=0.4) + make_jobs(1, prompt="fine scene")
+    hung, fine = run(ReplicateBackend(fast_settings()), portrait, jobs)
 
     error = failure(hung)
-    assert error.status is ShotStatus.TIMED_OUT and "prediction_timeout_s" in str(error)
+    assert error.status is ShotStatus.TIMED_OUT and "did not finish in time" in str(error)
     assert error.prediction_id and error.usage == Usage(predictions_created=1, predictions_canceled=1)
     assert isinstance(fine, GeneratedImage)
     counters = emulator.account.counters()
@@ -177,8 +177,8 @@ def test_a_prediction_that_ended_unseen_before_its_deadline_is_taken_as_it_ended
     # Every poll is lost, so only the cancel at the deadline shows the prediction had finished.
     emulator.behaviour.wait_cap_s = 0.01
     emulator.account.inject("poll", *[Fault(None)] * 100)
-    jobs = make_jobs(1) + make_jobs(1, "other", "[fail] scene")
-    image, failed = run(ReplicateBackend(fast_settings(prediction_timeout_s=0.4)), portrait, jobs)
+    jobs = make_jobs(1, timeout_s=0.5) + make_jobs(1, "other", "[fail] scene", timeout_s=0.5)
+    image, failed = run(ReplicateBackend(fast_settings()), portrait, jobs)
 
     assert isinstance(image, GeneratedImage)
     assert image.usage == Usage(predictions_created=1, predictions_succeeded=1, cost_usd=0.04)
@@ -219,8 +219,8 @@ def test_a_prediction_canceled_elsewhere_is_recorded_as_canceled(emulator: Repli
 def test_the_ledger_adds_up_over_mixed_outcomes(emulator: ReplicateEmulator, portrait: bytes) -> None:
     emulator.behaviour.wait_cap_s = 0.05
     prompts = ["a", "b", "c", "[flag] d", "[hang] e", "[cancel] f"]
-    jobs = [job for index, prompt in enumerate(prompts) for job in make_jobs(1, f"actor-{index}", prompt)]
-    results = run(ReplicateBackend(fast_settings(prediction_timeout_s=0.3, price_per_image_usd=0.04)), portrait, jobs)
+    jobs = [job for index, prompt in enumerate(prompts) for job in make_jobs(1, f"actor-{index}", prompt, timeout_s=0.4)]
+    results = run(ReplicateBackend(fast_settings(price_per_image_usd=0.04)), portrait, jobs)
 
     total = sum((result.usage for result in results), Usage())
     assert total == Usage(6, 3, 1, 2, 0.12)

@@ -1,18 +1,24 @@
-"""The generation runner, without Dagster: concurrency, reuse, failure isolation, the ledger."""
+"""The generation runner, without Dagster: concurrency, reuse, failure isolation, the ledger, and
+the shot journal (resume from every step, stop requests, storage outages)."""
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Mapping
+import json
+import signal
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from actor_pipeline.catalog.model import load_catalog
 from actor_pipeline.catalog.prompts import build_prompt_set
-from actor_pipeline.generation.records import load_record
-from actor_pipeline.generation.runner import ActorBatch, generate_shots
-from actor_pipeline.generation.types import GeneratedImage, ShotGenerationError, ShotJob, ShotStatus, Usage
+from actor_pipeline.errors import StorageUnavailable
+from actor_pipeline.generation import stopping
+from actor_pipeline.generation.journal import Attempt, ShotJournal, ShotRecord, Step
+from actor_pipeline.generation.runner import ActorBatch, RunLimits, generate_shots
+from actor_pipeline.generation.types import GeneratedImage, ShotGenerationError, ShotJob, ShotProgress, ShotStatus, Usage
 from actor_pipeline.outputs.debug import DebugWriter
 from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline.storage.local import LocalStorage
@@ -20,21 +26,41 @@ from actor_pipeline_tests.conftest import FlakyBackend, jpeg
 
 CATALOG = load_catalog()
 LAYOUT = ActorLayout("u1", "alice")
+PROMPTS = build_prompt_set(CATALOG, "alice", "woman")
 
 
 def batch(portrait: bytes, shot_ids: list[str] | None = None) -> ActorBatch:
-    return ActorBatch(LAYOUT, build_prompt_set(CATALOG, "alice", "woman"), portrait, shot_ids or CATALOG.ids)
+    return ActorBatch(LAYOUT, PROMPTS, portrait, shot_ids or CATALOG.ids)
+
+
+def run(storage: LocalStorage, backend: object, shot_ids: list[str] | None = None, **options: object) -> list:
+    limits = RunLimits(max_concurrency=options.pop("max_concurrency", None), storage_outage_s=options.pop("outage", 30.0))  # type: ignore[arg-type]
+    return asyncio.run(generate_shots(batch(PORTRAIT, shot_ids), backend, storage, limits=limits, **options))  # type: ignore[arg-type]
+
+
+PORTRAIT = jpeg()
+
+
+def load(storage: LocalStorage, shot_id: str) -> ShotRecord | None:
+    return ShotJournal(storage, LAYOUT).load(PROMPTS.shot(shot_id))
 
 
 class PaidBackend:
-    """Sleeps like a remote model, records the peak in flight, charges per image."""
+    """Sleeps like a remote model and reports each step as Replicate's backend does; records the
+    peak in flight, what it created and what it was asked to resume."""
 
     name, model, aspect_ratio = "paid", "test/model", "16:9"
 
-    def __init__(self, outcome: dict[str, ShotStatus] | None = None) -> None:
+    def __init__(
+        self, outcome: dict[str, ShotStatus] | None = None, delay_s: float = 0.02, stop_after_creates: int = 0
+    ) -> None:
+        self.stop_after_creates = stop_after_creates  # then a SIGTERM arrives, with those in flight
         self.in_flight = self.peak = 0
         self.outcome = outcome or {}
+        self.delay_s = delay_s
         self.sessions = 0
+        self.created: list[str] = []
+        self.resumed: dict[str, ShotJob] = {}
 
     def fingerprint_params(self) -> Mapping[str, object]:
         return {}
@@ -44,47 +70,74 @@ class PaidBackend:
         self.sessions += 1
         yield self
 
-    async def generate(self, job: ShotJob) -> GeneratedImage:
+    async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
+        if job.resume:
+            self.resumed[job.shot_id] = job
+        if not (job.resume and job.resume.prediction_id):
+            await progress.creating()
+            self.created.append(job.shot_id)
+            progress.usage.predictions_created += 1
+            await progress.created("p-" + job.shot_id)
+            if len(self.created) == self.stop_after_creates:
+                stopping.request(signal.SIGTERM)
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
-        await asyncio.sleep(0.02)
-        self.in_flight -= 1
+        try:
+            await asyncio.sleep(self.delay_s)
+        finally:
+            self.in_flight -= 1
         status = self.outcome.get(job.shot_id)
         if status:
+            progress.usage.predictions_failed += 1
             raise ShotGenerationError(f"{status.value} by test", status, prediction_id="p-" + job.shot_id,
-                                      usage=Usage(predictions_created=1, predictions_failed=1),
                                       request_payload={"prompt": job.prompt})
+        progress.usage.predictions_succeeded += 1
+        progress.usage.cost_usd += 0.04
+        await progress.output_ready("https://out/" + job.shot_id, datetime.now(UTC) + timedelta(hours=1))
         return GeneratedImage(jpeg((1392, 752)), 1392, 752, prediction_id="p-" + job.shot_id,
-                              usage=Usage(1, 1, 0, 0, 0.04), request_payload={"prompt": job.prompt,
-                                                                              "input_image": "data:image/jpeg;base64,AAAA"})
+                              request_payload={"prompt": job.prompt, "input_image": "data:image/jpeg;base64,AAAA"})
 
 
-def test_all_shots_in_flight_up_to_the_bound(storage: LocalStorage) -> None:
+@pytest.fixture(autouse=True)
+def _no_stop_requested() -> Iterator[None]:
+    stopping.reset()
+    yield
+    stopping.reset()
+
+
+def test_every_shot_is_in_flight_by_default(storage: LocalStorage) -> None:
     backend = PaidBackend()
-    outcomes = asyncio.run(generate_shots(batch(jpeg()), backend, storage, max_concurrency=5))
-    assert backend.peak == 5 and backend.sessions == 1
+    outcomes = run(storage, backend)
+    assert backend.peak == 17 and backend.sessions == 1
     assert all(o.succeeded and not o.reused for o in outcomes)
     assert [o.record.index for o in outcomes] == list(range(1, 18))
 
 
+@pytest.mark.parametrize("bound", [1, 3])
+def test_bound_is_respected(storage: LocalStorage, bound: int) -> None:
+    backend = PaidBackend()
+    run(storage, backend, max_concurrency=bound)
+    assert backend.peak == bound
+
+
 def test_failures_are_isolated_and_recorded(storage: LocalStorage) -> None:
     backend = PaidBackend({"woodcut": ShotStatus.CONTENT_FLAGGED, "gouache": ShotStatus.CANCELED})
-    outcomes = {o.record.shot_id: o for o in asyncio.run(generate_shots(batch(jpeg()), backend, storage, max_concurrency=17))}
+    outcomes = {o.record.shot_id: o for o in run(storage, backend)}
     assert sum(o.succeeded for o in outcomes.values()) == 15
-    flagged = load_record(storage, LAYOUT, "woodcut")
+    flagged = load(storage, "woodcut")
     assert flagged and flagged.status is ShotStatus.CONTENT_FLAGGED and flagged.error == "content_flagged by test"
-    assert flagged.prediction_id == "p-woodcut" and flagged.image is None
+    assert flagged.prediction_id == "p-woodcut" and flagged.image is None and flagged.attempt is None
     assert outcomes["gouache"].record.status is ShotStatus.CANCELED
 
 
 def test_unexpected_exceptions_fail_only_their_shot(storage: LocalStorage) -> None:
     class Buggy(PaidBackend):
-        async def generate(self, job: ShotJob) -> GeneratedImage:
+        async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
             if job.shot_id == "charcoal":
                 raise KeyError("boom")
-            return await super().generate(job)
+            return await super().generate(job, progress)
 
-    outcomes = asyncio.run(generate_shots(batch(jpeg()), Buggy(), storage, max_concurrency=4))
+    outcomes = run(storage, Buggy(), max_concurrency=4)
     failed = [o.record for o in outcomes if not o.succeeded]
     assert [(r.shot_id, r.error) for r in failed] == [("charcoal", "KeyError: 'boom'")]
 
@@ -96,60 +149,186 @@ def test_a_session_that_cannot_start_fails_every_shot_clearly(storage: LocalStor
             raise ConnectionError("upload refused")
             yield self
 
-    outcomes = asyncio.run(generate_shots(batch(jpeg()), NoSession(), storage, max_concurrency=4))
+    outcomes = run(storage, NoSession())
     assert all(not o.succeeded and "upload refused" in (o.record.error or "") for o in outcomes)
 
 
 def test_ledger_is_cumulative_and_failures_keep_the_last_good_image(storage: LocalStorage) -> None:
-    portrait = jpeg()
-    asyncio.run(generate_shots(batch(portrait, ["pen_ink"]), PaidBackend(), storage, max_concurrency=2))
-    good = load_record(storage, LAYOUT, "pen_ink")
+    run(storage, PaidBackend(), ["pen_ink"])
+    good = load(storage, "pen_ink")
     assert good and good.image and good.usage.cost_usd == 0.04
-    failing = PaidBackend({"pen_ink": ShotStatus.FAILED})
-    asyncio.run(generate_shots(batch(portrait, ["pen_ink"]), failing, storage, max_concurrency=2, force=True))
-    after = load_record(storage, LAYOUT, "pen_ink")
+    run(storage, PaidBackend({"pen_ink": ShotStatus.FAILED}), ["pen_ink"], force=True)
+    after = load(storage, "pen_ink")
     assert after and after.status is ShotStatus.FAILED and after.image == good.image and after.attempts == 2
     assert after.usage.predictions_created == 2 and after.usage.predictions_failed == 1
     assert storage.get(good.image.key)  # nothing made earlier is lost
 
 
 def test_reuse_needs_the_same_inputs_and_the_stored_bytes(storage: LocalStorage) -> None:
-    portrait = jpeg()
     backend = FlakyBackend()
-    asyncio.run(generate_shots(batch(portrait), backend, storage, max_concurrency=8))
+    run(storage, backend, max_concurrency=8)
     backend.calls.clear()
-    again = asyncio.run(generate_shots(batch(portrait), backend, storage, max_concurrency=8))
+    again = run(storage, backend, max_concurrency=8)
     assert backend.calls == [] and all(o.reused for o in again)
 
-    record = load_record(storage, LAYOUT, "manga_screentone")
+    record = load(storage, "manga_screentone")
     assert record and record.image
     (storage.root / record.image.key).write_bytes(b"tampered")  # the stored image no longer matches
-    asyncio.run(generate_shots(batch(portrait), backend, storage, max_concurrency=8))
+    run(storage, backend, max_concurrency=8)
     assert backend.calls == ["manga_screentone"]
 
 
-def test_images_carry_object_metadata(storage: LocalStorage) -> None:
-    asyncio.run(generate_shots(batch(jpeg(), ["comic_book"]), PaidBackend(), storage, max_concurrency=1))
+def test_images_carry_what_rebuilds_their_record(storage: LocalStorage) -> None:
+    run(storage, PaidBackend(), ["comic_book"])
     head = storage.head(LAYOUT.image(14))
-    prompt = build_prompt_set(CATALOG, "alice", "woman").shot("comic_book")
-    assert head and head.metadata == {
+    prompt = PROMPTS.shot("comic_book")
+    assert head and {k: head.metadata[k] for k in ("shot-id", "prompt-sha256", "seed", "prediction-id")} == {
         "shot-id": "comic_book",
         "prompt-sha256": hashlib.sha256(prompt.prompt.encode()).hexdigest(),
         "seed": str(prompt.seed),
         "prediction-id": "p-comic_book",
     }
+    assert json.loads(head.metadata["usage"])["cost_usd"] == 0.04
 
 
 def test_debug_files_hold_images_and_payloads_without_image_data(storage: LocalStorage, tmp_path: Path) -> None:
     debug = DebugWriter(tmp_path / "debug")
-    asyncio.run(generate_shots(batch(jpeg(), ["pen_ink", "woodcut"]), PaidBackend(), storage, max_concurrency=2, debug=debug))
+    run(storage, PaidBackend(), ["pen_ink", "woodcut"], debug=debug)
     assert (tmp_path / "debug/training_data_output_8.jpg").read_bytes() == storage.get(LAYOUT.image(8))
     payload = (tmp_path / "debug/request_payload_11.json").read_text()
     assert "woodcut" in payload and "AAAA" not in payload and "characters omitted" in payload
 
 
-@pytest.mark.parametrize("bound", [1, 3])
-def test_bound_is_respected(storage: LocalStorage, bound: int) -> None:
+# --- the journal -------------------------------------------------------------------------------
+
+
+def journal_step(storage: LocalStorage, shot_id: str, step: Step, **attempt: object) -> None:
+    """Leave the journal as a run killed at ``step`` would (its paid usage included)."""
+    paid = step in (Step.OUTPUT_READY, Step.SPOOLED)
+    usage = Usage(1, int(paid), 0, 0, 0.04 if paid else 0.0) if step is not Step.PLANNED else Usage()
+    probe = PaidBackend()  # the fingerprint of the runner's inputs: take it from a real run's record
+    run(storage, probe, [shot_id])
+    made = load(storage, shot_id)
+    assert made is not None
+    storage.root.joinpath(LAYOUT.image(made.index)).unlink()
+    storage.root.joinpath(LAYOUT.shot_record(shot_id)).unlink()
+    record = made.model_copy(
+        update={
+            "status": ShotStatus.IN_PROGRESS,
+            "image": None,
+            "usage": usage,
+            "attempt": Attempt(step=step, started_at=datetime.now(UTC), usage=usage, **attempt),  # type: ignore[arg-type]
+        }
+    )
+    ShotJournal(storage, LAYOUT).write(record)
+
+
+def test_a_created_prediction_is_adopted_not_paid_again(storage: LocalStorage) -> None:
+    journal_step(storage, "pen_ink", Step.CREATED, prediction_id="p-pen_ink")
     backend = PaidBackend()
-    asyncio.run(generate_shots(batch(jpeg()), backend, storage, max_concurrency=bound))
-    assert backend.peak == bound
+    [outcome] = run(storage, backend, ["pen_ink"])
+    assert outcome.succeeded and backend.created == []
+    assert backend.resumed["pen_ink"].resume and backend.resumed["pen_ink"].resume.prediction_id == "p-pen_ink"
+    record = load(storage, "pen_ink")
+    assert record and record.attempts == 1 and record.usage.predictions_created == 1 and record.usage.cost_usd == 0.04
+    assert not ShotJournal(storage, LAYOUT).folder.joinpath("pen_ink.json").exists()  # settled in storage
+
+
+def test_a_create_whose_answer_was_lost_is_resumed_from_its_intent(storage: LocalStorage) -> None:
+    journal_step(storage, "woodcut", Step.PLANNED)
+    backend = PaidBackend()
+    run(storage, backend, ["woodcut"])
+    resumed = backend.resumed["woodcut"].resume
+    assert resumed and resumed.prediction_id is None  # the backend looks it up before creating
+    record = load(storage, "woodcut")
+    assert record and record.made and record.attempts == 1
+
+
+def test_spooled_bytes_are_stored_without_the_backend(storage: LocalStorage) -> None:
+    data = jpeg((1392, 752), (10, 20, 30))
+    journal_step(storage, "gouache", Step.SPOOLED, prediction_id="p-gouache", spool_sha256=hashlib.sha256(data).hexdigest())
+    ShotJournal(storage, LAYOUT).spool("gouache", data)
+    backend = PaidBackend()
+    [outcome] = run(storage, backend, ["gouache"])
+    assert outcome.succeeded and backend.resumed == {} and backend.created == []
+    assert storage.get(LAYOUT.image(17)) == data
+    assert load(storage, "gouache").usage.cost_usd == 0.04  # type: ignore[union-attr]
+    assert not list(ShotJournal(storage, LAYOUT).spool_folder.glob("*"))
+
+
+def test_a_stop_request_creates_nothing_more_and_leaves_the_journal_resumable(storage: LocalStorage) -> None:
+    backend = PaidBackend(delay_s=0.2, stop_after_creates=3)
+    outcomes = run(storage, backend, max_concurrency=3)
+    assert len(backend.created) == 3 and not any(o.succeeded for o in outcomes)
+    in_flight = [s for s in CATALOG.ids if (r := load(storage, s)) and r.status is ShotStatus.IN_PROGRESS]
+    assert sorted(in_flight) == sorted(backend.created)
+    assert all(load(storage, s).attempt.step is Step.CREATED for s in in_flight)  # type: ignore[union-attr]
+
+    stopping.reset()
+    again = PaidBackend()
+    assert all(o.succeeded for o in run(storage, again))
+    assert sorted(again.resumed) == sorted(in_flight) and len(again.created) == 14  # 3 adopted, none paid twice
+
+
+class DownStorage(LocalStorage):
+    """Local storage whose image writes fail while ``down``."""
+
+    down = False
+
+    def put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+        if self.down and key.endswith(".jpg"):
+            raise StorageUnavailable("emulated outage")
+        return super().put(key, data, content_type, metadata)
+
+    def check(self) -> None:
+        if self.down:
+            raise StorageUnavailable("emulated outage")
+
+
+def test_a_storage_outage_stops_creates_and_keeps_paid_bytes_for_the_next_run(tmp_path: Path) -> None:
+    storage = DownStorage(tmp_path / "store")
+    storage.down = True
+    backend = PaidBackend()
+    outcomes = run(storage, backend, max_concurrency=2, outage=0.3)
+    assert len(backend.created) == 2  # the first two paid; then no more while storage is down
+    assert not any(o.succeeded for o in outcomes)
+    assert ShotJournal(storage, LAYOUT).spooled_count() == 2
+
+    storage.down = False
+    again = PaidBackend()
+    assert all(o.succeeded for o in run(storage, again))
+    assert len(again.created) == 15 and again.resumed == {}  # the two spooled ones were stored at no cost
+
+
+def test_a_short_outage_is_bridged_within_the_run(tmp_path: Path) -> None:
+    storage = DownStorage(tmp_path / "store")
+    storage.down = True
+
+    async def recover() -> list:
+        async def lift() -> None:
+            await asyncio.sleep(0.6)
+            storage.down = False
+
+        limits = RunLimits(max_concurrency=4, storage_outage_s=10)
+        outcomes, _ = await asyncio.gather(generate_shots(batch(PORTRAIT), PaidBackend(), storage, limits=limits), lift())
+        return outcomes
+
+    assert all(o.succeeded for o in asyncio.run(recover()))
+
+
+def test_a_garbled_record_is_rebuilt_from_the_stored_image(storage: LocalStorage) -> None:
+    run(storage, PaidBackend(), ["charcoal"])
+    made = load(storage, "charcoal")
+    storage.root.joinpath(LAYOUT.shot_record("charcoal")).write_text('{"shot_id": "charc')
+    rebuilt = load(storage, "charcoal")
+    assert rebuilt and rebuilt.made and rebuilt.fingerprint == made.fingerprint and rebuilt.usage == made.usage  # type: ignore[union-attr]
+    backend = PaidBackend()
+    [outcome] = run(storage, backend, ["charcoal"])
+    assert outcome.reused and backend.created == []
+
+
+def test_a_garbled_record_without_an_image_names_the_file_and_fails_only_its_shot(storage: LocalStorage) -> None:
+    storage.put(LAYOUT.shot_record("graphite_sketch"), b"\x00garbage", "application/json")
+    record = load(storage, "graphite_sketch")
+    assert record and record.status is ShotStatus.FAILED and "graphite_sketch.json" in (record.error or "")
+    assert all(o.succeeded for o in run(storage, PaidBackend()))

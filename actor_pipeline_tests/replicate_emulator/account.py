@@ -2,8 +2,9 @@
 
 Prediction lifecycles are computed from the clock, so no worker thread runs them: a prediction
 is ``starting`` for ``queue_s``, ``processing`` for its latency, then ends as its prompt says.
-Every method is called from an HTTP handler thread; one condition guards all state and wakes
-the requests held by ``Prefer: wait``.
+The clock is ``time.monotonic()`` plus whatever ``advance`` skipped, so a test can let a day
+pass at once. Every method is called from an HTTP handler thread; one condition guards all
+state and wakes the requests held by ``Prefer: wait``.
 """
 
 import base64
@@ -12,6 +13,7 @@ import math
 import secrets
 import threading
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +43,12 @@ class Behaviour:
     # server answer "processing" early.
     wait_cap_s: float = 60.0
     output_ttl_s: float = 3600.0  # outputs are deleted an hour after the prediction
+    file_ttl_s: float = 86400.0  # uploads are deleted a day after (their expires_at); taken at upload
+    # Replicate answers with the files "as soon as they are all available ... status may still be
+    # processing": when on, a prediction that made its image stays "processing" with its output
+    # set for early_output_s before it turns "succeeded".
+    early_output: bool = False
+    early_output_s: float = 1.0
     data_uri_outputs: bool = False  # answer outputs as data: URIs (sync mode did, late 2024)
     creates_per_minute: int = 600
     reads_per_minute: int = 3000
@@ -48,6 +56,8 @@ class Behaviour:
     max_inline_bytes: int = 256_000
     # A prompt containing one of these substrings ends that way instead of succeeding.
     flagged: tuple[str, ...] = ("[flag]",)
+    # The error of a flagged prediction: Replicate and BFL word E005 in several ways.
+    flagged_error: str = FLAGGED_ERROR
     failing: tuple[str, ...] = ("[fail]",)
     hung: tuple[str, ...] = ("[hang]",)
     canceled_elsewhere: tuple[str, ...] = ("[cancel]",)
@@ -88,6 +98,10 @@ class Counters:
     succeeded: int
     failed: int
     canceled: int
+    # Billed predictions: flux-kontext-pro is charged per output image, so every prediction whose
+    # image was made counts, also one still "processing" with its output set (early_output) or
+    # canceled after that (assumed billed: no more lenient than Replicate could be).
+    paid: int
     predictions_per_shot: Mapping[tuple[object, object], int]  # (prompt, seed) -> predictions
     polls: int  # GET /v1/predictions/{id}
     lists: int
@@ -99,12 +113,7 @@ class Counters:
     downloads: Mapping[str, int]  # prediction id -> complete output downloads
     download_requests: int
     peak_in_flight: int
-    create_times: tuple[float, ...]  # time.monotonic() of each create request
-
-    @property
-    def paid(self) -> int:
-        """Predictions billed: flux-kontext-pro is charged per output image."""
-        return self.succeeded
+    create_times: tuple[float, ...]  # time.monotonic() of each create request (advance not included)
 
 
 @dataclass
@@ -117,6 +126,8 @@ class _Prediction:
     queue_s: float
     latency_s: float
     outcome: Outcome
+    error: str | None  # for the "failed" and "flagged" outcomes
+    settle_s: float  # "processing" with the output set, before "succeeded" (early_output)
     output_format: str
     size: tuple[int, int]
     canceled_at: float | None = None
@@ -124,20 +135,36 @@ class _Prediction:
 
     @property
     def done_at(self) -> float:
+        """When the image is made, or the model fails."""
         return math.inf if self.outcome == "hung" else self.t0 + self.queue_s + self.latency_s
 
     @property
+    def settled_at(self) -> float:
+        """When it turns terminal unless canceled: ``settle_s`` after the image is made."""
+        return self.done_at + self.settle_s
+
+    @property
     def ends_at(self) -> float:
-        return min(self.done_at, self.canceled_at if self.canceled_at is not None else math.inf)
+        return min(self.settled_at, self.canceled_at if self.canceled_at is not None else math.inf)
+
+    @property
+    def answer_at(self) -> float:
+        """When a held ``Prefer: wait`` is answered: at the end, or as soon as the output is set."""
+        return min(self.done_at, self.ends_at)
 
     def status(self, now: float) -> str:
-        if self.canceled_at is not None and self.canceled_at <= now and self.canceled_at < self.done_at:
+        if self.canceled_at is not None and self.canceled_at <= now and self.canceled_at < self.settled_at:
             return "canceled"
         if now < self.t0 + self.queue_s:
             return "starting"
-        if now < self.done_at:
+        if now < self.settled_at:
             return "processing"
         return {"flagged": "failed", "failed": "failed", "canceled": "canceled"}.get(self.outcome, "succeeded")
+
+    def has_output(self, now: float) -> bool:
+        """Whether the image was made (and so is billed and downloadable)."""
+        canceled_before = self.canceled_at is not None and self.canceled_at < self.done_at
+        return self.outcome == "succeeded" and now >= self.done_at and not canceled_before
 
 
 @dataclass
@@ -148,6 +175,13 @@ class _File:
     data: bytes
     metadata: dict[str, object]
     created: datetime
+    t0: float  # the account's clock at upload
+    ttl_s: float
+
+    @property
+    def expires(self) -> float:
+        """When Replicate deletes the file (its ``expires_at``)."""
+        return self.t0 + self.ttl_s
 
 
 class Account:
@@ -168,6 +202,7 @@ class Account:
         self._counts: Counter[str] = Counter()
         self._downloads: Counter[str] = Counter()
         self._create_times: list[float] = []
+        self._skipped_s = 0.0  # added to the clock by advance()
 
     # --- fault injection -------------------------------------------------------------------
 
@@ -187,6 +222,13 @@ class Account:
         with self._cond:
             self._throttles.extend([(retry_after_s, style)] * count)
 
+    def advance(self, seconds: float) -> None:
+        """Move the clock on as if ``seconds`` had passed at once ("a day later"): predictions
+        progress, outputs and uploads expire, rate-limit windows slide."""
+        with self._cond:
+            self._skipped_s += seconds
+            self._cond.notify_all()
+
     def stop(self) -> None:
         """Release every request held by ``Prefer: wait``."""
         with self._cond:
@@ -203,7 +245,7 @@ class Account:
         """Apply the per-minute limit of ``kind``; return the ratelimit headers."""
         limit = self.behaviour.creates_per_minute if kind == "create" else self.behaviour.reads_per_minute
         with self._cond:
-            now = time.monotonic()
+            now = self._now()
             window = self._windows[kind]
             while window and window[0] <= now - 60:
                 window.popleft()
@@ -239,10 +281,10 @@ class Account:
         if wait_s is None:
             return self.prediction(prediction.id)
         with self._cond:
-            until = time.monotonic() + min(wait_s, self.behaviour.wait_cap_s)
-            while not self._stopping and (now := time.monotonic()) < min(until, prediction.ends_at):
-                self._cond.wait(min(until, prediction.ends_at) - now)
-            if prediction.status(time.monotonic()) not in _TERMINAL:
+            until = self._now() + min(wait_s, self.behaviour.wait_cap_s)
+            while not self._stopping and (now := self._now()) < min(until, prediction.answer_at):
+                self._cond.wait(min(until, prediction.answer_at) - now)
+            if prediction.status(self._now()) not in _TERMINAL:
                 self._counts["unfinished_wait_answers"] += 1
             return self._json(prediction)
 
@@ -262,7 +304,7 @@ class Account:
         with self._cond:
             self._counts["cancel_requests"] += 1
             prediction = self._get(prediction_id)
-            now = time.monotonic()
+            now = self._now()
             if prediction.status(now) not in _TERMINAL:
                 prediction.canceled_at = now
                 self._cond.notify_all()
@@ -296,24 +338,26 @@ class Account:
             _fail(fault)
         with self._cond:
             self._counts["uploads"] += 1
-            file = _File(_new_id(), name, content_type, data, metadata, _utcnow())
+            ttl_s = self.behaviour.file_ttl_s
+            file = _File(_new_file_id(), name, content_type, data, metadata, self._utcnow(), self._now(), ttl_s)
             self._files[file.id] = file
             return self._file_json(file)
 
     def file(self, file_id: str) -> dict[str, object]:
         with self._cond:
-            if file_id not in self._files:
+            if (file := self._live_file(file_id)) is None:
                 raise _not_found()
-            return self._file_json(self._files[file_id])
+            return self._file_json(file)
 
     def files(self) -> list[dict[str, object]]:
         with self._cond:
-            return [self._file_json(f) for f in self._files.values()]
+            return [self._file_json(f) for f in self._files.values() if self._live_file(f.id)]
 
     def delete_file(self, file_id: str) -> None:
         with self._cond:
-            if self._files.pop(file_id, None) is None:
+            if self._live_file(file_id) is None:
                 raise _not_found()
+            del self._files[file_id]
             self._counts["files_deleted"] += 1
 
     def download(self, prediction_id: str) -> tuple[str, bytes]:
@@ -322,8 +366,8 @@ class Account:
             self._counts["download_requests"] += 1
             fault = self._take("download")
             prediction = self._predictions.get(prediction_id)
-            now = time.monotonic()
-            if prediction is None or prediction.status(now) != "succeeded":
+            now = self._now()
+            if prediction is None or not prediction.has_output(now):
                 raise _not_found()
             if now >= prediction.done_at + self.behaviour.output_ttl_s:
                 raise Problem(404, "Not found", "This output has expired and was deleted")
@@ -335,7 +379,7 @@ class Account:
 
     def counters(self) -> Counters:
         with self._cond:
-            now = time.monotonic()
+            now = self._now()
             statuses = Counter(p.status(now) for p in self._predictions.values())
             per_shot = Counter((p.input.get("prompt"), p.input.get("seed")) for p in self._predictions.values())
             return Counters(
@@ -344,6 +388,7 @@ class Account:
                 succeeded=statuses["succeeded"],
                 failed=statuses["failed"],
                 canceled=statuses["canceled"],
+                paid=sum(p.has_output(now) for p in self._predictions.values()),
                 predictions_per_shot=dict(per_shot),
                 polls=self._counts["polls"],
                 lists=self._counts["lists"],
@@ -373,6 +418,7 @@ class Account:
             (b.hung, "hung"), (b.flagged, "flagged"), (b.failing, "failed"), (b.canceled_elsewhere, "canceled"),
         )  # fmt: skip
         outcome: Outcome = next((o for keys, o in rules if any(k in prompt for k in keys)), "succeeded")
+        errors: dict[Outcome, str] = {"flagged": b.flagged_error, "failed": MODEL_ERROR}
         image = input_.get("input_image")
         resolved = flux.resolve_image(image, self._find_file) if isinstance(image, str) else None
         size = flux.output_size(
@@ -380,19 +426,27 @@ class Account:
             flux.image_size(resolved[1]) if resolved else None,
         )
         prediction = _Prediction(
-            id=_new_id(),
+            id=_new_prediction_id(),
             model=model,
             input=dict(input_),
-            created=_utcnow(),
-            t0=time.monotonic(),
+            created=self._utcnow(),
+            t0=self._now(),
             queue_s=b.queue_s,
             latency_s=latency,
             outcome=outcome,
+            error=errors.get(outcome),
+            settle_s=b.early_output_s if b.early_output and outcome == "succeeded" else 0.0,
             output_format=str(input_.get("output_format", "png")),
             size=size,
         )
         self._predictions[prediction.id] = prediction
         return prediction
+
+    def _now(self) -> float:
+        return time.monotonic() + self._skipped_s
+
+    def _utcnow(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self._skipped_s)
 
     def _take(self, site: FaultSite) -> Fault | None:
         faults = self._faults[site]
@@ -403,9 +457,14 @@ class Account:
             raise _not_found()
         return self._predictions[prediction_id]
 
+    def _live_file(self, file_id: str) -> _File | None:
+        """The file, unless it was deleted or has expired (Replicate deletes it then)."""
+        file = self._files.get(file_id)
+        return file if file is not None and self._now() < file.expires else None
+
     def _find_file(self, url: str) -> tuple[str, bytes] | None:
         prefix = f"{self.api_base}/v1/files/"
-        file = self._files.get(url[len(prefix) :]) if url.startswith(prefix) else None
+        file = self._live_file(url.removeprefix(prefix)) if url.startswith(prefix) else None
         return (file.content_type, file.data) if file else None
 
     def _image(self, prediction: _Prediction) -> bytes:
@@ -417,7 +476,7 @@ class Account:
         return prediction.image
 
     def _json(self, p: _Prediction) -> dict[str, object]:
-        now = time.monotonic()
+        now = self._now()
         status = p.status(now)
         url = f"{self.api_base}/v1/predictions/{p.id}"
         logs = f"Using seed: {p.input.get('seed')}\nGenerating...\n" if status != "starting" else ""
@@ -441,12 +500,13 @@ class Account:
             ran = p.ends_at - p.t0 - p.queue_s
             body["completed_at"] = _iso(p.created + timedelta(seconds=p.ends_at - p.t0))
             body["metrics"] = {"predict_time": round(max(0.0, ran), 6), "total_time": round(p.ends_at - p.t0, 6)}
-        if status == "succeeded":
+        if p.has_output(now):
             body["logs"] = f"{logs}Generated image in {p.latency_s:.1f}sec\n"
-            body["metrics"] = {**body["metrics"], "image_count": 1}  # type: ignore[dict-item]
             body["output"] = self._output(p)
+        if status == "succeeded":
+            body["metrics"] = {**body["metrics"], "image_count": 1}  # type: ignore[dict-item]
         elif status == "failed":
-            body["error"] = FLAGGED_ERROR if p.outcome == "flagged" else MODEL_ERROR
+            body["error"] = p.error
         return body
 
     def _output(self, p: _Prediction) -> str:
@@ -465,7 +525,7 @@ class Account:
             "checksums": {"sha256": hashlib.sha256(f.data).hexdigest(), "md5": hashlib.md5(f.data).hexdigest()},
             "metadata": f.metadata,
             "created_at": _iso(f.created),
-            "expires_at": _iso(f.created + timedelta(days=1)),
+            "expires_at": _iso(f.created + timedelta(seconds=f.ttl_s)),
             "urls": {"get": f"{self.api_base}/v1/files/{f.id}"},
         }
 
@@ -503,12 +563,14 @@ def _peak(intervals: Iterable[tuple[float, float]]) -> int:
     return peak
 
 
-def _new_id() -> str:
+def _new_prediction_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(26))
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+def _new_file_id() -> str:
+    # As Replicate makes them: a UUID's text in base64, 48 characters with capitals, e.g.
+    # "NGZiNmY2YzQtMThhZi00ZjcyLWFhZjktODg4NTY0NWNlMDEy" (replicate-python's file cassette).
+    return base64.b64encode(str(uuid.uuid4()).encode()).decode("ascii")
 
 
 def _iso(moment: datetime) -> str:

@@ -139,6 +139,7 @@ def _secret(account: Account, request: Request) -> Reply:
 
 Route = Callable[..., Reply]
 _ID = r"([a-z0-9]+)"
+_FILE_ID = r"([A-Za-z0-9]+)"  # file ids have capitals (base64), prediction ids do not
 _ROUTES: tuple[tuple[str, re.Pattern[str], Limit, Route], ...] = (
     ("POST", re.compile(r"/v1/models/([^/]+)/([^/]+)/predictions"), "create", _create_for_model),
     ("POST", re.compile(r"/v1/predictions"), "create", _create_for_version),
@@ -147,8 +148,8 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], Limit, Route], ...] = (
     ("POST", re.compile(rf"/v1/predictions/{_ID}/cancel"), "read", _cancel),
     ("POST", re.compile(r"/v1/files"), "read", _upload),
     ("GET", re.compile(r"/v1/files"), "read", _files),
-    ("GET", re.compile(rf"/v1/files/{_ID}"), "read", _file),
-    ("DELETE", re.compile(rf"/v1/files/{_ID}"), "read", _delete_file),
+    ("GET", re.compile(rf"/v1/files/{_FILE_ID}"), "read", _file),
+    ("DELETE", re.compile(rf"/v1/files/{_FILE_ID}"), "read", _delete_file),
     ("GET", re.compile(r"/v1/webhooks/default/secret"), "read", _secret),
 )
 

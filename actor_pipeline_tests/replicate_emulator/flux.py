@@ -120,7 +120,7 @@ def _check_image(value: object, find_file: FileLookup, max_inline_bytes: int) ->
         if value.startswith("data:"):
             return "input_image is not a valid base64 data URI"
         if "/v1/files/" in value:
-            return "input_image refers to a file that does not exist (or was deleted)"
+            return "input_image refers to a file that does not exist (it was deleted, or it expired)"
         # A hosted file the emulator cannot fetch is taken on trust.
         return None if value.startswith(("https://", "http://")) else "input_image must be a URI"
     media_type, data = resolved

@@ -5,8 +5,11 @@ import dagster as dg
 
 from actor_pipeline.defs.assets.portrait import normalized_portrait
 from actor_pipeline.defs.assets.prompts import prompt_set
+from actor_pipeline.defs.liveness import process_tags
 from actor_pipeline.defs.partitions import CATALOG, image_key, image_partitions, shots_by_actor
 from actor_pipeline.defs.resources import DebugResource, ImageGeneratorResource, StorageResource
+from actor_pipeline.errors import Interrupted
+from actor_pipeline.generation import stopping
 from actor_pipeline.generation.runner import ShotOutcome
 from actor_pipeline.stages import generate_stage
 from actor_pipeline.storage.base import Storage
@@ -46,6 +49,9 @@ def training_image(
 ) -> Iterator[dg.AssetMaterialization]:
     """One generated training image per (actor, shot). Succeeded shots are materialized one by one;
     failed shots make the step fail at the end, leaving only them FAILED for a rerun."""
+    # A run worker killed without a word leaves the run STARTED: name its process, so the
+    # orphaned_runs sensor can tell (see liveness).
+    context.instance.add_run_tags(context.run.run_id, process_tags())
     backend = generator.create_backend(CATALOG)
     store = storage.create_storage()
     failed: list[str] = []
@@ -57,7 +63,8 @@ def training_image(
                 backend,
                 actor_id,
                 shot_ids,
-                max_concurrency=generator.max_concurrency,
+                limits=generator.limits(),
+                maker=f"Dagster run {context.run.run_id[:8]}",
                 force=config.force,
                 debug=debug.writer(),
             )
@@ -67,6 +74,8 @@ def training_image(
                 yield _materialization(context.asset_key, actor_id, outcome, store)
             else:
                 failed.append(f"{actor_id}|{outcome.record.shot_id} ({outcome.record.status.value}: {outcome.record.error})")
+        if (signum := stopping.requested()) is not None:
+            raise Interrupted(signum)
     if failed:
         raise dg.Failure(
             description=f"{len(failed)} shot(s) failed; rerun these partitions to retry only them: " + "; ".join(failed),

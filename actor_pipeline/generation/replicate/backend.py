@@ -4,11 +4,15 @@ Where the client's defaults would cost money or hang, this module takes over:
 
 - creates go through ``client.models.predictions.async_create(..., wait=N)``:
   ``client.predictions.create(model=...)`` silently drops ``wait``, and ``run()`` treats a
-  ``processing`` answer as final and returns ``None``;
+  ``processing`` answer as final and returns ``None``; the wait is short, so the prediction id
+  reaches the shot journal while the image is being made;
 - the client never retries a POST nor a dropped connection; this backend retries creates, but
-  after any failure that may have created the prediction it looks for it before creating again;
+  after any failure that may have created the prediction it looks for it before creating again,
+  and an attempt resumed from the journal adopts its prediction by id (or, when the create's
+  answer was lost, finds it in the prediction list) instead of paying again;
 - polling has a deadline (the client has none), after which the prediction is canceled;
-- outputs are downloaded once, at once (they are deleted after an hour), with retries.
+- outputs are downloaded once, at once (they are deleted after an hour), by a plain HTTP client
+  with this backend's own bounded retries: the client's retry transport would multiply them.
 """
 
 import asyncio
@@ -17,18 +21,18 @@ import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+import base64
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 
 import httpx
 import replicate
 from PIL import Image
 from replicate.exceptions import ReplicateError
-from replicate.helpers import FileOutput
 from replicate.prediction import Prediction
 
-from actor_pipeline.errors import ConfigurationError
-from actor_pipeline.generation.replicate.lookup import find_created
+from actor_pipeline.errors import ConfigurationError, StorageUnavailable
+from actor_pipeline.generation.replicate.lookup import find_created, parse_timestamp
 from actor_pipeline.generation.replicate.pacing import CreatePacer
 from actor_pipeline.generation.replicate.problems import describe, is_content_flagged
 from actor_pipeline.generation.replicate.retry import (
@@ -42,10 +46,13 @@ from actor_pipeline.generation.replicate.retry import (
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
 from actor_pipeline.generation.replicate.transfer import Portrait, discard_portrait, send_portrait
 from actor_pipeline.generation.types import (
+    CreatesClosed,
     GeneratedImage,
+    Resume,
     ShotGenerationError,
     ShotGenerator,
     ShotJob,
+    ShotProgress,
     ShotStatus,
     Usage,
 )
@@ -55,6 +62,10 @@ log = logging.getLogger(__name__)
 _TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 # Failures that prove the request never reached Replicate, so nothing can have been created.
 _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Replicate deletes an API prediction's output an hour after it ends.
+OUTPUT_LIFETIME = timedelta(hours=1)
+# An output this close to its deletion is not worth starting to download.
+_EXPIRY_MARGIN = timedelta(minutes=1)
 
 
 class ReplicateBackend:
@@ -95,13 +106,16 @@ class ReplicateBackend:
         transport = httpx.AsyncHTTPTransport()
         # Token and base URL come from the environment, read by the client itself.
         client = replicate.Client(transport=transport, event_hooks={"response": [raise_throttled]})
+        # Outputs are public URLs: no token is sent, and no retry transport multiplies retries.
+        downloads = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True)
         try:
             portrait = await send_portrait(client, portrait_jpeg, self.settings)
             try:
-                yield _ActorShots(client, portrait, self.settings, self._pacer)
+                yield _ActorShots(client, downloads, portrait, self.settings, self._pacer)
             finally:
                 await discard_portrait(client, portrait)
         finally:
+            await downloads.aclose()
             await transport.aclose()
 
 
@@ -119,18 +133,20 @@ class _ActorShots:
     def __init__(
         self,
         client: replicate.Client,
+        downloads: httpx.AsyncClient,
         portrait: Portrait,
         settings: ReplicateSettings,
         pacer: CreatePacer,
     ) -> None:
         self._client = client
+        self._downloads = downloads
         self._portrait = portrait
         self._settings = settings
         self._pacer = pacer
 
-    async def generate(self, job: ShotJob) -> GeneratedImage:
-        """Create, await and download one prediction; raise ``ShotGenerationError`` carrying
-        whatever was paid for on the way."""
+    async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
+        """Create (or adopt), await and download one prediction, reporting each step to
+        ``progress`` before the next; raise ``ShotGenerationError`` otherwise."""
         s = self._settings
         input_: dict[str, object] = {
             "prompt": job.prompt,
@@ -142,37 +158,66 @@ class _ActorShots:
             "prompt_upsampling": s.prompt_upsampling,
         }
         payload = {**input_, "input_image": self._portrait.shown}
-        usage = Usage()
-        prediction_id: str | None = None
+        usage = progress.usage
+        resume = job.resume
+        prediction_id = resume.prediction_id if resume else None
         try:
-            prediction, created_at = await self._create(input_, usage)
+            if resume and resume.output_url and _alive(resume):
+                data, width, height = await self._download(resume.output_url, resume.prediction_id or "?")
+                return GeneratedImage(data, width, height, resume.prediction_id, usage, payload)
+            prediction = await self._adopt(resume, input_, usage, progress) if resume else None
+            if prediction is None:
+                prediction = await self._create(input_, usage, progress)
             prediction_id = prediction.id
             log.info("shot %s/%s: prediction %s", job.actor_id, job.shot_id, prediction_id)
-            prediction = await self._settle(prediction, created_at + s.prediction_timeout_s, usage)
-            data, width, height = await self._collect(prediction, usage)
+            # Leave time after the prediction for the download and the store.
+            remaining = job.deadline - time.monotonic()
+            prediction = await self._settle(prediction, job.deadline - min(30.0, remaining / 4), usage)
+            url = self._account(prediction, usage, already_paid=bool(resume and resume.output_url))
+            await progress.output_ready(url, _expiry(prediction))
+            data, width, height = await self._download(url, prediction.id)
             return GeneratedImage(data, width, height, prediction_id, usage, payload)
+        except (CreatesClosed, StorageUnavailable):
+            raise  # the runner's own stops, not this shot's failure
         except Exception as exc:
             # Anything else escaping would lose the usage of a prediction that exists.
             failure = exc if isinstance(exc, _ShotFailed) else _ShotFailed(describe(exc))
             raise ShotGenerationError(
-                str(failure),
-                failure.status,
-                prediction_id=prediction_id,
-                usage=usage,
-                request_payload=payload,
+                str(failure), failure.status, prediction_id=prediction_id, usage=usage, request_payload=payload
             ) from exc
 
-    async def _create(self, input_: dict[str, object], usage: Usage) -> tuple[Prediction, float]:
-        """Create the shot's prediction, at most once; return it and when its create started."""
+    async def _adopt(
+        self, resume: Resume, input_: dict[str, object], usage: Usage, progress: ShotProgress
+    ) -> Prediction | None:
+        """The prediction an earlier run of this attempt created: by id, or (when the create's
+        answer was lost) from the prediction list; ``None`` if it never was created."""
         s = self._settings
-        since = datetime.now(UTC)
+        if resume.prediction_id is not None:
+            prediction_id = resume.prediction_id
+            return await retrying(
+                lambda: self._client.predictions.async_get(prediction_id),
+                s.create_attempts,
+                s.retry_base_delay_s,
+                s.retry_max_delay_s,
+            )
+        found = await self._find(input_, resume.started_at, "an earlier run stopped during the create", resume.earlier_prediction)
+        if found is not None:
+            log.info("adopting prediction %s, created by a run that stopped before it heard back", found.id)
+            usage.predictions_created += 1
+            await progress.created(found.id)
+        return found
+
+    async def _create(self, input_: dict[str, object], usage: Usage, progress: ShotProgress) -> Prediction:
+        """Create the shot's prediction, at most once; the intent is journaled before each
+        request, so that a run killed before the answer arrives can find what it created."""
+        s = self._settings
         last_error = "no attempt made"
         for attempt in range(1, s.create_attempts + 1):
+            since = await progress.creating()
             await self._pacer.acquire()
-            started = time.monotonic()
             try:
                 prediction = await self._client.models.predictions.async_create(
-                    model=s.model, input=input_, wait=s.wait_s
+                    model=s.model, input=input_, wait=s.create_wait_s
                 )
             except Throttled as exc:
                 last_error = describe(exc)
@@ -193,17 +238,20 @@ class _ActorShots:
                 log.warning("create failed (%s) but made prediction %s: using it", last_error, found.id)
                 prediction = found
             usage.predictions_created += 1
-            return prediction, started
+            await progress.created(prediction.id)
+            return prediction
         raise _ShotFailed(
             f"gave up creating the prediction after {s.create_attempts} attempts; last error: "
             f"{last_error}. Rerun the shot later"
         )
 
-    async def _find(self, input_: dict[str, object], since: datetime, failure: str) -> Prediction | None:
+    async def _find(
+        self, input_: dict[str, object], since: datetime, failure: str, exclude: str | None = None
+    ) -> Prediction | None:
         s = self._settings
         try:
             return await retrying(
-                lambda: find_created(self._client, s.model, input_, since),
+                lambda: find_created(self._client, s.model, input_, since, exclude),
                 s.create_attempts,
                 s.retry_base_delay_s,
                 s.retry_max_delay_s,
@@ -213,13 +261,15 @@ class _ActorShots:
                 f"the create request failed ({failure}) in a way that may have created the "
                 f"prediction, and the prediction list could not be read to check "
                 f"({describe(exc)}); no second prediction was created, to avoid paying twice. "
-                "Rerun the shot once Replicate answers again"
+                "Rerun the shot once Replicate answers again",
+                ShotStatus.IN_PROGRESS,
             ) from exc
 
     async def _settle(self, prediction: Prediction, deadline: float, usage: Usage) -> Prediction:
-        """Poll until the prediction ends; cancel it at the deadline."""
+        """Poll until the prediction ends (or its output is out early); cancel it at the
+        deadline."""
         s = self._settings
-        while prediction.status not in _TERMINAL:
+        while prediction.status not in _TERMINAL and not _output_out(prediction):
             if time.monotonic() >= deadline:
                 return await self._cancel_late(prediction, usage)
             await asyncio.sleep(min(s.poll_interval_s, max(0.0, deadline - time.monotonic())))
@@ -238,7 +288,7 @@ class _ActorShots:
         """Cancel a prediction past its deadline. One that ended on its own meanwhile is
         returned, to be accounted as it ended."""
         s = self._settings
-        limit = f"prediction {prediction.id} did not finish within {s.prediction_timeout_s:g} s"
+        limit = f"prediction {prediction.id} did not finish in time"
         try:
             prediction = await retrying(
                 lambda: self._client.predictions.async_cancel(prediction.id),
@@ -248,21 +298,21 @@ class _ActorShots:
             )
         except Exception as exc:
             raise _ShotFailed(
-                f"{limit}, and canceling it failed ({describe(exc)}): it may still finish and be "
-                "billed. Rerun the shot; raise prediction_timeout_s if Replicate is slow",
-                ShotStatus.TIMED_OUT,
+                f"{limit}, and canceling it failed ({describe(exc)}): a rerun adopts it if it "
+                "finishes; raise the shot timeout if Replicate is slow",
+                ShotStatus.IN_PROGRESS,
             ) from exc
-        if prediction.status in ("succeeded", "failed"):
+        if prediction.status in ("succeeded", "failed") or _output_out(prediction):
             return prediction
         if prediction.status == "canceled":
             usage.predictions_canceled += 1
         raise _ShotFailed(
-            f"{limit} and was canceled; rerun the shot, or raise prediction_timeout_s if Replicate is slow",
+            f"{limit} and was canceled; rerun the shot, or raise the shot timeout if Replicate is slow",
             ShotStatus.TIMED_OUT,
         )
 
-    async def _collect(self, prediction: Prediction, usage: Usage) -> tuple[bytes, int, int]:
-        """Account for a finished prediction and download its image."""
+    def _account(self, prediction: Prediction, usage: Usage, *, already_paid: bool) -> str:
+        """Account for a finished prediction (unless an earlier run did) and return its output."""
         if prediction.status == "failed":
             usage.predictions_failed += 1
             error = (prediction.error or "no error message").strip()
@@ -281,40 +331,65 @@ class _ActorShots:
                 "replicate.com); rerun the shot",
                 ShotStatus.CANCELED,
             )
-        usage.predictions_succeeded += 1
-        usage.cost_usd = round(usage.cost_usd + self._settings.price_per_image_usd, 6)
-        return await self._download(prediction)
-
-    async def _download(self, prediction: Prediction) -> tuple[bytes, int, int]:
-        """Fetch the output once (https URL, or a data URI decoded locally) and check it is a
-        JPEG. Uses the client's own HTTP client, like its ``FileOutput``."""
-        s = self._settings
+        if not already_paid:
+            usage.predictions_succeeded += 1
+            usage.cost_usd = round(usage.cost_usd + self._settings.price_per_image_usd, 6)
         url = prediction.output
         if not isinstance(url, str) or not url.startswith(("https:", "http:", "data:")):
             raise _ShotFailed(f"prediction {prediction.id} succeeded without an image URL (output: {str(url)[:80]!r})")
+        return url
+
+    async def _download(self, url: str, prediction_id: str) -> tuple[bytes, int, int]:
+        """Fetch the output (an https URL, or a data URI decoded locally) and check it is a JPEG.
+        A failure other than the output being gone leaves the paid attempt for a rerun."""
+        s = self._settings
         try:
-            data = await retrying(
-                FileOutput(url, self._client).aread,
-                s.download_attempts,
-                s.retry_base_delay_s,
-                s.retry_max_delay_s,
-            )
+            data = await retrying(lambda: self._fetch(url), s.download_attempts, s.retry_base_delay_s, s.retry_max_delay_s)
         except Exception as exc:
             status = http_status(exc)
             if status is not None and 400 <= status < 500 and status != 429:
                 raise _ShotFailed(
-                    f"the image of prediction {prediction.id} is gone (HTTP {status}): Replicate "
+                    f"the image of prediction {prediction_id} is gone (HTTP {status}): Replicate "
                     "deletes outputs an hour after the prediction; rerun the shot"
                 ) from exc
             raise _ShotFailed(
-                f"could not download the image of prediction {prediction.id} after "
-                f"{s.download_attempts} attempts: {describe(exc)}; rerun the shot"
+                f"could not download the image of prediction {prediction_id} after "
+                f"{s.download_attempts} attempts: {describe(exc)}; it is paid for, and a rerun "
+                "within the hour downloads it at no cost",
+                ShotStatus.IN_PROGRESS,
             ) from exc
         try:
             with Image.open(BytesIO(data)) as image:
                 kind, (width, height) = image.format, image.size
         except (OSError, Image.DecompressionBombError) as exc:
-            raise _ShotFailed(f"the output of prediction {prediction.id} is not an image") from exc
+            raise _ShotFailed(f"the output of prediction {prediction_id} is not an image") from exc
         if kind != "JPEG":
-            raise _ShotFailed(f"the output of prediction {prediction.id} is {kind}, not JPEG")
+            raise _ShotFailed(f"the output of prediction {prediction_id} is {kind}, not JPEG")
         return data, width, height
+
+    async def _fetch(self, url: str) -> bytes:
+        if url.startswith("data:"):
+            return base64.b64decode(url.split(",", 1)[1])
+        response = await self._downloads.get(url)
+        response.raise_for_status()
+        return response.content
+
+
+def _output_out(prediction: Prediction) -> bool:
+    """Replicate answers ``processing`` with the output already set once the files are ready:
+    the image is made (and billed), so it is used rather than polled on."""
+    return prediction.status == "processing" and isinstance(prediction.output, str) and bool(prediction.output)
+
+
+def _expiry(prediction: Prediction) -> datetime:
+    """When the output will be deleted: an hour after the prediction ended (or now, when it
+    says nothing)."""
+    try:
+        ended = parse_timestamp(prediction.completed_at) if prediction.completed_at else None
+    except ValueError:
+        ended = None
+    return (ended or datetime.now(UTC)) + OUTPUT_LIFETIME
+
+
+def _alive(resume: Resume) -> bool:
+    return resume.output_expires_at is not None and datetime.now(UTC) < resume.output_expires_at - _EXPIRY_MARGIN

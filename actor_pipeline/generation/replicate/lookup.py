@@ -14,7 +14,7 @@ _CLOCK_SKEW = timedelta(minutes=2)
 
 
 async def find_created(
-    client: replicate.Client, model: str, input_: Mapping[str, object], since: datetime
+    client: replicate.Client, model: str, input_: Mapping[str, object], since: datetime, exclude: str | None = None
 ) -> Prediction | None:
     """The prediction of ``model`` for this shot's prompt and seed created since ``since``
     (give or take clock skew), or ``None`` if the account has none.
@@ -24,7 +24,8 @@ async def find_created(
     check is ``GET /v1/predictions``: it lists the account's predictions newest first with their
     ``input``, and takes ``created_after`` to keep the list short. A shot's prompt and seed
     together identify it (seeds are derived per actor and shot), and the window excludes older
-    runs of the same shot. ``input_image`` is not compared: Replicate may store an inlined data
+    runs of the same shot, and ``exclude`` names the shot's previous prediction, which a retry
+    within the window must not take for its own. ``input_image`` is not compared: Replicate may store an inlined data
     URI under its own URL. Errors propagate: the caller must not create again when it cannot
     tell.
     """
@@ -33,10 +34,10 @@ async def find_created(
     while True:
         page = await client.predictions.async_list(cursor)
         for prediction in page.results:
-            if _matches(prediction, model, input_):
+            if prediction.id != exclude and _matches(prediction, model, input_):
                 return prediction
             # Newest first: older ones cannot match, even where created_after was ignored.
-            if prediction.created_at and _parse(prediction.created_at) < start:
+            if prediction.created_at and parse_timestamp(prediction.created_at) < start:
                 return None
         if not page.next:
             return None
@@ -48,7 +49,7 @@ def _matches(prediction: Prediction, model: str, input_: Mapping[str, object]) -
     return prediction.model == model and sent.get("prompt") == input_["prompt"] and sent.get("seed") == input_["seed"]
 
 
-def _parse(timestamp: str) -> datetime:
+def parse_timestamp(timestamp: str) -> datetime:
     # Replicate writes nanoseconds and "Z" ("2025-06-08T12:06:15.136427877Z"), which
     # fromisoformat (3.11) does not take: keep microseconds.
     match = _TIMESTAMP.fullmatch(timestamp)

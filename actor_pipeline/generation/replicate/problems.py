@@ -8,9 +8,13 @@ from replicate.exceptions import ReplicateError
 from actor_pipeline.generation.replicate.retry import http_status
 
 # Replicate's wording for partner models is "The input or output was flagged as sensitive.
-# Please try again with different inputs. (E005)", sometimes shortened or prefixed; the exact
-# text for flux-kontext-pro is not documented, so both markers count.
-_FLAGGED = re.compile(r"\bE005\b|flagged as sensitive", re.IGNORECASE)
+# Please try again with different inputs. (E005)", sometimes "potentially sensitive", shortened,
+# prefixed ("ModelError: ") or followed by a request token; BFL's own API says "Content
+# Moderated" or "Request Moderated". The exact text for flux-kontext-pro is not documented, so
+# every marker counts.
+_FLAGGED = re.compile(
+    r"\bE005\b|flagged as (?:potentially )?sensitive|\b(?:content|request) moderated\b", re.IGNORECASE
+)
 
 _FIXES = {
     401: "set REPLICATE_API_TOKEN to a valid API token",

@@ -47,15 +47,13 @@ class ReplicateSettings:
     # Replicate allows 600 creates/min per account. The pacer is per process: with N processes
     # creating predictions at the same time, give each 600/N.
     creates_per_minute: float = 600.0
-    # Reads are limited to 3000/min per account. With ``Prefer: wait`` most predictions finish
-    # inside the create request and are never polled; polling only starts for predictions that
-    # outlive the wait window, so a slow interval costs little latency. At 2 s an actor with 8
-    # predictions in flight polls 240 times/min: 10 actors at once use 2400/min, leaving a fifth
-    # of the budget for lookups, cancels and file calls.
-    poll_interval_s: float = 2.0
-    # Kontext takes ~5-8 s; 3 minutes leaves room for queueing before the prediction is
-    # canceled and the shot marked timed out (a rerun makes it again).
-    prediction_timeout_s: float = 180.0
+    # The create request is held this long (``Prefer: wait=N``) for a quick image; it answers
+    # with the prediction id after at most this, so the id reaches the shot journal while the
+    # image is still being made (a kill then adopts it rather than paying again).
+    create_wait_s: int = 1
+    # Reads are limited to 3000/min per account; each prediction in flight polls 60/min at 1 s,
+    # so about 50 predictions (three actors) in flight at once stay within the budget.
+    poll_interval_s: float = 1.0
     price_per_image_usd: float = 0.04
     # Largest portrait sent inline as a data URI: the HTTP API reference says data URLs are for
     # files "<= 256kb" (read as 256,000 bytes, the stricter reading); larger ones are uploaded.
@@ -100,6 +98,8 @@ class ReplicateSettings:
                 f"output_format {self.output_format!r} is not supported: the pipeline stores "
                 "JPEG images, set output_format to 'jpg'"
             )
+        if not 1 <= self.create_wait_s <= 60:
+            raise ConfigurationError(f"create_wait_s must be 1 to 60 (the API's Prefer: wait range), got {self.create_wait_s!r}")
         for name in ("create_attempts", "download_attempts", "inline_limit_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{name} must be at least 1, got {getattr(self, name)!r}")
@@ -109,9 +109,3 @@ class ReplicateSettings:
                 raise ConfigurationError(f"{name} must be greater than 0, got {getattr(self, name)!r}")
         if self.price_per_image_usd < 0:
             raise ConfigurationError(f"price_per_image_usd must not be negative, got {self.price_per_image_usd!r}")
-
-    @property
-    def wait_s(self) -> int:
-        """The ``Prefer: wait=N`` hold asked of the create request: the API accepts 1-60 s, and
-        holding longer than the deadline would only delay the cancel."""
-        return max(1, min(60, int(self.prediction_timeout_s)))
