@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Dagster marks APIs this project relies on as beta; that is for its developers, not users.
+    warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
     args = _parser().parse_args(argv)
     if args.catalog:
         # The catalog defines the partitions, so it must be chosen before Dagster code is imported.

@@ -44,8 +44,9 @@ from actor_pipeline.storage.lease import hold_actor
 
 log = logging.getLogger(__name__)
 
-# Dagster's own console output would bury our progress lines; errors still surface as exceptions.
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+# Dagster's own console output (a step's failure with its stack, for one) would bury our progress
+# lines; errors surface as exceptions, which the CLI turns into one line each.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @dataclass(frozen=True)
@@ -68,18 +69,27 @@ class ActorResult:
         }
 
 
-def open_instance(output_dir: str | os.PathLike[str]) -> dg.DagsterInstance:
-    """``$DAGSTER_HOME``'s instance if set, else a persistent one under the output folder. Runs
-    that an earlier command left STARTED when its process died are marked failed."""
+def open_instance(state_dir: str | os.PathLike[str]) -> dg.DagsterInstance:
+    """``$DAGSTER_HOME``'s instance if set, else a persistent one in the state folder (beside the
+    shot journal, and so off ``--out``, which may fill up). Runs that an earlier command left
+    STARTED when its process died are marked failed."""
     if os.environ.get("DAGSTER_HOME"):
         instance = dg.DagsterInstance.get()
     else:
-        home = Path(output_dir).resolve() / ".dagster"
+        home = Path(state_dir).resolve() / "dagster"
         home.mkdir(parents=True, exist_ok=True)
-        # No telemetry from an instance the user never configured (and no network to send it to).
-        instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides={"telemetry": {"enabled": False}})
+        instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides=_CLI_INSTANCE)
     fail_orphaned_runs(instance)
     return instance
+
+
+# No telemetry from an instance the user never configured (and no network to send it to), and no
+# compute-log capture: its helper processes share the CLI's process group, so a Ctrl-C would make
+# them print tracebacks, and the CLI's progress goes to the terminal anyway.
+_CLI_INSTANCE = {
+    "telemetry": {"enabled": False},
+    "compute_logs": {"module": "dagster.core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"},
+}
 
 
 def _process_tags(actor_id: str) -> dict[str, str]:
@@ -213,7 +223,7 @@ def generate(
         )
         return materialize_actor(
             request.actor_id,
-            instance=instance or open_instance(settings.output_dir),
+            instance=instance or open_instance(settings.resolved_state_dir),
             resources=resources,
             storage=storage,
             force=request.force,

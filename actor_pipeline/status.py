@@ -23,7 +23,7 @@ def actor_status(actor_id: str, *, storage_backend: str = "auto", output_dir: st
     journal = ShotJournal(storage, registration.layout)
     prompt_set = load_prompt_set(storage, registration)
     being_made = current_holder(storage, actor_id) is not None
-    instance = open_instance(output_dir)
+    instance = open_instance(settings.resolved_state_dir)
     keys = [image_key(actor_id, shot.shot_id) for shot in prompt_set.shots]
     partition_status: dict[str, dg.AssetPartitionStatus | None] = {}
     if instance.has_dynamic_partition(actors_partitions.name, actor_id):

@@ -31,7 +31,7 @@ def test_generate_prints_the_result_as_json(capsys: pytest.CaptureFixture[str], 
     debug = tmp_path / "dbg"
     assert len(list(debug.glob("training_data_output_*.jpg"))) == 17
     assert len(list(debug.glob("request_payload_*.json"))) == 17 and (debug / "training_data_grid.jpg").is_file()
-    assert (tmp_path / "out/.dagster").is_dir()  # the instance lives beside the output without DAGSTER_HOME
+    assert (tmp_path / "out/.state/dagster").is_dir()  # without DAGSTER_HOME, the instance is in the state folder
 
 
 def test_some_failed_shots_exit_1_with_json(

@@ -152,6 +152,11 @@ class PipelineSettings:
             storage_outage_s=_seconds_env(STORAGE_OUTAGE_ENV, DEFAULT_STORAGE_OUTAGE_S),
         )
 
+    @property
+    def resolved_state_dir(self) -> str:
+        """The shot journal, the spool and (without ``DAGSTER_HOME``) the CLI's Dagster instance."""
+        return self.state_dir or os.path.join(self.output_dir, STATE_DIR)
+
     def resources(self) -> dict[str, Any]:
         return {
             "generator": ImageGeneratorResource(
@@ -160,7 +165,11 @@ class PipelineSettings:
                 shot_timeout_s=self.shot_timeout_s,
                 storage_outage_s=self.storage_outage_s,
             ),
-            "storage": StorageResource(backend=self.storage, local_dir=self.output_dir, state_dir=self.state_dir),  # type: ignore[arg-type]
+            "storage": StorageResource(
+                backend=self.storage,  # type: ignore[arg-type]
+                local_dir=self.output_dir,
+                state_dir=self.resolved_state_dir,
+            ),
             "debug": DebugResource(directory=self.debug_dir),
         }
 

@@ -81,7 +81,10 @@ class Finished:
     def describe(self) -> str:
         """For assertion messages: the command, its exit code and the tail of its output."""
         tail = "\n".join(self.stderr.splitlines()[-25:])
-        return f"`{' '.join(self.argv)}` exited {self.code}\n--- stdout (head) ---\n{self.stdout[:1500]}\n--- stderr (tail) ---\n{tail}"
+        return (
+            f"`{' '.join(self.argv)}` exited {self.code}\n"
+            f"--- stdout (head) ---\n{self.stdout[:1500]}\n--- stderr (tail) ---\n{tail}"
+        )
 
     def json(self) -> Any:
         try:
@@ -96,7 +99,9 @@ class Finished:
         assert "Traceback" not in self.stderr, f"a traceback on stderr\n{self.describe()}"
         if with_message:
             assert self.message, f"nothing on stderr says how the run ended\n{self.describe()}"
-            assert not _PROGRESS_LINE.match(self.message), f"the last stderr line is progress, not a message\n{self.describe()}"
+            assert not _PROGRESS_LINE.match(self.message), (
+                f"the last stderr line is progress, not a message\n{self.describe()}"
+            )
 
 
 class CliProcess:
@@ -142,7 +147,10 @@ class CliProcess:
             self._popen.wait(10)
             pytest.fail(f"`{' '.join(self.argv)}` did not end within {timeout:g} s\n{self._tail()}")
         return Finished(
-            self.argv, code, self._stdout_path.read_text(errors="replace"), self._stderr_path.read_text(errors="replace")
+            self.argv,
+            code,
+            self._stdout_path.read_text(errors="replace"),
+            self._stderr_path.read_text(errors="replace"),
         )
 
     def reap(self) -> None:
@@ -182,7 +190,9 @@ class FolderStore:
 
     def keys(self) -> set[str]:
         folder = self.root / TRAINING_DIR
-        return {p.relative_to(self.root).as_posix() for p in folder.glob("*") if p.is_file()} if folder.is_dir() else set()
+        if not folder.is_dir():
+            return set()
+        return {p.relative_to(self.root).as_posix() for p in folder.glob("*") if p.is_file()}
 
     def read(self, key: str) -> bytes | None:
         path = self.root / key
@@ -256,7 +266,11 @@ class Harness:
     # --- waiting ----------------------------------------------------------------------------------
 
     def wait_until(
-        self, condition: Callable[[], bool], what: str, timeout: float = START_TIMEOUT_S, watch: CliProcess | None = None
+        self,
+        condition: Callable[[], bool],
+        what: str,
+        timeout: float = START_TIMEOUT_S,
+        watch: CliProcess | None = None,
     ) -> None:
         """Poll ``condition`` until it holds; fail after ``timeout`` or once ``watch`` has exited."""
         deadline = time.monotonic() + timeout
@@ -343,7 +357,8 @@ class Harness:
         ledger equal to what the emulator billed."""
         counters = self.settled()
         assert counters.paid == SHOTS, f"paid for {counters.paid} predictions, not {SHOTS}: {summary(counters)}"
-        assert counters.predictions_created == SHOTS, f"{counters.predictions_created} predictions created: {summary(counters)}"
+        created = counters.predictions_created
+        assert created == SHOTS, f"{created} predictions created, not {SHOTS}: {summary(counters)}"
         images = self.images()
         assert len(images) == SHOTS, f"{len(images)} images stored: {sorted(images)}"
         manifest = self.manifest()
@@ -352,7 +367,7 @@ class Harness:
         assert len(succeeded) == SHOTS, f"the manifest lists {len(succeeded)} succeeded shots"
         ledger = manifest["ledger"]
         assert ledger["predictions_created"] == counters.predictions_created, f"ledger {ledger} vs {summary(counters)}"
-        assert ledger["cost_usd"] == pytest.approx(PRICE_USD * counters.paid), f"ledger {ledger} vs paid {counters.paid}"
+        assert ledger["cost_usd"] == pytest.approx(PRICE_USD * counters.paid), f"ledger {ledger}, paid {counters.paid}"
         return counters
 
 
@@ -387,7 +402,12 @@ def harness(emulator: ReplicateEmulator, processes: Processes, tmp_path: Path, p
 
 @pytest.fixture
 def s3_harness(
-    emulator: ReplicateEmulator, processes: Processes, tmp_path: Path, portrait_file: Path, s3_env: S3Env, fault_proxy: FaultProxy
+    emulator: ReplicateEmulator,
+    processes: Processes,
+    tmp_path: Path,
+    portrait_file: Path,
+    s3_env: S3Env,
+    fault_proxy: FaultProxy,
 ) -> Harness:
     """S3 storage: moto behind ``fault_proxy`` (which a test can take down), a fresh bucket."""
     s3_vars = {name: os.environ[name] for name in _S3_VARIABLES}

@@ -11,12 +11,15 @@ if TYPE_CHECKING:
 
 # Every shot in flight at once (whatever the default), so all 17 are paid for before storage fails.
 ALL = ("--max-concurrency", "17")
+# Storage down for good: give up on it after 5 s (botocore retrying once), not the default 30 s.
+FAST_GIVE_UP = {"ACTOR_PIPELINE_STORAGE_OUTAGE_S": "5", "AWS_MAX_ATTEMPTS": "2"}
 
 
 def test_s3_down_from_mid_run_exits_1_and_the_rerun_stores_what_was_paid_for(
     s3_harness: "Harness", fault_proxy: "FaultProxy"
 ) -> None:
     s3_harness.stagger(first=8, slow_s=8.0)  # eight images stored at ~3 s, the other nine end at ~9 s
+    s3_harness.env.update(FAST_GIVE_UP)
     first = s3_harness.generate(*ALL)
     s3_harness.wait_images(8, first)
     fault_proxy.down = True
@@ -58,6 +61,7 @@ def test_a_full_disk_under_out_exits_1_with_json_and_the_rerun_completes(
     disk_harness: "Harness", small_disk: "SmallDisk"
 ) -> None:
     disk_harness.stagger(first=8, slow_s=6.0)  # the other nine end after the disk is full
+    disk_harness.env.update(FAST_GIVE_UP)
     first = disk_harness.generate(*ALL)
     disk_harness.wait_images(8, first)
     filler = small_disk.fill()
