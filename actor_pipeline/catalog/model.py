@@ -43,28 +43,39 @@ class Shot(BaseModel):
     category: Category
     label: str = Field(min_length=1, max_length=60)
     template: str = Field(min_length=1, description="prompt text; {descriptor} names the actor")
+    rewordings: tuple[str, ...] = Field(
+        (), max_length=5, description="tried in order, each with a new seed, when the safety filter flags the prompt"
+    )
     preview: PreviewLook = PreviewLook()
 
     @field_validator("template")
     @classmethod
     def _only_descriptor_placeholder(cls, template: str) -> str:
-        try:
-            fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-        except ValueError as exc:
-            raise ValueError(f"template has unbalanced braces ({exc}); write literal braces as {{{{ }}}}") from exc
-        if fields != {"descriptor"}:
-            raise ValueError(
-                f"template must use exactly the placeholder {{descriptor}}, found {sorted(fields) or 'none'}"
-            )
-        return template
+        return _checked_template(template, "template")
+
+    @field_validator("rewordings")
+    @classmethod
+    def _rewordings_like_templates(cls, rewordings: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_checked_template(text, f"rewording {n}") for n, text in enumerate(rewordings, start=1))
 
     @field_validator("preview", mode="before")
     @classmethod
     def _preview_from_mapping(cls, value: Any) -> Any:
         return PreviewLook(**value) if isinstance(value, dict) else value
 
-    def prompt(self, descriptor: str) -> str:
-        return self.template.format(descriptor=descriptor)
+    def prompt(self, descriptor: str, wording: int = 0) -> str:
+        """The prompt with the template (``wording`` 0) or one of its rewordings (1, 2, ...)."""
+        return (self.rewordings[wording - 1] if wording else self.template).format(descriptor=descriptor)
+
+
+def _checked_template(template: str, what: str) -> str:
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"{what} has unbalanced braces ({exc}); write literal braces as {{{{ }}}}") from exc
+    if fields != {"descriptor"}:
+        raise ValueError(f"{what} must use exactly the placeholder {{descriptor}}, found {sorted(fields) or 'none'}")
+    return template
 
 
 class Catalog(BaseModel):

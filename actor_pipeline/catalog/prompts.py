@@ -16,6 +16,15 @@ def derive_seed(actor_id: str, shot_id: str, variant: int = 0) -> int:
     return int.from_bytes(digest[:8], "big") % _SEED_SPACE
 
 
+class Wording(BaseModel):
+    """A prompt and its seed: what one attempt at a shot sends."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt: str
+    seed: int
+
+
 class PlannedShot(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -25,6 +34,12 @@ class PlannedShot(BaseModel):
     label: str
     prompt: str
     seed: int
+    # Tried in order when the safety filter flags the shot: other words, a new seed each.
+    rewordings: tuple[Wording, ...] = ()
+
+    def wording(self, number: int) -> Wording:
+        """Wording 0 is the shot's own prompt and seed; 1, 2, ... its rewordings."""
+        return self.rewordings[number - 1] if number else Wording(prompt=self.prompt, seed=self.seed)
 
 
 class PromptSet(BaseModel):
@@ -59,6 +74,10 @@ def build_prompt_set(catalog: Catalog, actor_id: str, descriptor: str, variant: 
                 label=shot.label,
                 prompt=shot.prompt(descriptor),
                 seed=derive_seed(actor_id, shot.id, variant),
+                rewordings=tuple(
+                    Wording(prompt=shot.prompt(descriptor, n), seed=derive_seed(actor_id, f"{shot.id}~{n}", variant))
+                    for n in range(1, len(shot.rewordings) + 1)
+                ),
             )
             for shot in catalog.shots
         ),

@@ -78,6 +78,7 @@ class ShotRecord(BaseModel):
     fingerprint: str  # of the last attempt's inputs
     prompt: str
     seed: int
+    wording: int = 0  # 0: the shot's own prompt; n: its n-th rewording (after safety-filter flags)
     backend: str
     model: str
     image: StoredImage | None = None  # the last good image
@@ -217,13 +218,15 @@ class ShotJournal:
         key = self.layout.image(shot.index)
         stored = self.storage.head(key)
         meta = stored.metadata if stored else {}
-        if (
-            stored is None
-            or meta.get("shot-id") != shot.shot_id
-            or meta.get("prompt-sha256") != hashlib.sha256(shot.prompt.encode()).hexdigest()
-            or meta.get("seed") != str(shot.seed)
-            or FINGERPRINT_META not in meta
-        ):
+        if stored is None or meta.get("shot-id") != shot.shot_id or FINGERPRINT_META not in meta:
+            return None
+        matching = [
+            n
+            for n in range(len(shot.rewordings) + 1)
+            if meta.get("prompt-sha256") == hashlib.sha256(shot.wording(n).prompt.encode()).hexdigest()
+            and meta.get("seed") == str(shot.wording(n).seed)
+        ]
+        if not matching:
             return None
         with Image.open(io.BytesIO(self.storage.get(key))) as decoded:
             width, height = decoded.size
@@ -232,8 +235,9 @@ class ShotJournal:
             index=shot.index,
             status=ShotStatus.SUCCEEDED,
             fingerprint=meta[FINGERPRINT_META],
-            prompt=shot.prompt,
-            seed=shot.seed,
+            prompt=shot.wording(matching[0]).prompt,
+            seed=shot.wording(matching[0]).seed,
+            wording=matching[0],
             backend=meta.get(BACKEND_META, ""),
             model=meta.get(MODEL_META, ""),
             image=StoredImage(key=key, sha256=stored.sha256, width=width, height=height, bytes=stored.size),

@@ -91,6 +91,13 @@ async def generate_shots(
     portrait_sha = hashlib.sha256(batch.portrait_jpeg).hexdigest()
     params = backend.fingerprint_params()
     planned = [batch.prompt_set.shot(shot_id) for shot_id in batch.shot_ids]
+    previous = {p.shot_id: await asyncio.to_thread(journal.load, p) for p in planned}
+    wordings = {p.shot_id: _wording(previous[p.shot_id]) for p in planned}
+    prints = {}
+    for p in planned:
+        if wordings[p.shot_id] <= len(p.rewordings):
+            words = p.wording(wordings[p.shot_id])
+            prints[p.shot_id] = fingerprint(portrait_sha, words.prompt, words.seed, backend.name, backend.model, params)
     run = _ActorRun(
         batch,
         backend,
@@ -99,15 +106,18 @@ async def generate_shots(
         limits,
         debug,
         _Gate(storage, limits.storage_outage_s, lease_lost),
-        prints={p.shot_id: fingerprint(portrait_sha, p.prompt, p.seed, backend.name, backend.model, params) for p in planned},
-        previous={p.shot_id: await asyncio.to_thread(journal.load, p) for p in planned},
+        wordings=wordings,
+        prints=prints,
+        previous=previous,
     )
 
     outcomes: dict[str, ShotOutcome] = {}
     todo: list[PlannedShot] = []
     for shot in planned:
         record = run.previous[shot.shot_id]
-        if not force and record and await asyncio.to_thread(_still_valid, storage, record, run.prints[shot.shot_id]):
+        if wordings[shot.shot_id] > len(shot.rewordings):
+            outcomes[shot.shot_id] = run.refused_every_wording(shot)
+        elif not force and record and await asyncio.to_thread(_still_valid, storage, record, run.prints[shot.shot_id]):
             outcomes[shot.shot_id] = ShotOutcome(record, reused=True)
         else:
             todo.append(shot)
@@ -116,6 +126,14 @@ async def generate_shots(
     if todo:
         outcomes.update((o.record.shot_id, o) for o in await run.make_all(todo, force))
     return [outcomes[shot_id] for shot_id in batch.shot_ids if shot_id in outcomes]
+
+
+def _wording(record: ShotRecord | None) -> int:
+    """Which wording the shot's next attempt uses: the next one after a safety-filter flag (the
+    same words would be refused again), else the last one tried."""
+    if record is None:
+        return 0
+    return record.wording + 1 if record.status is ShotStatus.CONTENT_FLAGGED else record.wording
 
 
 def _still_valid(storage: Storage, record: ShotRecord, expected_fingerprint: str) -> bool:
@@ -181,6 +199,7 @@ class _ActorRun:
     limits: RunLimits
     debug: DebugWriter | None
     gate: _Gate
+    wordings: dict[str, int]  # shot id -> the wording this run's attempt uses
     prints: dict[str, str]  # shot id -> fingerprint of this run's inputs
     previous: dict[str, ShotRecord | None]  # shot id -> the journal before this run
 
@@ -219,7 +238,7 @@ class _ActorRun:
         fp = self.prints[shot.shot_id]
         resumable = not force and before is not None and before.attempt is not None and before.fingerprint == fp
         attempt = before.attempt if resumable and before else None
-        record = _working_record(before, shot, fp, self.backend, attempt)
+        record = _working_record(before, shot, self.wordings[shot.shot_id], fp, self.backend, attempt)
         usage = attempt.usage if attempt else Usage()
         base = record.usage - usage
         started = time.monotonic()
@@ -233,8 +252,8 @@ class _ActorRun:
                         self.batch.layout.actor_id,
                         shot.shot_id,
                         shot.index,
-                        shot.prompt,
-                        shot.seed,
+                        record.prompt,
+                        record.seed,
                         deadline,
                         _resume(attempt, before),
                     )
@@ -342,11 +361,23 @@ class _ActorRun:
             self.gate.storage_down()
             log.error("%s: could not journal shot %s: %s", self.batch.layout.actor_id, record.shot_id, exc)
 
+    def refused_every_wording(self, shot: PlannedShot) -> ShotOutcome:
+        """A shot the safety filter refused in every wording: not tried again, visibly."""
+        record = self.previous[shot.shot_id]
+        assert record is not None
+        record = record.model_copy(deep=True)
+        record.error = (
+            f"flagged by the safety filter with its prompt and all {len(shot.rewordings)} rewording(s); not tried "
+            f"again: add a rewording to shot {shot.shot_id!r} in the catalog, or check the portrait. Last: {record.error}"
+        )
+        self._log(shot, record)
+        return ShotOutcome(record, reused=False)
+
     def _unmade(self, shot: PlannedShot, reason: Exception) -> ShotOutcome:
         """A shot this run did not start: its journal is left as it was."""
         before = self.previous[shot.shot_id]
         record = (before.model_copy(deep=True) if before else None) or _working_record(
-            None, shot, self.prints[shot.shot_id], self.backend, None
+            None, shot, 0, self.prints[shot.shot_id], self.backend, None
         )
         if before is None:
             record.status, record.attempts = ShotStatus.PENDING, 0
@@ -356,7 +387,7 @@ class _ActorRun:
 
     def _interrupted(self, shot: PlannedShot) -> ShotOutcome:
         """A shot cut short by a stop: what its journal says now."""
-        record = self.journal.load(shot) or _working_record(None, shot, self.prints[shot.shot_id], self.backend, None)
+        record = self.journal.load(shot) or _working_record(None, shot, 0, self.prints[shot.shot_id], self.backend, None)
         if record.status is ShotStatus.IN_PROGRESS or record.attempt is None and not record.made:
             record.error = f"stopped by {_signal_name()} before it finished; a rerun continues it"
         return ShotOutcome(record, reused=False)
@@ -401,16 +432,18 @@ class _Progress:
 
 
 def _working_record(
-    before: ShotRecord | None, shot: PlannedShot, fp: str, backend: ImageBackend, attempt: Attempt | None
+    before: ShotRecord | None, shot: PlannedShot, wording: int, fp: str, backend: ImageBackend, attempt: Attempt | None
 ) -> ShotRecord:
     """The record this run updates: the earlier one continued (same attempt) or a new attempt."""
+    words = shot.wording(wording)
     record = ShotRecord(
         shot_id=shot.shot_id,
         index=shot.index,
         status=ShotStatus.IN_PROGRESS if attempt else ShotStatus.PENDING,
         fingerprint=fp,
-        prompt=shot.prompt,
-        seed=shot.seed,
+        prompt=words.prompt,
+        seed=words.seed,
+        wording=wording,
         backend=backend.name,
         model=backend.model,
         image=before.image if before else None,  # a failure keeps the last good image

@@ -34,8 +34,9 @@ class ImageEntry(BaseModel):
     index: int
     category: str
     label: str
-    prompt: str
+    prompt: str = Field(description="the prompt of the last attempt (a rewording after safety-filter flags)")
     seed: int
+    wording: int = Field(0, description="0: the shot's own prompt; n: its n-th rewording")
     status: Literal[
         "succeeded", "in_progress", "pending", "failed", "content_flagged", "canceled", "timed_out", "missing"
     ]
@@ -167,6 +168,9 @@ def _entry(planned: PlannedShot, record: ShotRecord | None, storage: Storage) ->
     image = record.image
     return entry.model_copy(
         update={
+            "prompt": record.prompt,
+            "seed": record.seed,
+            "wording": record.wording,
             "status": record.status.value,
             "prediction_id": record.prediction_id,
             "cost_usd": record.usage.cost_usd,

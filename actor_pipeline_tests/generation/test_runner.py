@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from actor_pipeline.catalog.model import load_catalog
-from actor_pipeline.catalog.prompts import build_prompt_set
+from actor_pipeline.catalog.prompts import Wording, build_prompt_set
 from actor_pipeline.errors import StorageUnavailable
 from actor_pipeline.generation import stopping
 from actor_pipeline.generation.journal import Attempt, ShotJournal, ShotRecord, Step
@@ -332,3 +332,51 @@ def test_a_garbled_record_without_an_image_names_the_file_and_fails_only_its_sho
     record = load(storage, "graphite_sketch")
     assert record and record.status is ShotStatus.FAILED and "graphite_sketch.json" in (record.error or "")
     assert all(o.succeeded for o in run(storage, PaidBackend()))
+
+
+# --- rewordings after safety-filter flags ------------------------------------------------------
+
+
+def test_a_flagged_shot_is_retried_with_its_rewordings_then_left_flagged(storage: LocalStorage) -> None:
+    shot = PROMPTS.shot("woodcut")
+    reworded = shot.model_copy(update={"rewordings": (Wording(prompt="calm woodcut", seed=7), Wording(prompt="woodcut print", seed=8))})
+    prompts = PROMPTS.model_copy(update={"shots": tuple(reworded if s.shot_id == "woodcut" else s for s in PROMPTS.shots)})
+
+    class FlagsWords(PaidBackend):
+        """Flags the prompts named in ``refused``."""
+
+        def __init__(self, refused: set[str]) -> None:
+            super().__init__()
+            self.refused = refused
+            self.sent: list[tuple[str, int]] = []
+
+        async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
+            self.sent.append((job.prompt, job.seed))
+            self.outcome = {job.shot_id: ShotStatus.CONTENT_FLAGGED} if job.prompt in self.refused else {}
+            return await super().generate(job, progress)
+
+    def attempt(backend: PaidBackend) -> ShotRecord:
+        batch = ActorBatch(LAYOUT, prompts, PORTRAIT, ["woodcut"])
+        [outcome] = asyncio.run(generate_shots(batch, backend, storage))
+        return outcome.record
+
+    everything = {shot.prompt, "calm woodcut", "woodcut print"}
+    first, second, third = FlagsWords(everything), FlagsWords(everything), FlagsWords(everything)
+    assert attempt(first).wording == 0 and first.sent == [(shot.prompt, shot.seed)]
+    assert attempt(second).wording == 1 and second.sent == [("calm woodcut", 7)]
+    flagged = attempt(third)
+    assert third.sent == [("woodcut print", 8)] and flagged.status is ShotStatus.CONTENT_FLAGGED
+    assert flagged.attempts == 3 and flagged.usage.predictions_created == 3
+
+    exhausted = FlagsWords(everything)
+    left = attempt(exhausted)
+    assert exhausted.sent == [] and left.status is ShotStatus.CONTENT_FLAGGED  # bounded: nothing paid
+    assert "all 2 rewording(s)" in (left.error or "")
+
+    # A rewording that passes is kept: the next run reuses its image rather than going back.
+    storage.root.joinpath(LAYOUT.shot_record("woodcut")).unlink()
+    assert attempt(FlagsWords({shot.prompt})).status is ShotStatus.CONTENT_FLAGGED
+    assert attempt(FlagsWords({shot.prompt})).wording == 1
+    again = FlagsWords(set())
+    reused = attempt(again)
+    assert again.sent == [] and reused.made and reused.prompt == "calm woodcut"
