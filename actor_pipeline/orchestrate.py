@@ -37,7 +37,8 @@ from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.portrait.fetch import read_portrait_source
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import normalize_portrait
-from actor_pipeline.registry import load_registration, redact_source, register_actor
+from actor_pipeline.registry import load_registration, redact_source
+from actor_pipeline.stages import NewActor, start_actor
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline.storage.lease import hold_actor
@@ -211,16 +212,10 @@ def generate(
     resources["generator"].create_backend(CATALOG)
     portrait, source = _portrait_bytes(request, resources["storage"])
     with hold_actor(storage, request.actor_id, maker), spool_reported(storage, ActorLayout(request.user_id, request.actor_id)):
-        register_actor(
-            storage,
-            actor_id=request.actor_id,
-            user_id=request.user_id,
-            actor_type=request.actor_type,
-            actor_sex=request.actor_sex,
-            portrait_source=source,
-            portrait_bytes=portrait,
-            reseed=request.reseed,
+        new = NewActor(
+            request.actor_id, source, request.user_id, request.actor_type, request.actor_sex, request.reseed
         )
+        start_actor(storage, new, portrait)
         return materialize_actor(
             request.actor_id,
             instance=instance or open_instance(settings.resolved_state_dir),

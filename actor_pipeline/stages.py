@@ -4,9 +4,11 @@ The Dagster assets in ``actor_pipeline.defs.assets`` only wire these together, s
 can be tested (and reused by the CLI) without Dagster.
 """
 
+import hashlib
 import io
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from PIL import Image
 
@@ -20,19 +22,57 @@ from actor_pipeline.outputs.grid import Tile, render_grid
 from actor_pipeline.outputs.manifest import GridInfo, Manifest, PortraitInfo, build_manifest, write_manifest
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import normalize_portrait
-from actor_pipeline.registry import Registration, load_registration
+from actor_pipeline.registry import Registration, load_registration, register_actor
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.lease import hold_actor
 
 log = logging.getLogger(__name__)
 
+SOURCE_META = "source-sha256"  # on the normalized portrait: the staged source it was made from
+
+
+@dataclass(frozen=True)
+class NewActor:
+    """What starts an actor's set, however it is started: the UI's form, the inbox, the CLI or
+    the Python API."""
+
+    actor_id: str
+    portrait: str  # where the portrait came from: a path, an http(s) URL or an s3:// URI
+    user_id: str = "default"
+    actor_type: str = "human"
+    actor_sex: str | None = None
+    reseed: bool = False
+
+
+def start_actor(storage: Storage, new: NewActor, portrait_bytes: bytes) -> PortraitInfo:
+    """Register the actor and store the JPEG every shot is made from, decoding and normalizing
+    the portrait once. Raises ``InputError`` (nothing written) for bad input."""
+    registration, normalized = register_actor(
+        storage,
+        actor_id=new.actor_id,
+        user_id=new.user_id,
+        actor_type=new.actor_type,
+        actor_sex=new.actor_sex,
+        portrait_source=new.portrait,
+        portrait_bytes=portrait_bytes,
+        reseed=new.reseed,
+    )
+    source = hashlib.sha256(portrait_bytes).hexdigest()
+    storage.put(registration.layout.portrait, normalized.jpeg, "image/jpeg", {SOURCE_META: source})
+    return _portrait_info(storage, registration)
+
 
 def normalize_stage(storage: Storage, actor_id: str) -> PortraitInfo:
-    """Normalize the staged source portrait into the JPEG every shot is made from."""
+    """The registered actor's normalized portrait, normalized from the staged source only when
+    it was not made from that source already (``start_actor`` stores it)."""
     registration = load_registration(storage, actor_id)
     layout = registration.layout
-    normalized = normalize_portrait(storage.get(layout.source_portrait), PortraitLimits.from_env())
-    storage.put(layout.portrait, normalized.jpeg, "image/jpeg")
+    staged, normalized = storage.head(layout.source_portrait), storage.head(layout.portrait)
+    if staged is None:
+        raise FileNotFoundError(f"actor {actor_id!r} has no staged portrait: start it again with its portrait")
+    if normalized is None or normalized.metadata.get(SOURCE_META) != staged.sha256:
+        fresh = normalize_portrait(storage.get(layout.source_portrait), PortraitLimits.from_env())
+        storage.put(layout.portrait, fresh.jpeg, "image/jpeg", {SOURCE_META: staged.sha256})
     return _portrait_info(storage, registration)
 
 

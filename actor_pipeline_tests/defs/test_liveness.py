@@ -1,0 +1,60 @@
+"""Runs whose process died are marked failed, so their shots do not stay "in progress"."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import dagster as dg
+
+from actor_pipeline.defs.liveness import HOST_TAG, PID_TAG, fail_orphaned_runs, process_tags
+from actor_pipeline.defs.sensors import orphaned_runs
+
+
+def started_run(instance: dg.DagsterInstance, tags: dict[str, str]) -> str:
+    @dg.op
+    def noop() -> None: ...
+
+    @dg.job
+    def work() -> None:
+        noop()
+
+    run = instance.create_run_for_job(work, tags=tags)
+    instance.handle_new_event(
+        dg.EventLogEntry(
+            error_info=None,
+            level="DEBUG",
+            user_message="",
+            run_id=run.run_id,
+            timestamp=0.0,
+            dagster_event=dg.DagsterEvent(dg.DagsterEventType.RUN_START.value, job_name=run.job_name),
+        )
+    )
+    assert instance.get_run_by_id(run.run_id).status is dg.DagsterRunStatus.STARTED  # type: ignore[union-attr]
+    return run.run_id
+
+
+def dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(done.stdout)
+
+
+def test_a_run_whose_process_died_is_failed_and_a_live_one_is_left(instance: dg.DagsterInstance) -> None:
+    dead = started_run(instance, {HOST_TAG: socket.gethostname(), PID_TAG: str(dead_pid())})
+    alive = started_run(instance, process_tags())
+    elsewhere = started_run(instance, {HOST_TAG: "another-machine", PID_TAG: str(dead_pid())})
+    assert fail_orphaned_runs(instance) == [dead]
+    statuses = {run_id: instance.get_run_by_id(run_id).status for run_id in (dead, alive, elsewhere)}  # type: ignore[union-attr]
+    assert statuses == {
+        dead: dg.DagsterRunStatus.FAILURE,
+        alive: dg.DagsterRunStatus.STARTED,
+        elsewhere: dg.DagsterRunStatus.STARTED,  # its own machine's sensor or CLI judges it
+    }
+    assert os.getpid() == int(process_tags()[PID_TAG])
+
+
+def test_the_sensor_reports_what_it_failed(instance: dg.DagsterInstance) -> None:
+    started_run(instance, {HOST_TAG: socket.gethostname(), PID_TAG: str(dead_pid())})
+    with dg.build_sensor_context(instance=instance) as context:
+        result = orphaned_runs(context)
+    assert isinstance(result, dg.SkipReason) and "marked 1 run(s) failed" in (result.skip_message or "")
