@@ -10,6 +10,8 @@ import socket
 
 import dagster as dg
 
+from actor_pipeline.storage.lease import pid_alive
+
 HOST_TAG, PID_TAG = "actor_pipeline/host", "actor_pipeline/pid"
 
 
@@ -31,12 +33,3 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
             failed.append(run.run_id)
     return failed
 
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True

@@ -42,7 +42,7 @@ class LeaseInfo(BaseModel):
         return f"{self.command} (pid {self.pid} on {self.host}) since {self.since:%Y-%m-%d %H:%M:%S} UTC"
 
     def stale(self, now: datetime) -> bool:
-        return self.expires_at <= now or (self.host == socket.gethostname() and not _alive(self.pid))
+        return self.expires_at <= now or (self.host == socket.gethostname() and not pid_alive(self.pid))
 
 
 class Lease(Protocol):
@@ -158,11 +158,12 @@ def _parse(body: bytes) -> LeaseInfo | None:
         return None
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine is running (a zombie counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # alive, someone else's
         return True
     return True
