@@ -1,15 +1,24 @@
 # Two commands on a fresh machine: `make demo` (the main job, offline) and `make test`.
+# `make ui` then serves the demo's set in the Dagster UI (http://127.0.0.1:3000).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install
+# The Dagster instance folder the CLI opens (orchestrate.open_instance): $DAGSTER_HOME, else
+# <state folder>/dagster, the state folder being $ACTOR_PIPELINE_STATE_DIR or <output>/.state.
+OUTPUT_DIR := $(or $(ACTOR_PIPELINE_OUTPUT_DIR),output)
+STATE_DIR := $(or $(ACTOR_PIPELINE_STATE_DIR),$(OUTPUT_DIR)/.state)
+INSTANCE_HOME := $(abspath $(or $(DAGSTER_HOME),$(STATE_DIR)/dagster))
+UI_HOST ?= 127.0.0.1
+UI_PORT ?= 3000
+
+.PHONY: demo test install ui instance-home
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,faces]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -19,3 +28,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The UI, the daemon and the code server on the CLI's instance, configured by deploy/dagster.yaml
+# (copied in once: an existing dagster.yaml there, e.g. for Postgres, is kept). Ctrl-C stops it.
+ui: $(STAMP)
+	mkdir -p '$(INSTANCE_HOME)'
+	test -e '$(INSTANCE_HOME)/dagster.yaml' || cp deploy/dagster.yaml '$(INSTANCE_HOME)/dagster.yaml'
+	DAGSTER_HOME='$(INSTANCE_HOME)' $(BIN)/dg dev -h $(UI_HOST) -p $(UI_PORT)
+
+instance-home:
+	@echo '$(INSTANCE_HOME)'

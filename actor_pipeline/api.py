@@ -47,7 +47,7 @@ class ActorTrainingDataGenerator:
         portrait_buffer: bytes | None = None,
     ) -> dict[str, Any]:
         """Returns the seed's ``training_image_urls``, ``total_training_images`` and
-        ``target_training_images``, plus ``manifest_url``, ``grid_url`` and ``failed``."""
+        ``target_training_images``, plus ``manifest_url``, ``grid_url``, ``bundle_url`` and ``failed``."""
         from actor_pipeline.orchestrate import GenerationRequest, generate
 
         request = GenerationRequest(

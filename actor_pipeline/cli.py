@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--shot-timeout", type=float, metavar="SECONDS",
                          help="one deadline per shot for create, polling, download and store "
                          "(default: $ACTOR_PIPELINE_SHOT_TIMEOUT_S, else 240); a rerun continues a shot that ran out")
+        sub.add_argument("--trigger", default="TOK", metavar="WORD",
+                         help="the LoRA bundle's trigger word, first in every caption (default: TOK)")
+        sub.add_argument("--bundle-layout", choices=["flat", "kohya"], default="flat",
+                         help="flat: NN.jpg + NN.txt (Replicate, ai-toolkit, fal); kohya: <repeats>_<trigger> <class>/ "
+                         "(default: flat)")
         if with_force:
             sub.add_argument("--force", action="store_true", help="regenerate shots even when identical images exist")
 
@@ -200,6 +205,8 @@ def _settings(args: argparse.Namespace) -> "PipelineSettings":
         debug_dir=args.debug_dir or defaults.debug_dir,
         max_concurrency=args.max_concurrency or defaults.max_concurrency,
         shot_timeout_s=args.shot_timeout or defaults.shot_timeout_s,
+        trigger=args.trigger,
+        bundle_layout=args.bundle_layout,
     )
 
 

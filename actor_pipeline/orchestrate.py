@@ -19,6 +19,7 @@ from actor_pipeline.catalog.descriptors import get_actor_descriptor
 from actor_pipeline.defs.assets import (
     ALL_ASSETS,
     debug_grid,
+    lora_bundle,
     normalized_portrait,
     prompt_set,
     training_image,
@@ -37,8 +38,8 @@ from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.portrait.fetch import read_portrait_source
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import normalize_portrait
-from actor_pipeline.registry import load_registration, redact_source
-from actor_pipeline.stages import NewActor, start_actor
+from actor_pipeline.registry import NewActor, load_registration, redact_source
+from actor_pipeline.stages import start_actor
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline.storage.lease import hold_actor
@@ -64,6 +65,7 @@ class ActorResult:
             "target_training_images": self.manifest.totals.target,
             "manifest_url": self.manifest_url,
             "grid_url": self.manifest.grid.url,
+            "bundle_url": self.manifest.bundle.url if self.manifest.bundle else None,
             "failed": [f.model_dump() for f in self.manifest.failed],
             "cost_usd": self.manifest.ledger.cost_usd,
             "backend": self.manifest.backend,
@@ -71,22 +73,26 @@ class ActorResult:
 
 
 def open_instance(state_dir: str | os.PathLike[str]) -> dg.DagsterInstance:
-    """``$DAGSTER_HOME``'s instance if set, else a persistent one in the state folder (beside the
-    shot journal, and so off ``--out``, which may fill up). Runs that an earlier command left
-    STARTED when its process died are marked failed."""
-    if os.environ.get("DAGSTER_HOME"):
-        instance = dg.DagsterInstance.get()
-    else:
-        home = Path(state_dir).resolve() / "dagster"
-        home.mkdir(parents=True, exist_ok=True)
-        instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides=_CLI_INSTANCE)
+    """The instance in ``$DAGSTER_HOME`` if set, else in ``<state folder>/dagster`` (beside the
+    shot journal, off ``--out``, which may fill up): the folder ``make ui`` serves, so the UI
+    shows the runs and sets the CLI made. Runs that an earlier command left STARTED when its
+    process died are marked failed."""
+    home = Path(os.environ.get("DAGSTER_HOME") or Path(state_dir) / "dagster").expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    # The folder's dagster.yaml (``make ui`` puts deploy/dagster.yaml there) applies, with
+    # _CLI_INSTANCE on top. Not DagsterInstance.get() or from_config(): they take no overrides,
+    # and the UI's compute-log capture must stay out of the CLI. local_temp(tempdir=...) is
+    # Dagster's public way to open a folder with overrides; despite its name the instance
+    # persists in that folder.
+    instance = dg.DagsterInstance.local_temp(tempdir=str(home), overrides=_CLI_INSTANCE)
     fail_orphaned_runs(instance)
     return instance
 
 
 # No telemetry from an instance the user never configured (and no network to send it to), and no
-# compute-log capture: its helper processes share the CLI's process group, so a Ctrl-C would make
-# them print tracebacks, and the CLI's progress goes to the terminal anyway.
+# compute-log capture, even where dagster.yaml asks for it: its helper processes share the CLI's
+# process group, so a Ctrl-C would make them print tracebacks, and the CLI's progress goes to
+# the terminal anyway. The UI's runs keep their compute logs (run workers read dagster.yaml).
 _CLI_INSTANCE = {
     "telemetry": {"enabled": False},
     "compute_logs": {"module": "dagster.core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"},
@@ -104,6 +110,7 @@ def materialize_actor(
     resources: Mapping[str, Any],
     storage: Storage,
     force: bool = False,
+    finish_config: Mapping[str, Any] = PipelineSettings().finish_run_config(),
 ) -> ActorResult:
     """Materialize all five assets for a registered actor. Failed shots do not raise: they are
     FAILED partitions, listed in the manifest and the result."""
@@ -123,7 +130,7 @@ def materialize_actor(
     log.info("%s: generating the shots", actor_id)
     materialize_shots(actor_id, actor_image_range(actor_id), instance=instance, resources=resources, force=force)
     stop_if_requested()
-    finish_actor(actor_id, instance=instance, resources=resources)
+    finish_actor(actor_id, instance=instance, resources=resources, run_config=finish_config)
     key = load_registration(storage, actor_id).layout.manifest
     return ActorResult(Manifest.model_validate_json(storage.get(key)), storage.url(key))
 
@@ -160,18 +167,25 @@ def materialize_shots(
                 raise
 
 
-def finish_actor(actor_id: str, *, instance: dg.DagsterInstance, resources: Mapping[str, Any]) -> None:
-    """Draw the grid and write the manifest (last) from what storage holds now."""
-    log.info("%s: drawing the grid and writing the manifest", actor_id)
+def finish_actor(
+    actor_id: str,
+    *,
+    instance: dg.DagsterInstance,
+    resources: Mapping[str, Any],
+    run_config: Mapping[str, Any] = PipelineSettings().finish_run_config(),
+) -> None:
+    """Draw the grid, zip the LoRA bundle and write the manifest (last) from what storage holds
+    now; ``run_config`` sets the bundle's trigger word and layout."""
+    log.info("%s: drawing the grid, zipping the LoRA bundle and writing the manifest", actor_id)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=dg.BetaWarning)
         dg.materialize(
             ALL_ASSETS,
-            selection=[debug_grid, training_manifest],
+            selection=[debug_grid, lora_bundle, training_manifest],
             partition_key=actor_id,
             instance=instance,
             resources=dict(resources),
-            run_config=QUIET_RUN_CONFIG,
+            run_config={**QUIET_RUN_CONFIG, **run_config},
             tags=_process_tags(actor_id),
         )
 
@@ -222,6 +236,7 @@ def generate(
             resources=resources,
             storage=storage,
             force=request.force,
+            finish_config=settings.finish_run_config(),
         )
 
 

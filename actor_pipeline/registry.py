@@ -6,6 +6,7 @@ first stages the source portrait bytes; only a portrait that normalizes cleanly 
 bad file never replaces what an earlier registration made.
 """
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,6 +19,19 @@ from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import NormalizedPortrait, normalize_portrait
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.layout import ActorLayout, registration_key
+
+
+@dataclass(frozen=True)
+class NewActor:
+    """What starts an actor's set, however it is started: the UI's form, the inbox, the CLI or
+    the Python API."""
+
+    actor_id: str
+    portrait: str  # where the portrait came from: a path, an http(s) URL or an s3:// URI
+    user_id: str = "default"
+    actor_type: str = "human"
+    actor_sex: str | None = None
+    reseed: bool = False
 
 
 class Registration(BaseModel):
@@ -108,6 +122,10 @@ def register_actor(
     storage.put(registration.layout.source_portrait, portrait_bytes, "application/octet-stream")
     storage.put(registration_key(actor_id), registration.model_dump_json(indent=2).encode(), "application/json")
     return registration, normalized
+
+
+def actor_registered(storage: Storage, actor_id: str) -> bool:
+    return storage.head(registration_key(actor_id)) is not None
 
 
 def _existing(storage: Storage, actor_id: str) -> Registration | None:

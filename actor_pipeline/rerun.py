@@ -120,7 +120,7 @@ def retry_failed(
         layout = load_registration(storage, actor_id).layout
         try:
             with hold_actor(storage, actor_id, "actor-pipeline retry-failed"), spool_reported(storage, layout):
-                _rerun(actor_id, retried.get(actor_id, []), instance, resources)
+                _rerun(actor_id, retried.get(actor_id, []), instance, resources, settings.finish_run_config())
         except ActorBusy as exc:
             if actor_ids is not None:
                 raise
@@ -130,13 +130,19 @@ def retry_failed(
     return results
 
 
-def _rerun(actor_id: str, shot_ids: list[str], instance: dg.DagsterInstance, resources: Mapping[str, Any]) -> None:
+def _rerun(
+    actor_id: str,
+    shot_ids: list[str],
+    instance: dg.DagsterInstance,
+    resources: Mapping[str, Any],
+    finish_config: Mapping[str, Any],
+) -> None:
     ensure_actor_partition(instance, actor_id)
     for first, last in shot_ranges(shot_ids, CATALOG.ids):
         log.info("%s: retrying %s..%s", actor_id, first, last)
         materialize_shots(actor_id, shot_range_tags(actor_id, first, last), instance=instance, resources=resources)
         stop_if_requested()
-    finish_actor(actor_id, instance=instance, resources=resources)
+    finish_actor(actor_id, instance=instance, resources=resources, run_config=finish_config)
 
 
 def _outcome(actor_id: str, retried: list[str], exhausted: list[FailedShot], storage: Storage) -> ActorRetry:

@@ -9,20 +9,23 @@ import io
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from PIL import Image
 
 from actor_pipeline.catalog.model import Catalog
 from actor_pipeline.catalog.prompts import PromptSet, build_prompt_set
-from actor_pipeline.generation.journal import ShotJournal
+from actor_pipeline.generation.journal import ShotJournal, ShotRecord
 from actor_pipeline.generation.runner import ActorBatch, RunLimits, ShotOutcome, generate_shots
 from actor_pipeline.generation.types import ImageBackend
 from actor_pipeline.outputs.debug import DebugWriter
 from actor_pipeline.outputs.grid import Tile, render_grid
-from actor_pipeline.outputs.manifest import GridInfo, Manifest, PortraitInfo, build_manifest, write_manifest
+from actor_pipeline.outputs.bundle import DEFAULT_KOHYA_REPEATS, DEFAULT_TRIGGER, BundleEntry, Layout, build_bundle
+from actor_pipeline.outputs.manifest import BundleInfo, GridInfo, Manifest, PortraitInfo, build_manifest, write_manifest
 from actor_pipeline.portrait.limits import PortraitLimits
+from actor_pipeline.quality import DEFAULT_THRESHOLDS, CheckName, Outcome, QualityThresholds, check_set
 from actor_pipeline.portrait.normalize import normalize_portrait
-from actor_pipeline.registry import Registration, load_registration, register_actor
+from actor_pipeline.registry import NewActor, Registration, load_registration, register_actor
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.lease import hold_actor
 
@@ -32,16 +35,11 @@ SOURCE_META = "source-sha256"  # on the normalized portrait: the staged source i
 
 
 @dataclass(frozen=True)
-class NewActor:
-    """What starts an actor's set, however it is started: the UI's form, the inbox, the CLI or
-    the Python API."""
+class QualityOptions:
+    """How the images are checked (``actor_pipeline.quality``)."""
 
-    actor_id: str
-    portrait: str  # where the portrait came from: a path, an http(s) URL or an s3:// URI
-    user_id: str = "default"
-    actor_type: str = "human"
-    actor_sex: str | None = None
-    reseed: bool = False
+    thresholds: QualityThresholds = DEFAULT_THRESHOLDS
+    identity: bool = True  # faces and identity, where the "faces" extra is installed
 
 
 def start_actor(storage: Storage, new: NewActor, portrait_bytes: bytes) -> PortraitInfo:
@@ -102,9 +100,11 @@ async def generate_stage(
     maker: str,
     force: bool = False,
     debug: DebugWriter | None = None,
+    quality: "QualityOptions | None" = None,
 ) -> list[ShotOutcome]:
     """Make the shots while holding the actor's lease (``maker`` says who, for a second maker's
-    ``ActorBusy``). A stop request returns early: check ``stopping.requested()``."""
+    ``ActorBusy``), then check the set's quality (with ``quality``), regenerating what fails. A
+    stop request returns early: check ``stopping.requested()``."""
     registration = load_registration(storage, actor_id)
     layout = registration.layout
     try:
@@ -113,10 +113,28 @@ async def generate_stage(
         raise FileNotFoundError(
             f"actor {actor_id!r} has no normalized portrait yet: materialize normalized_portrait first"
         ) from None
-    batch = ActorBatch(layout, load_prompt_set(storage, registration), portrait, shot_ids)
+    prompt_set = load_prompt_set(storage, registration)
+    batch = ActorBatch(layout, prompt_set, portrait, shot_ids)
+    gate = None
+    if quality is not None:
+        gate = partial(
+            check_set,
+            portrait=portrait,
+            categories={shot.shot_id: shot.category for shot in prompt_set.shots},
+            actor_type=registration.actor_type,
+            thresholds=quality.thresholds,
+            identity=quality.identity,
+        )
     with hold_actor(storage, actor_id, maker) as held:
         return await generate_shots(
-            batch, backend, storage, limits=limits, force=force, debug=debug, lease_lost=held.lost.is_set
+            batch,
+            backend,
+            storage,
+            limits=limits,
+            force=force,
+            debug=debug,
+            lease_lost=held.lost.is_set,
+            quality=gate,
         )
 
 
@@ -133,13 +151,62 @@ def grid_stage(storage: Storage, actor_id: str, debug: DebugWriter | None = None
         image = _open(storage, record.image.key) if record and record.made and record.image else None
         made += image is not None
         note = "" if image else (record.status.value.replace("_", " ") if record else "not generated")
-        tiles.append(Tile(f"{planned.index:02d} {planned.label}", planned.category.value, image, note))
+        badge = record.qc if record and record.qc != "not_checked" else ""
+        label = f"{planned.index:02d} {planned.label}"
+        tiles.append(Tile(label, planned.category.value, image, note, badge, _badge_detail(record) if record else ""))
     title = f"{actor_id} · {prompt_set.descriptor} · {made}/{len(prompt_set.shots)} shots"
     data = render_grid(title, tiles)
     storage.put(layout.grid, data, "image/jpeg")
     if debug:
         debug.write_grid(data)
     return GridInfo(key=layout.grid, url=storage.url(layout.grid))
+
+
+def bundle_stage(
+    storage: Storage,
+    catalog: Catalog,
+    actor_id: str,
+    *,
+    trigger: str = DEFAULT_TRIGGER,
+    layout: Layout = Layout.FLAT,
+    repeats: int = DEFAULT_KOHYA_REPEATS,
+) -> BundleInfo | None:
+    """Zip the made images with their captions for a LoRA trainer, and say what was left out
+    and why; ``None`` when no image is made yet."""
+    registration = load_registration(storage, actor_id)
+    keys = registration.layout
+    prompt_set = load_prompt_set(storage, registration)
+    journal = ShotJournal(storage, keys)
+    entries: list[BundleEntry] = []
+    left_out: dict[str, str] = {}
+    for planned in prompt_set.shots:
+        record = journal.load(planned)
+        if record and record.made and record.image and record.qc != "failed" and planned.shot_id in catalog.ids:
+            entries.append(BundleEntry(catalog.shot(planned.shot_id), storage.get(record.image.key)))
+        elif record and record.qc == "failed":
+            failed = "; ".join(r.reason for r in record.quality if r.blocks)
+            left_out[planned.shot_id] = f"failed quality checks after {record.regenerations} regeneration(s): {failed}"
+        else:
+            status = record.status.value.replace("_", " ") if record else "not generated"
+            left_out[planned.shot_id] = f"{status}: {record.error}" if record and record.error else status
+    if not entries:
+        return None
+    bundle = build_bundle(
+        entries, prompt_set.descriptor, left_out=left_out, trigger=trigger, layout=layout, repeats=repeats
+    )
+    stored = storage.put(keys.bundle(layout.value), bundle.data, "application/zip")
+    info = BundleInfo(key=stored.key, url=storage.url(stored.key), sha256=stored.sha256, report=bundle.report)
+    storage.put(keys.bundle_report, info.model_dump_json(indent=2).encode(), "application/json")
+    return info
+
+
+def _badge_detail(record: ShotRecord) -> str:
+    """What a contact-sheet badge adds: the failed checks, else the identity distance if measured."""
+    failed = [r.check.value for r in record.quality if r.blocks]
+    if failed:
+        return ", ".join(failed)
+    identity = next((r for r in record.quality if r.check is CheckName.IDENTITY and r.outcome is Outcome.PASSED), None)
+    return f"identity {identity.measured.get('distance', 0):.2f}" if identity and identity.measured else ""
 
 
 def manifest_stage(storage: Storage, actor_id: str, default_backend: tuple[str, str]) -> tuple[Manifest, str]:
@@ -151,7 +218,11 @@ def manifest_stage(storage: Storage, actor_id: str, default_backend: tuple[str, 
     journal = ShotJournal(storage, layout)
     records = {p.shot_id: journal.load(p) for p in prompt_set.shots}
     grid = GridInfo(key=layout.grid, url=storage.url(layout.grid))
-    manifest = build_manifest(registration, prompt_set, portrait, grid, records, storage, default_backend)
+    try:
+        bundle = BundleInfo.model_validate_json(storage.get(layout.bundle_report))
+    except FileNotFoundError:
+        bundle = None
+    manifest = build_manifest(registration, prompt_set, portrait, grid, records, storage, default_backend, bundle)
     return manifest, write_manifest(storage, layout.manifest, manifest)
 
 

@@ -39,6 +39,9 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "DAGSTER_HOME",
     ):
         monkeypatch.delenv(name, raising=False)
+    # Identity checks load dlib's models (seconds per run, where the extra is installed): only
+    # the tests about them turn them on.
+    monkeypatch.setenv("ACTOR_PIPELINE_QC_IDENTITY", "0")
     monkeypatch.setattr(resources_module, "_announced", set())
 
 

@@ -1,12 +1,13 @@
 """The whole graph for one actor in a temporary Dagster instance (preview backend, local storage)."""
 
 import io
+import zipfile
 import json
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from PIL import Image
+from PIL import Image, ImageOps
 
 from actor_pipeline.defs.assets import training_image
 from actor_pipeline.defs.partitions import CATALOG, image_key, image_partitions
@@ -14,7 +15,7 @@ from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.orchestrate import ActorResult, materialize_actor
 from actor_pipeline.registry import register_actor
 from actor_pipeline.storage.local import LocalStorage
-from actor_pipeline_tests.conftest import FlakyBackend, generator_for, jpeg
+from actor_pipeline_tests.conftest import FlakyBackend, generator_for
 
 
 def run_actor(
@@ -86,6 +87,13 @@ def test_one_failed_shot_fails_alone_and_a_rerun_makes_only_it(
     assert "injected failure" in result.manifest.failed[0].error
     assert result.as_dict()["total_training_images"] == 16
     assert len(backend.calls) == 17
+    bundle = result.manifest.bundle  # the LoRA bundle holds what was made, and says what was not
+    assert bundle and result.as_dict()["bundle_url"] == bundle.url and len(bundle.report.images) == 16
+    assert [(o.shot_id, o.reason) for o in bundle.report.left_out] == [("charcoal", "failed: injected failure for charcoal")]
+    with zipfile.ZipFile(io.BytesIO(storage.get(bundle.key))) as archive:
+        names = archive.namelist()
+        assert len(names) == 32 and "10.jpg" not in names  # charcoal is shot 10
+        assert archive.read("08.txt").decode().startswith("TOK, a woman, black and white pen and ink drawing")
 
     backend.fail.clear()
     backend.calls.clear()
@@ -130,14 +138,24 @@ def test_a_new_portrait_regenerates_the_set(tmp_path: Path, instance: dg.Dagster
     backend = FlakyBackend()
     first, _, _ = run_actor(tmp_path, instance, portrait_bytes, backend)
     backend.calls.clear()
-    second, _, _ = run_actor(tmp_path, instance, jpeg((700, 900), (40, 90, 160)), backend)
+    other = io.BytesIO()  # another person, as far as the pipeline knows: the sample, mirrored
+    ImageOps.mirror(Image.open(io.BytesIO(portrait_bytes))).save(other, "JPEG")
+    second, _, _ = run_actor(tmp_path, instance, other.getvalue(), backend)
     assert len(backend.calls) == 17
     assert first.manifest.portrait.sha256 != second.manifest.portrait.sha256
 
 
-def test_definitions_load_the_five_assets() -> None:
+def test_definitions_load_the_assets() -> None:
     from actor_pipeline.definitions import defs
 
     dg.Definitions.validate_loadable(defs)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"normalized_portrait", "prompt_set", "training_image", "training_manifest", "debug_grid"}
+    assert keys == {
+        "normalized_portrait",
+        "prompt_set",
+        "training_image",
+        "training_manifest",
+        "debug_grid",
+        "lora_bundle",
+        "inbox_rejects",  # observed by the inbox sensor, never materialized
+    }

@@ -1,10 +1,10 @@
 """Inbox latency: a portrait dropped in the inbox -> its manifest written, under the real daemon.
 
-Starts the Replicate emulator (``--latency`` seconds per prediction) and ``dagster dev`` on a
+Starts the Replicate emulator (``--latency`` seconds per prediction) and ``dg dev`` on a
 temporary ``DAGSTER_HOME`` with the shipped ``deploy/dagster.yaml``, serving
 ``benchmarks/latency_defs.py`` (the shipped definitions; the Replicate backend talks to the
 emulator), then drops one portrait at a time at a random moment and times it until its manifest
-exists. Target: <= 25 s at 5 s per prediction.
+exists. Target: <= L + 15 s, L being one prediction's latency (20 s at 5 s per prediction).
 
     .venv/bin/python benchmarks/bench_inbox_latency.py [--actors 5] [--latency 5]
         [--max-concurrency 17] [--chain queued|stepwise|automation|automation-backfills]
@@ -16,6 +16,7 @@ so run-status sensors request each stage; the ``automation`` ones use declarativ
 """
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -33,7 +34,7 @@ from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline_tests.e2e.devserver import dagster_dev, instance_home, wait_for
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 
-TARGET_S = 25.0
+TARGET_OVER_LATENCY_S = 15.0  # the sensor daemon's 5 s wake-up, three run launches, the step's own work
 _RUNS_QUERY = """
 query Runs($after: Float) {
   runsOrError(filter: {createdAfter: $after}) {
@@ -66,12 +67,12 @@ def main() -> None:
         with (
             ReplicateEmulator(behaviour=Behaviour(latency_s=args.latency)) as emulator,
             dagster_dev(
-                _home(work / "home", args.chain), _env(work, args, emulator), work / "dagster-dev.log", workspace
+                _home(work / "home", args.chain), _env(work, args, emulator), work / "dg-dev.log", workspace
             ) as server,
         ):
             print(
-                f"dagster dev ready on {server.url}; chain={args.chain}, emulator at {args.latency} s per "
-                f"prediction, {args.max_concurrency} in flight"
+                f"dg dev ready on {server.url}; chain={args.chain}, emulator at {args.latency} s per "
+                f"prediction, {args.max_concurrency} in flight; load average {os.getloadavg()[0]:.1f}"
             )
             time.sleep(6)  # let the sensors take their first (cursor-initializing) ticks
             for number in range(1, args.actors + 1):
@@ -89,10 +90,11 @@ def main() -> None:
             print(f"predictions created: {created} ({created / len(walls):.0f} per actor)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    verdict = "OK" if max(walls) <= TARGET_S else "OVER"
+    target = args.latency + TARGET_OVER_LATENCY_S
+    verdict = "OK" if max(walls) <= target else "OVER"
     print(
         f"drop -> manifest: median {statistics.median(walls):.1f} s, min {min(walls):.1f} s, "
-        f"max {max(walls):.1f} s (target <= {TARGET_S:.0f} s: {verdict})"
+        f"max {max(walls):.1f} s (target <= L + {TARGET_OVER_LATENCY_S:.0f} = {target:.0f} s: {verdict})"
     )
 
 

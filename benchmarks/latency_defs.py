@@ -1,4 +1,4 @@
-"""The code location ``bench_inbox_latency.py`` serves under ``dagster dev``.
+"""The code location ``bench_inbox_latency.py`` serves under ``dg dev``.
 
 The shipped definitions, with ``BENCH_MAX_CONCURRENCY`` shots of an actor in flight, and
 ``BENCH_CHAIN`` picking how the stages follow each other:

@@ -47,6 +47,13 @@ class Shot(BaseModel):
         (), max_length=5, description="tried in order, each with a new seed, when the safety filter flags the prompt"
     )
     preview: PreviewLook = PreviewLook()
+    caption: str | None = Field(
+        None,
+        min_length=1,
+        max_length=160,
+        pattern=r"^[^\r\n]+$",
+        description="LoRA caption words for what varies besides the medium: setting, light, framing",
+    )
 
     @field_validator("template")
     @classmethod

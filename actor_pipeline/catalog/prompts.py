@@ -38,8 +38,12 @@ class PlannedShot(BaseModel):
     rewordings: tuple[Wording, ...] = ()
 
     def wording(self, number: int) -> Wording:
-        """Wording 0 is the shot's own prompt and seed; 1, 2, ... its rewordings."""
-        return self.rewordings[number - 1] if number else Wording(prompt=self.prompt, seed=self.seed)
+        """Wording 0 is the shot's own prompt and seed; 1, 2, ... its rewordings. Past the last
+        rewording (a quality regeneration), its prompt again with a new seed each time."""
+        if number <= len(self.rewordings):
+            return self.rewordings[number - 1] if number else Wording(prompt=self.prompt, seed=self.seed)
+        last = self.wording(len(self.rewordings))
+        return Wording(prompt=last.prompt, seed=derive_seed(str(last.seed), self.shot_id, number))
 
 
 class PromptSet(BaseModel):

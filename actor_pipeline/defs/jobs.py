@@ -3,7 +3,14 @@ differ), plus the job the nightly schedule reruns failed shots with."""
 
 import dagster as dg
 
-from actor_pipeline.defs.assets import debug_grid, normalized_portrait, prompt_set, training_image, training_manifest
+from actor_pipeline.defs.assets import (
+    debug_grid,
+    lora_bundle,
+    normalized_portrait,
+    prompt_set,
+    training_image,
+    training_manifest,
+)
 
 prepare_actor = dg.define_asset_job(
     "prepare_actor",
@@ -17,8 +24,8 @@ make_training_images = dg.define_asset_job(
 )
 finish_training_set = dg.define_asset_job(
     "finish_training_set",
-    selection=[debug_grid, training_manifest],
-    description="Stage 3: draw the contact sheet and write the manifest, failed shots included.",
+    selection=[debug_grid, lora_bundle, training_manifest],
+    description="Stage 3: draw the contact sheet, zip the LoRA bundle and write the manifest, failed shots included.",
 )
 retry_failed_images = dg.define_asset_job(
     "retry_failed_images",

@@ -2,7 +2,7 @@
 
 import logging
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import dagster as dg
@@ -12,9 +12,11 @@ from actor_pipeline.catalog.model import Catalog
 from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.generation.preview_backend import PreviewBackend
 from actor_pipeline.generation.replicate import ReplicateBackend, ReplicateSettings
-from actor_pipeline.generation.runner import DEFAULT_SHOT_TIMEOUT_S, DEFAULT_STORAGE_OUTAGE_S, RunLimits
+from actor_pipeline.generation.runner import DEFAULT_QC_ATTEMPTS, DEFAULT_SHOT_TIMEOUT_S, DEFAULT_STORAGE_OUTAGE_S, RunLimits
 from actor_pipeline.generation.types import ImageBackend
+from actor_pipeline.outputs.bundle import DEFAULT_TRIGGER, Layout
 from actor_pipeline.outputs.debug import DebugWriter
+from actor_pipeline.stages import QualityOptions
 from actor_pipeline.portrait.limits import DEFAULT_LIMITS
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.local import STATE_DIR, LocalStorage
@@ -28,6 +30,7 @@ MAX_CONCURRENCY_ENV = "ACTOR_PIPELINE_MAX_CONCURRENCY"
 SHOT_TIMEOUT_ENV = "ACTOR_PIPELINE_SHOT_TIMEOUT_S"
 STORAGE_OUTAGE_ENV = "ACTOR_PIPELINE_STORAGE_OUTAGE_S"
 STATE_DIR_ENV = "ACTOR_PIPELINE_STATE_DIR"
+IDENTITY_ENV = "ACTOR_PIPELINE_QC_IDENTITY"
 _announced: set[str] = set()
 
 
@@ -61,8 +64,20 @@ class ImageGeneratorResource(dg.ConfigurableResource):
     poll_interval_s: float = ReplicateSettings.poll_interval_s
     price_per_image_usd: float = ReplicateSettings.price_per_image_usd
 
+    qc_attempts: int = Field(
+        DEFAULT_QC_ATTEMPTS, ge=0, description="regenerations of a shot whose image fails a blocking quality check"
+    )
+    quality_checks: bool = Field(True, description="check every image (size, blank, sharpness, colour, duplicates)")
+    identity_check: bool = Field(
+        True, description="also faces and identity to the portrait, where the 'faces' extra is installed"
+    )
+
     def limits(self) -> RunLimits:
-        return RunLimits(self.max_concurrency, self.shot_timeout_s, self.storage_outage_s)
+        return RunLimits(self.max_concurrency, self.shot_timeout_s, self.storage_outage_s, self.qc_attempts)
+
+    def quality(self) -> QualityOptions | None:
+        """How images are checked, or ``None`` when they are not."""
+        return QualityOptions(identity=self.identity_check) if self.quality_checks else None
 
     def resolved_backend(self) -> str:
         if self.backend != "auto":
@@ -137,6 +152,10 @@ class PipelineSettings:
     max_concurrency: int | None = None  # None: every shot of the actor at once
     shot_timeout_s: float = DEFAULT_SHOT_TIMEOUT_S
     storage_outage_s: float = DEFAULT_STORAGE_OUTAGE_S
+    trigger: str = DEFAULT_TRIGGER  # the LoRA bundle's trigger word
+    bundle_layout: str = Layout.FLAT.value
+    qc_attempts: int = DEFAULT_QC_ATTEMPTS
+    identity_check: bool = field(default_factory=lambda: _flag_env(IDENTITY_ENV, default=True))
 
     @classmethod
     def from_env(cls) -> "PipelineSettings":
@@ -152,6 +171,10 @@ class PipelineSettings:
             storage_outage_s=_seconds_env(STORAGE_OUTAGE_ENV, DEFAULT_STORAGE_OUTAGE_S),
         )
 
+    def finish_run_config(self) -> dict[str, Any]:
+        """The finish stage's config: the LoRA bundle's trigger word and layout."""
+        return {"ops": {"lora_bundle": {"config": {"trigger": self.trigger, "layout": self.bundle_layout}}}}
+
     @property
     def resolved_state_dir(self) -> str:
         """The shot journal, the spool and (without ``DAGSTER_HOME``) the CLI's Dagster instance."""
@@ -164,6 +187,8 @@ class PipelineSettings:
                 max_concurrency=self.max_concurrency,
                 shot_timeout_s=self.shot_timeout_s,
                 storage_outage_s=self.storage_outage_s,
+                qc_attempts=self.qc_attempts,
+                identity_check=self.identity_check,
             ),
             "storage": StorageResource(
                 backend=self.storage,  # type: ignore[arg-type]
@@ -172,6 +197,11 @@ class PipelineSettings:
             ),
             "debug": DebugResource(directory=self.debug_dir),
         }
+
+
+def _flag_env(name: str, *, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    return default if not raw else raw not in ("0", "false", "no", "off")
 
 
 def _seconds_env(name: str, default: float) -> float:

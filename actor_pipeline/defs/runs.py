@@ -9,24 +9,39 @@ actor's grid and manifest.
 For a portrait from the inbox, when the instance runs one run per actor at a time in submission
 order (``deploy/dagster.yaml``), all three stages are queued at once instead: each starts within
 the queue's 1 s dequeue interval after the previous one ends, rather than at the sensor daemon's
-next 5 s wake-up, which keeps drop-to-manifest within 25 s (``benchmarks/bench_inbox_latency.py``).
+next 5 s wake-up: drop to manifest takes about L + 12 to L + 18 s, L being one prediction's
+latency (``benchmarks/bench_inbox_latency.py``).
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import dagster as dg
-from dagster._core.events import AssetMaterializationPlannedData
-from dagster._core.storage.tags import PARENT_RUN_ID_TAG
 
 from actor_pipeline.defs.assets import normalized_portrait, prompt_set, training_image
 from actor_pipeline.defs.jobs import finish_training_set, make_training_images, prepare_actor
-from actor_pipeline.defs.partitions import actor_image_range, shot_range, shots_by_actor
+from actor_pipeline.defs.partitions import (
+    ACTOR_DIMENSION,
+    CATALOG,
+    SHOT_DIMENSION,
+    actor_image_range,
+    actors_partitions,
+    image_key,
+    image_partitions,
+    shot_range,
+    shots_by_actor,
+)
 
 ACTOR_TAG = "actor_pipeline/actor"
 # On the runs of a chain queued at once: their next stages are already queued.
 QUEUED_TAG = "actor_pipeline/stages"
 QUEUED_AHEAD = "queued-together"
 Plan = dict[dg.AssetKey, set[str]]
+# Dagster's run tags (documented, with no public constants): a re-execution or retry names its
+# parent run; a run names its partition, or the ends of its partition range.
+PARENT_RUN_TAG = "dagster/parent_run_id"
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 def actor_tags(actor_id: str) -> dict[str, str]:
@@ -55,12 +70,16 @@ def serializes_actor_runs(instance: dg.DagsterInstance) -> bool:
     )
 
 
-def new_set_requests(actor_id: str, run_key: str, tags: Mapping[str, str], *, all_stages: bool) -> list[dg.RunRequest]:
-    """The runs that make a newly registered actor's set: all three stages queued together
-    (``all_stages``, see ``serializes_actor_runs``) or the first one only, the run-status sensors
-    requesting the others."""
+def new_set_requests(
+    actor_id: str, run_key: str, tags: Mapping[str, str], *, all_stages: bool, run_config: Mapping[str, Any]
+) -> list[dg.RunRequest]:
+    """The runs that make a new actor's set: all three stages queued together (``all_stages``,
+    see ``serializes_actor_runs``) or the first one only, the run-status sensors requesting the
+    others. ``run_config`` is the first stage's: the portrait and the actor's details."""
     tags = {**tags, **actor_tags(actor_id), **({QUEUED_TAG: QUEUED_AHEAD} if all_stages else {})}
-    prepare = dg.RunRequest(job_name=prepare_actor.name, run_key=run_key, partition_key=actor_id, tags=tags)
+    prepare = dg.RunRequest(
+        job_name=prepare_actor.name, run_key=run_key, partition_key=actor_id, tags=tags, run_config=dict(run_config)
+    )
     if not all_stages:
         return [prepare]
     return [
@@ -79,7 +98,7 @@ def new_set_requests(actor_id: str, run_key: str, tags: Mapping[str, str], *, al
 def next_stage_queued(run: dg.DagsterRun) -> bool:
     """The run's next stage was queued with it. Not so for a retry or re-execution of it, which
     runs after the queued stages and so must request the next stage again."""
-    return run.tags.get(QUEUED_TAG) == QUEUED_AHEAD and PARENT_RUN_ID_TAG not in run.tags
+    return run.tags.get(QUEUED_TAG) == QUEUED_AHEAD and PARENT_RUN_TAG not in run.tags
 
 
 def planned_partitions(instance: dg.DagsterInstance, run_id: str) -> Plan:
@@ -88,15 +107,43 @@ def planned_partitions(instance: dg.DagsterInstance, run_id: str) -> Plan:
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED).records
     for record in records:
         event = record.event_log_entry.dagster_event
-        data = event.event_specific_data if event else None
-        if not isinstance(data, AssetMaterializationPlannedData):
+        if event is None or event.asset_key is None:
             continue
-        keys = plan.setdefault(data.asset_key, set())
-        if data.partition:
-            keys.add(data.partition)
-        elif data.partitions_subset:  # a ranged run
-            keys.update(data.partitions_subset.get_partition_keys())
+        keys = plan.setdefault(event.asset_key, set())
+        if event.partition:
+            keys.add(event.partition)
+        else:  # one event for all (DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS): Dagster took them from the tags
+            keys.update(_tagged_keys(instance, run_id, event.asset_key))
     return plan
+
+
+def _tagged_keys(instance: dg.DagsterInstance, run_id: str, asset_key: dg.AssetKey) -> set[str]:
+    """The partition keys a run's tags select, as Dagster reads them: its partition, or for a
+    range the actors between its ends (in registration order) and, for ``training_image``, by
+    the shots between its ends."""
+    run = instance.get_run_by_id(run_id)
+    tags = run.tags if run else {}
+    if tags.get(PARTITION_TAG):
+        return {tags[PARTITION_TAG]}
+    start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
+    if not (start and end):
+        return set()
+    actors = instance.get_dynamic_partitions(actors_partitions.name)
+    if asset_key != training_image.key:
+        return set(_between(actors, start, end))
+    first = image_partitions.get_partition_key_from_str(start).keys_by_dimension
+    last = image_partitions.get_partition_key_from_str(end).keys_by_dimension
+    return {
+        str(image_key(actor, shot))
+        for actor in _between(actors, first[ACTOR_DIMENSION], last[ACTOR_DIMENSION])
+        for shot in _between(CATALOG.ids, first[SHOT_DIMENSION], last[SHOT_DIMENSION])
+    }
+
+
+def _between(keys: Sequence[str], first: str, last: str) -> Sequence[str]:
+    if first not in keys or last not in keys:
+        return []
+    return keys[keys.index(first) : keys.index(last) + 1]
 
 
 def covered_shots(plan: Plan) -> dict[str, list[str]]:

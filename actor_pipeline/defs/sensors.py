@@ -12,6 +12,8 @@ import time
 import dagster as dg
 
 from actor_pipeline.defs.assets.images import only_shots_failed
+from actor_pipeline.defs.assets.inbox import rejected_file
+from actor_pipeline.defs.assets.portrait import start_run_config
 from actor_pipeline.defs.inbox_resource import InboxResource
 from actor_pipeline.defs.jobs import finish_training_set, make_training_images, prepare_actor
 from actor_pipeline.defs.liveness import fail_orphaned_runs
@@ -39,14 +41,13 @@ _EVERY_WAKE_UP = 1
     minimum_interval_seconds=_EVERY_WAKE_UP,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def portrait_inbox(
-    context: dg.SensorEvaluationContext, inbox: InboxResource, storage: StorageResource
-) -> dg.SensorResult:
-    """Registers each portrait dropped at ``{user_id}/{actor_id}.jpg`` in the inbox (with its
-    optional ``{actor_id}.json`` sidecar) and starts its set. Bad files are logged once."""
+def portrait_inbox(context: dg.SensorEvaluationContext, inbox: InboxResource) -> dg.SensorResult:
+    """Starts a set for each portrait dropped at ``{user_id}/{actor_id}.jpg`` in the inbox (with
+    its optional ``{actor_id}.json`` sidecar): it only lists files and requests runs, which fetch
+    and normalize the portrait. Each bad file is reported once, as an observation of
+    ``inbox_rejects``; a portrait that does not decode fails its run, naming the problem."""
     intake = take_in(
         inbox.open(),
-        storage.create_storage(),
         InboxCursor.parse(context.cursor),
         now=time.time(),
         settle_s=inbox.settle_seconds,
@@ -58,20 +59,28 @@ def portrait_inbox(
         context.log.warning(f"inbox: {error}")
     if intake.waiting:
         context.log.info(f"inbox: {intake.waiting} more portrait(s) wait for the next tick")
-    actors = [r.registration.actor_id for r in intake.registered]
+    rejects = [rejected_file(problem) for problem in intake.problems]
+    actors = [a.new.actor_id for a in intake.arrived]
     if not actors:
-        return dg.SensorResult(skip_reason=f"no new portraits in {inbox.location}", cursor=intake.cursor.serialize())
+        return dg.SensorResult(
+            skip_reason=f"no new portraits in {inbox.location}", cursor=intake.cursor.serialize(), asset_events=rejects
+        )
     all_stages = serializes_actor_runs(context.instance)
     return dg.SensorResult(
         run_requests=[
             request
-            for r in intake.registered
+            for a in intake.arrived
             for request in new_set_requests(
-                r.registration.actor_id, r.run_key, {SOURCE_TAG: r.registration.portrait_source}, all_stages=all_stages
+                a.new.actor_id,
+                a.run_key,
+                {SOURCE_TAG: a.new.portrait},
+                all_stages=all_stages,
+                run_config=start_run_config(a.new),
             )
         ],
         dynamic_partitions_requests=[actors_partitions.build_add_request(sorted(set(actors)))],
         cursor=intake.cursor.serialize(),
+        asset_events=rejects,
     )
 
 

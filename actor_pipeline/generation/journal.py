@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from actor_pipeline.catalog.prompts import PlannedShot
 from actor_pipeline.errors import StateError
 from actor_pipeline.generation.types import ShotStatus, Usage
+from actor_pipeline.quality.model import CheckResult
 from actor_pipeline.storage.base import Storage, atomic_write
 from actor_pipeline.storage.layout import ActorLayout
 
@@ -88,11 +89,22 @@ class ShotRecord(BaseModel):
     error: str | None = None
     attempts: int = 0
     usage: Usage = Field(default_factory=Usage)  # every attempt, the one under way included
+    quality: list[CheckResult] = Field(default_factory=list)  # the checks of ``image``; empty: not checked
+    regenerations: int = 0  # attempts made because an image failed a blocking quality check
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def made(self) -> bool:
         return self.status is ShotStatus.SUCCEEDED and self.image is not None
+
+    @property
+    def qc(self) -> str:
+        """``not_checked``, ``passed``, ``regenerated`` (passed after regenerating) or ``failed``."""
+        if not self.made or not self.quality:
+            return "not_checked"
+        if any(result.blocks for result in self.quality):
+            return "failed"
+        return "regenerated" if self.regenerations else "passed"
 
 
 def fingerprint(portrait_sha256: str, prompt: str, seed: int, backend: str, model: str, params: Mapping[str, object]) -> str:

@@ -14,7 +14,7 @@ import io
 import logging
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -35,6 +35,7 @@ from actor_pipeline.generation.types import (
     Usage,
 )
 from actor_pipeline.outputs.debug import DebugWriter
+from actor_pipeline.quality.model import SetReport
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.layout import ActorLayout
 
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SHOT_TIMEOUT_S = 240.0
 DEFAULT_STORAGE_OUTAGE_S = 30.0
+DEFAULT_QC_ATTEMPTS = 2
 _PROBE_INTERVAL_S = 1.0
 
 
@@ -72,6 +74,12 @@ class RunLimits:
     max_concurrency: int | None = None  # shots of the actor in flight at once; None: all of them
     shot_timeout_s: float = DEFAULT_SHOT_TIMEOUT_S  # create, polling, download and store together
     storage_outage_s: float = DEFAULT_STORAGE_OUTAGE_S  # how long creates wait for storage to answer
+    qc_attempts: int = DEFAULT_QC_ATTEMPTS  # regenerations per shot that fails a blocking quality check
+
+
+# Checks one actor's made images (shot id -> JPEG bytes): ``actor_pipeline.quality.check_set``
+# bound to the portrait, the categories and the actor's type.
+Quality = Callable[[Mapping[str, bytes]], SetReport]
 
 
 async def generate_shots(
@@ -83,21 +91,15 @@ async def generate_shots(
     force: bool = False,
     debug: DebugWriter | None = None,
     lease_lost: Callable[[], bool] = lambda: False,
+    quality: Quality | None = None,
 ) -> list[ShotOutcome]:
-    """Make, resume or reuse every shot in ``batch.shot_ids``. A stop request ends the run early
-    with the journal consistent: the caller checks ``stopping.requested()``."""
+    """Make, resume or reuse every shot in ``batch.shot_ids``; with ``quality``, check the set and
+    regenerate shots that fail a blocking check (``limits.qc_attempts`` times at most, over all
+    runs). A stop request ends the run early with the journal consistent: the caller checks
+    ``stopping.requested()``."""
     journal = ShotJournal(storage, batch.layout)
     await asyncio.to_thread(journal.flush)
-    portrait_sha = hashlib.sha256(batch.portrait_jpeg).hexdigest()
-    params = backend.fingerprint_params()
     planned = [batch.prompt_set.shot(shot_id) for shot_id in batch.shot_ids]
-    previous = {p.shot_id: await asyncio.to_thread(journal.load, p) for p in planned}
-    wordings = {p.shot_id: _wording(previous[p.shot_id]) for p in planned}
-    prints = {}
-    for p in planned:
-        if wordings[p.shot_id] <= len(p.rewordings):
-            words = p.wording(wordings[p.shot_id])
-            prints[p.shot_id] = fingerprint(portrait_sha, words.prompt, words.seed, backend.name, backend.model, params)
     run = _ActorRun(
         batch,
         backend,
@@ -106,16 +108,17 @@ async def generate_shots(
         limits,
         debug,
         _Gate(storage, limits.storage_outage_s, lease_lost),
-        wordings=wordings,
-        prints=prints,
-        previous=previous,
+        portrait_sha=hashlib.sha256(batch.portrait_jpeg).hexdigest(),
+        params=backend.fingerprint_params(),
     )
+    for shot in planned:
+        run.plan(shot, await asyncio.to_thread(journal.load, shot))
 
     outcomes: dict[str, ShotOutcome] = {}
     todo: list[PlannedShot] = []
     for shot in planned:
         record = run.previous[shot.shot_id]
-        if wordings[shot.shot_id] > len(shot.rewordings):
+        if _refused_every_wording(shot, record):
             outcomes[shot.shot_id] = run.refused_every_wording(shot)
         elif not force and record and await asyncio.to_thread(_still_valid, storage, record, run.prints[shot.shot_id]):
             outcomes[shot.shot_id] = ShotOutcome(record, reused=True)
@@ -125,6 +128,8 @@ async def generate_shots(
         log.info("%s: %d shot(s) already made with the same inputs, reused", batch.layout.actor_id, len(outcomes))
     if todo:
         outcomes.update((o.record.shot_id, o) for o in await run.make_all(todo, force))
+    if quality is not None:
+        await run.gate_on_quality(planned, outcomes, quality)
     return [outcomes[shot_id] for shot_id in batch.shot_ids if shot_id in outcomes]
 
 
@@ -134,6 +139,10 @@ def _wording(record: ShotRecord | None) -> int:
     if record is None:
         return 0
     return record.wording + 1 if record.status is ShotStatus.CONTENT_FLAGGED else record.wording
+
+
+def _refused_every_wording(shot: PlannedShot, record: ShotRecord | None) -> bool:
+    return record is not None and record.status is ShotStatus.CONTENT_FLAGGED and record.wording >= len(shot.rewordings)
 
 
 def _still_valid(storage: Storage, record: ShotRecord, expected_fingerprint: str) -> bool:
@@ -199,9 +208,51 @@ class _ActorRun:
     limits: RunLimits
     debug: DebugWriter | None
     gate: _Gate
-    wordings: dict[str, int]  # shot id -> the wording this run's attempt uses
-    prints: dict[str, str]  # shot id -> fingerprint of this run's inputs
-    previous: dict[str, ShotRecord | None]  # shot id -> the journal before this run
+    portrait_sha: str
+    params: Mapping[str, object]  # the backend's settings that shape an image
+    wordings: dict[str, int] = field(default_factory=dict)  # shot id -> the wording its next attempt uses
+    prints: dict[str, str] = field(default_factory=dict)  # shot id -> fingerprint of its next attempt's inputs
+    previous: dict[str, ShotRecord | None] = field(default_factory=dict)  # shot id -> its journal now
+
+    def plan(self, shot: PlannedShot, record: ShotRecord | None) -> None:
+        """What the shot's next attempt sends, given its journal."""
+        self.previous[shot.shot_id] = record
+        self.wordings[shot.shot_id] = _wording(record)
+        words = shot.wording(self.wordings[shot.shot_id])
+        b = self.backend
+        self.prints[shot.shot_id] = fingerprint(self.portrait_sha, words.prompt, words.seed, b.name, b.model, self.params)
+
+    async def gate_on_quality(self, planned: list[PlannedShot], outcomes: dict[str, ShotOutcome], quality: Quality) -> None:
+        """Check the made set; regenerate (next wording, new seed) what fails a blocking check,
+        while the shot has regenerations left; record every result on its shot."""
+        by_id = {shot.shot_id: shot for shot in planned}
+        # Shots outside this run count too: a near-duplicate may pair with any shot of the set.
+        others = [s for s in self.batch.prompt_set.shots if s.shot_id not in by_id]
+        elsewhere = {s.shot_id: r for s in others if (r := await asyncio.to_thread(self.journal.load, s)) and r.made}
+        while True:
+            records = {**elsewhere, **{sid: o.record for sid, o in outcomes.items() if o.succeeded}}
+            made = {s.shot_id: records[s.shot_id] for s in self.batch.prompt_set.shots if s.shot_id in records}
+            if not any(sid in by_id for sid in made):
+                return
+            images = {sid: await asyncio.to_thread(self.storage.get, r.image.key) for sid, r in made.items() if r.image}
+            report = await asyncio.to_thread(quality, images)
+            again: list[PlannedShot] = []
+            for sid, shot_report in report.shots.items():
+                record = made[sid]
+                record.quality = list(shot_report.results)
+                regenerate = sid in by_id and not shot_report.passed and not self.gate.stopped.is_set()
+                if regenerate and record.regenerations < self.limits.qc_attempts:
+                    failed = ", ".join(r.check.value for r in shot_report.results if r.blocks)
+                    log.warning("%s: shot %s failed quality (%s): regenerating", self.batch.layout.actor_id, sid, failed)
+                    record.regenerations += 1
+                    record.wording += 1
+                    again.append(by_id[sid])
+                await self._try(self._settle, record)
+            if not again:
+                return
+            for shot in again:
+                self.plan(shot, outcomes[shot.shot_id].record)
+            outcomes.update((o.record.shot_id, o) for o in await self.make_all(again, force=False))
 
     async def make_all(self, todo: list[PlannedShot], force: bool) -> list[ShotOutcome]:
         semaphore = asyncio.Semaphore(self.limits.max_concurrency or len(todo))
@@ -451,6 +502,7 @@ def _working_record(
         prediction_id=before.prediction_id if before else None,
         attempts=before.attempts if before else 0,
         usage=before.usage if before else Usage(),
+        regenerations=before.regenerations if before else 0,
     )
     if attempt is None and before is not None and before.attempt is not None:
         # An unfinished attempt with other inputs is abandoned: its cost stays in the ledger.

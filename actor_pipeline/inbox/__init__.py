@@ -4,18 +4,18 @@ Plain Python; ``actor_pipeline.defs.sensors`` runs ``take_in`` on every sensor t
 """
 
 from actor_pipeline.inbox.cursor import InboxCursor
-from actor_pipeline.inbox.intake import Intake, Registered, take_in
+from actor_pipeline.inbox.intake import Arrived, Intake, take_in
 from actor_pipeline.inbox.model import InboxEntry, InboxItem, Rejected, Sidecar, group_entries, parse_sidecar
 from actor_pipeline.inbox.sources import InboxSource, LocalInbox, S3Inbox, open_inbox
 
 __all__ = [
+    "Arrived",
     "InboxCursor",
     "InboxEntry",
     "InboxItem",
     "InboxSource",
     "Intake",
     "LocalInbox",
-    "Registered",
     "Rejected",
     "S3Inbox",
     "Sidecar",

@@ -1,6 +1,9 @@
-"""Take portraits in from an inbox: register each new one once, report each bad one once.
+"""Take portraits in from an inbox: start each new one once, report each bad one once.
 
-No Dagster here: the sensor turns an ``Intake`` into partitions, run requests and log lines.
+Only listing and the tiny sidecars are read here, so a scan stays cheap with hundreds of files
+waiting: fetching, decoding and normalizing a portrait happen once, in the run that starts the
+actor (``start_actor``), which also reports a bad portrait. No Dagster here: the sensor turns an
+``Intake`` into partitions, run requests and observations.
 """
 
 import logging
@@ -10,18 +13,17 @@ from actor_pipeline.errors import InputError
 from actor_pipeline.inbox.cursor import InboxCursor
 from actor_pipeline.inbox.model import MAX_SIDECAR_BYTES, InboxItem, Sidecar, group_entries, parse_sidecar
 from actor_pipeline.inbox.sources import InboxSource
-from actor_pipeline.portrait.limits import PortraitLimits
-from actor_pipeline.registry import Registration, register_actor
-from actor_pipeline.storage.base import Storage
+from actor_pipeline.registry import NewActor
 
 log = logging.getLogger(__name__)
-_LIMITS = PortraitLimits()
 
 
 @dataclass(frozen=True)
-class Registered:
+class Arrived:
+    """A new portrait, and the actor it starts."""
+
     item: InboxItem
-    registration: Registration
+    new: NewActor
 
     @property
     def run_key(self) -> str:
@@ -31,24 +33,15 @@ class Registered:
 
 @dataclass(frozen=True)
 class Intake:
-    registered: list[Registered]  # oldest drop first
+    arrived: list[Arrived]  # oldest drop first
     problems: list[str]  # bad files found in this scan, each reported only now
     errors: list[str]  # failures not caused by the file (storage, network): retried next scan
     waiting: int  # new items left for the next scan by the per-scan limit
     cursor: InboxCursor
 
 
-def take_in(
-    source: InboxSource,
-    storage: Storage,
-    cursor: InboxCursor,
-    *,
-    now: float,
-    settle_s: float,
-    limit: int,
-    limits: PortraitLimits = _LIMITS,
-) -> Intake:
-    """Scan ``source`` and register up to ``limit`` new items, oldest first.
+def take_in(source: InboxSource, cursor: InboxCursor, *, now: float, settle_s: float, limit: int) -> Intake:
+    """Scan ``source`` and take up to ``limit`` new items, oldest first.
 
     A problem is reported only once the file has been unchanged for ``settle_s``, since a file
     still being written looks broken; until then the item is simply looked at again next scan.
@@ -68,10 +61,10 @@ def take_in(
             report(bad.key, bad.version, bad.modified, bad.problem)
 
     new = sorted((i for i in items if handled.get(i.key) != i.version), key=lambda i: (i.modified, i.key))
-    registered: list[Registered] = []
+    arrived: list[Arrived] = []
     for item in new[:limit]:
         try:
-            registration = _register(source, storage, item, limits)
+            sidecar = parse_sidecar(source.read(item.sidecar.key, MAX_SIDECAR_BYTES)) if item.sidecar else Sidecar()
         except FileNotFoundError:  # removed since the listing: nothing to do
             continue
         except InputError as exc:
@@ -81,20 +74,7 @@ def take_in(
             errors.append(f"{source.uri(item.key)}: {type(exc).__name__}: {exc} (trying again next scan)")
             continue
         handled[item.key] = item.version
-        registered.append(Registered(item, registration))
-    return Intake(registered, problems, errors, max(0, len(new) - limit), InboxCursor(handled))
-
-
-def _register(source: InboxSource, storage: Storage, item: InboxItem, limits: PortraitLimits) -> Registration:
-    sidecar = parse_sidecar(source.read(item.sidecar.key, MAX_SIDECAR_BYTES)) if item.sidecar else Sidecar()
-    registration, _ = register_actor(
-        storage,
-        actor_id=item.actor_id,
-        user_id=item.user_id,
-        actor_type=sidecar.actor_type,
-        actor_sex=sidecar.actor_sex,
-        portrait_source=source.uri(item.key),
-        portrait_bytes=source.read(item.key, limits.max_bytes),
-    )
-    log.info("inbox: registered %s for user %s from %s", item.actor_id, item.user_id, source.uri(item.key))
-    return registration
+        new_actor = NewActor(item.actor_id, source.uri(item.key), item.user_id, sidecar.actor_type, sidecar.actor_sex)
+        arrived.append(Arrived(item, new_actor))
+        log.info("inbox: %s for user %s from %s", item.actor_id, item.user_id, new_actor.portrait)
+    return Intake(arrived, problems, errors, max(0, len(new) - limit), InboxCursor(handled))

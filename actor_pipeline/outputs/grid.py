@@ -22,6 +22,8 @@ CATEGORY_COLORS = {
     "color_stylized": (250, 160, 70),
 }
 FAILED_COLOR = (230, 70, 70)
+# The quality badge in a tile's corner: what the checks said of the image.
+BADGE_COLORS = {"passed": (60, 170, 90), "regenerated": (225, 170, 40), "failed": FAILED_COLOR}
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Tile:
     category: str
     image: Image.Image | None  # None: a failed or missing shot, drawn as a placeholder
     note: str = ""  # e.g. the failure reason
+    badge: str = ""  # "passed", "regenerated" or "failed" (quality checks); "" for none
+    badge_detail: str = ""  # e.g. "identity 0.41", the failed checks
 
 
 @cache
@@ -64,6 +68,11 @@ def _draw_tile(sheet: Image.Image, draw: ImageDraw.ImageDraw, tile: Tile, x: int
         draw.line((x, y, x + TILE_W - 1, y + TILE_H - 1), fill=FAILED_COLOR, width=2)
         draw.line((x, y + TILE_H - 1, x + TILE_W - 1, y), fill=FAILED_COLOR, width=2)
         draw.text((x + TILE_W // 2, y + TILE_H // 2), "MISSING", fill=(255, 255, 255), font=_font(30), anchor="mm")
+    if tile.badge in BADGE_COLORS:
+        text = f"QC {tile.badge}" + (f" · {tile.badge_detail}" if tile.badge_detail else "")
+        _, _, right, bottom = draw.textbbox((0, 0), _fit(text, 40), font=_font(14))
+        draw.rectangle((x + 6, y + 6, x + 16 + right, y + 14 + bottom), fill=BADGE_COLORS[tile.badge])
+        draw.text((x + 11, y + 9), _fit(text, 40), fill=(255, 255, 255), font=_font(14))
     accent = CATEGORY_COLORS.get(tile.category, (160, 160, 160)) if tile.image is not None else FAILED_COLOR
     draw.rectangle((x, y + TILE_H, x + 5, y + TILE_H + LABEL_H - 1), fill=accent)
     draw.text((x + 12, y + TILE_H + 4), _fit(tile.label, 30), fill=(245, 245, 245), font=_font(19))

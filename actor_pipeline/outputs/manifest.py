@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 from actor_pipeline.catalog.prompts import PlannedShot, PromptSet
 from actor_pipeline.generation.journal import ShotRecord
 from actor_pipeline.generation.types import Usage
+from actor_pipeline.outputs.bundle import BundleReport
+from actor_pipeline.quality.model import CheckResult
 from actor_pipeline.registry import Registration
 from actor_pipeline.storage.base import Storage
 
@@ -51,6 +53,11 @@ class ImageEntry(BaseModel):
     duration_s: float | None = None
     attempts: int = 0
     error: str | None = None
+    qc: Literal["not_checked", "passed", "regenerated", "failed"] = Field(
+        "not_checked", description="the image's quality checks: passed, passed after regenerating, or failed"
+    )
+    regenerations: int = Field(0, description="attempts made because an image failed a blocking quality check")
+    quality: list[CheckResult] = Field(default_factory=list, description="every check on the image")
 
 
 class FailedShot(BaseModel):
@@ -80,6 +87,15 @@ class GridInfo(BaseModel):
     url: str
 
 
+class BundleInfo(BaseModel):
+    """The LoRA bundle: where it is, and what went in and was left out (``BundleReport``)."""
+
+    key: str
+    url: str
+    sha256: str
+    report: BundleReport
+
+
 class Manifest(BaseModel):
     schema_version: Literal[1] = SCHEMA_VERSION
     generated_at: datetime
@@ -93,6 +109,7 @@ class Manifest(BaseModel):
     model: str
     portrait: PortraitInfo
     grid: GridInfo
+    bundle: BundleInfo | None = Field(None, description="the LoRA bundle, once the finish stage has made it")
     images: list[ImageEntry]
     failed: list[FailedShot]
     ledger: Ledger
@@ -111,6 +128,7 @@ def build_manifest(
     records: Mapping[str, ShotRecord | None],
     storage: Storage,
     default_backend: tuple[str, str],
+    bundle: BundleInfo | None = None,
 ) -> Manifest:
     """Describe the set from the shot records; shots never attempted are listed as missing."""
     images = [_entry(planned, records.get(planned.shot_id), storage) for planned in prompt_set.shots]
@@ -135,6 +153,7 @@ def build_manifest(
         model=model,
         portrait=portrait,
         grid=grid,
+        bundle=bundle,
         images=images,
         failed=failed,
         ledger=Ledger(
@@ -177,6 +196,9 @@ def _entry(planned: PlannedShot, record: ShotRecord | None, storage: Storage) ->
             "duration_s": record.duration_s,
             "attempts": record.attempts,
             "error": record.error,
+            "qc": record.qc,
+            "regenerations": record.regenerations,
+            "quality": record.quality,
             **(image.model_dump() | {"url": storage.url(image.key)} if image else {}),
         }
     )

@@ -47,6 +47,14 @@ class ActorLayout:
     def grid(self) -> str:
         return f"{self.training_dir}/training_data_grid.jpg"
 
+    def bundle(self, layout: str) -> str:
+        """The LoRA bundle (a zip) in the given layout ("flat" or "kohya")."""
+        return f"{self.training_dir}/actor_{self.actor_id}_lora_{layout}.zip"
+
+    @property
+    def bundle_report(self) -> str:
+        return f"{self.root}/pipeline/bundle.json"
+
     @property
     def portrait(self) -> str:
         return f"{self.training_dir}/normalized_portrait.jpg"

@@ -47,7 +47,9 @@ class Pipeline:
 
     def execute(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
         assert request.job_name, request
-        return self.run(request.job_name, partition_key=request.partition_key, tags=dict(request.tags))
+        return self.run(
+            request.job_name, partition_key=request.partition_key, tags=dict(request.tags), run_config=request.run_config
+        )
 
 
 def build_pipeline(

@@ -1,14 +1,17 @@
 """The shipped instance configuration (``deploy/dagster.yaml`` and its Postgres variant)."""
 
+import os
 import shutil
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import yaml
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config_schema
 
 from actor_pipeline.defs.runs import ACTOR_TAG
+from actor_pipeline.orchestrate import open_instance
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -46,3 +49,43 @@ def test_the_postgres_variant_differs_only_in_storage_and_names_the_psycopg2_dri
             ("db_name", "PGDATABASE"),
         ]
     )
+
+
+def _children() -> dict[int, str]:
+    """This process's live children and their command lines, from /proc."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == os.getpid() and fields[0] != "Z":
+                found[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # exited meanwhile
+            continue
+    return found
+
+
+def test_the_cli_opens_the_ui_instance_folder_with_its_config_but_captures_no_compute_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "state" / "dagster"  # where `make ui` puts the shipped config
+    home.mkdir(parents=True)
+    shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")
+    before, during = _children(), []
+
+    @dg.asset
+    def probe() -> None:
+        during.append({pid: cmd for pid, cmd in _children().items() if pid not in before})
+
+    with open_instance(tmp_path / "state") as instance:
+        assert Path(instance.root_directory) == home
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"  # dagster.yaml applies
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 3
+        assert type(instance.compute_log_manager).__name__ == "NoOpComputeLogManager"
+        assert dg.materialize([probe], instance=instance).success
+    # DagsterInstance.from_config on this folder would start `tail -F` and watch_orphans here.
+    assert during == [{}]
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "elsewhere"))
+    with open_instance(tmp_path / "state") as instance:
+        assert Path(instance.root_directory) == tmp_path / "elsewhere"
+        assert type(instance.compute_log_manager).__name__ == "NoOpComputeLogManager"

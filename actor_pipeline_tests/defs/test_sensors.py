@@ -53,7 +53,7 @@ def after(pipeline: Pipeline, result: dg.ExecuteInProcessResult) -> list[dg.RunR
         return list(report_failed_run(context.for_run_failure()) or [])
 
 
-def test_the_inbox_sensor_registers_portraits_and_starts_their_sets(pipeline: Pipeline, portrait_bytes: bytes) -> None:
+def test_the_inbox_sensor_only_lists_and_its_run_starts_the_actor(pipeline: Pipeline, portrait_bytes: bytes) -> None:
     assert not serializes_actor_runs(pipeline.instance)  # no per-actor limit: one stage at a time
     (pipeline.inbox / "u1").mkdir(parents=True)
     (pipeline.inbox / "u1/alice.jpg").write_bytes(portrait_bytes)
@@ -64,7 +64,12 @@ def test_the_inbox_sensor_registers_portraits_and_starts_their_sets(pipeline: Pi
     assert request.partition_key == "alice" and request.run_key and request.run_key.startswith("inbox:u1/alice.jpg@")
     assert request.tags[ACTOR_TAG] == "alice" and request.tags[SOURCE_TAG].endswith("inbox/u1/alice.jpg")
     assert [list(r.partition_keys or []) for r in first.dynamic_partitions_requests or []] == [["alice"]]
-    assert load_registration(pipeline.storage, "alice").descriptor == "woman"
+    assert not pipeline.storage.list("_registry/")  # the tick read no portrait and wrote nothing
+
+    assert pipeline.execute(request).success  # the run fetches, normalizes and registers, once
+    registration = load_registration(pipeline.storage, "alice")
+    assert (registration.user_id, registration.descriptor) == ("u1", "woman")
+    assert registration.portrait_source.endswith("inbox/u1/alice.jpg")
 
     second = inbox_tick(pipeline, first.cursor)
     assert not second.run_requests and second.skip_reason
@@ -90,7 +95,7 @@ def test_with_the_shipped_instance_all_three_stages_are_queued_at_once(
     assert len({r.run_key for r in requests}) == 3
 
     # Their next stages are queued already; a retry of one of them runs later and must go on.
-    prepared = pipeline.run("prepare_actor", partition_key="alice", tags=dict(requests[0].tags))
+    prepared = pipeline.execute(requests[0])
     assert after(pipeline, prepared) == []
     retried = pipeline.run(
         "prepare_actor", partition_key="alice", tags={**requests[0].tags, PARENT_RUN_ID_TAG: prepared.run_id}
@@ -98,17 +103,20 @@ def test_with_the_shipped_instance_all_three_stages_are_queued_at_once(
     assert [r.job_name for r in after(pipeline, retried)] == ["make_training_images"]
 
 
-def test_a_bad_file_is_logged_once(
-    pipeline: Pipeline, portrait_bytes: bytes, capsys: pytest.CaptureFixture[str]
+def test_a_bad_portrait_fails_its_run_in_one_line_and_leaves_no_partition(
+    pipeline: Pipeline, portrait_bytes: bytes
 ) -> None:
     (pipeline.inbox / "u1").mkdir(parents=True)
     (pipeline.inbox / "u1/broken.png").write_bytes(b"not a png")
     (pipeline.inbox / "u1/bob.jpg").write_bytes(portrait_bytes)
     first = inbox_tick(pipeline)
-    second = inbox_tick(pipeline, first.cursor)
-    assert [r.partition_key for r in first.run_requests or []] == ["bob"] and not second.run_requests
-    reports = [line for line in capsys.readouterr().err.splitlines() if "broken.png" in line]
-    assert len(reports) == 1 and "inbox: skipped" in reports[0] and "not in a recognized image format" in reports[0]
+    runs = {r.partition_key: pipeline.execute(r) for r in first.run_requests or []}
+    assert runs["bob"].success and not runs["broken"].success
+    [failure] = [e for e in runs["broken"].get_step_failure_events() if e.step_key == "normalized_portrait"]
+    message = failure.step_failure_data.error.message if failure.step_failure_data and failure.step_failure_data.error else ""
+    assert "broken.png" in message and "not in a recognized image format" in message
+    assert pipeline.instance.get_dynamic_partitions("actors") == ["bob"]  # no orphan left to go red
+    assert not inbox_tick(pipeline, first.cursor).run_requests  # reported once: not retried every tick
 
 
 def test_the_chain_makes_a_set_and_reports_failed_shots(

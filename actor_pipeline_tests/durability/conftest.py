@@ -242,6 +242,7 @@ class Harness:
         }
         self.env.update(emulator.env())
         self.env["ACTOR_PIPELINE_STATE_DIR"] = str(self.state_dir)
+        self.env["ACTOR_PIPELINE_QC_IDENTITY"] = "0"  # dlib's models cost seconds per run; not what these test
         self.env.update(extra_env or {})
         self._download_faults = (0, 0)  # (injected, download_requests before)
 

@@ -1,5 +1,9 @@
-"""Run ``dagster dev`` (webserver, daemon, code server) on a temporary instance, and stop every
-process it started. Used by the end-to-end test and the latency benchmark."""
+"""Run ``dg dev`` (webserver, daemon, code server) on a temporary instance, as ``make ui`` does,
+and stop every process it started. Used by the end-to-end tests and the latency benchmark.
+
+``Deployment`` is what the UI tests share: the shipped instance with a local inbox and output,
+within a time budget. The browser side lives in ``conftest.py`` (the ``page`` fixture).
+"""
 
 import json
 import os
@@ -16,7 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from actor_pipeline.samples import SAMPLE_PORTRAIT
+
 REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"  # screenshots and the servers' logs of the UI tests
+DG = Path(sys.executable).with_name("dg")  # dagster-dg-cli, beside this interpreter
 SHIPPED_INSTANCE_CONFIG = REPO / "deploy" / "dagster.yaml"
 # Variables that would point the server at real services or another instance.
 _SCRUBBED = (
@@ -27,6 +35,8 @@ _SCRUBBED = (
     "ACTOR_PIPELINE_CATALOG",
 )
 T = TypeVar("T")
+USER = "u1"  # the user id the UI tests' actors belong to
+BUDGET_S = 150  # per UI test by default, start-up and shutdown included
 
 
 def free_port() -> int:
@@ -100,7 +110,7 @@ class DagsterDev:
 
     def _check_alive(self) -> None:
         if self.process.poll() is not None:
-            raise RuntimeError(f"dagster dev exited with {self.process.returncode}:\n{self.log_tail()}")
+            raise RuntimeError(f"dg dev exited with {self.process.returncode}:\n{self.log_tail()}")
 
 
 def instance_home(path: Path, config: Path = SHIPPED_INSTANCE_CONFIG) -> Path:
@@ -112,16 +122,17 @@ def instance_home(path: Path, config: Path = SHIPPED_INSTANCE_CONFIG) -> Path:
 
 @contextmanager
 def dagster_dev(
-    home: Path, env: Mapping[str, str], log_path: Path, workspace: Path = REPO / "workspace.yaml", timeout_s: float = 90
+    home: Path, env: Mapping[str, str], log_path: Path, workspace: Path | None = None, timeout_s: float = 90
 ) -> Iterator[DagsterDev]:
-    """``dagster dev`` on a loopback port in a new process session, loaded and ready; on exit
-    every process of the session is stopped (SIGTERM, then SIGKILL)."""
+    """``dg dev`` on a loopback port in a new process session, loaded and ready; on exit every
+    process of the session is stopped (SIGTERM, then SIGKILL). Without ``workspace`` it serves
+    the project as ``[tool.dg]`` in pyproject.toml declares it (what ``make ui`` runs)."""
     port = free_port()
     child_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED} | {"DAGSTER_HOME": str(home), **env}
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)],
+            [str(DG), "dev", *(["-w", str(workspace)] if workspace else []), "-h", "127.0.0.1", "-p", str(port)],
             cwd=REPO,
             env=child_env,
             stdout=log,
@@ -151,7 +162,7 @@ def stop_session(process: subprocess.Popen[bytes], grace_s: float = 20) -> None:
         process.wait(timeout=5)  # reap it
     left = running_in_session(session)
     if left:
-        raise RuntimeError(f"processes of the dagster dev session still run after SIGKILL: {left}")
+        raise RuntimeError(f"processes of the dg dev session still run after SIGKILL: {left}")
 
 
 def _session_ends(session: int, timeout_s: float) -> bool:
@@ -184,3 +195,55 @@ def _signal_group(group: int, sig: signal.Signals) -> None:
 def _kill(pid: int) -> None:
     with suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+class Deployment:
+    """``dg dev`` on the shipped instance configuration, with a local inbox and output; the test
+    that runs it must end, shutdown included, within ``budget_s`` of creating it."""
+
+    def __init__(self, tmp_path: Path, name: str, env: Mapping[str, str] = {}, budget_s: float = BUDGET_S) -> None:
+        self.tmp_path, self.name, self.budget_s, self.started = tmp_path, name, budget_s, time.monotonic()
+        self.inbox, self.out = tmp_path / "inbox", tmp_path / "out"
+        self.env = {"ACTOR_PIPELINE_OUTPUT_DIR": str(self.out), "ACTOR_PIPELINE_INBOX": str(self.inbox), **env}
+
+    @contextmanager
+    def running(self) -> Iterator[DagsterDev]:
+        with dagster_dev(
+            instance_home(self.tmp_path / "home"), self.env, ARTIFACTS / f"{self.name}-dagster-dev.log"
+        ) as server:
+            yield server
+        elapsed = time.monotonic() - self.started
+        assert elapsed < self.budget_s, f"{self.name} took {elapsed:.0f} s, over its {self.budget_s:.0f} s budget"
+        # What `make ui` prints: code server, daemon and run workers load the definitions.
+        leaked = [w for w in ("BetaWarning", "PreviewWarning", "SupersessionWarning") if w in server.log_tail(10**6)]
+        assert not leaked, f"{leaked} in {server.log_path}"
+
+    def drop(self, actor: str) -> None:
+        """Drop the sample portrait (and a sidecar) in the inbox, as ``actor`` of ``USER``."""
+        (self.inbox / USER).mkdir(parents=True, exist_ok=True)
+        (self.inbox / USER / f"{actor}.json").write_text('{"actor_type": "human", "actor_sex": "female"}')
+        shutil.copy(SAMPLE_PORTRAIT, self.inbox / USER / f"{actor}.jpg")
+
+    def manifest(self, actor: str) -> Path:
+        return self.out / USER / "custom-actors" / actor / "training_data" / "manifest.json"
+
+    def wait_for_manifest(
+        self, server: DagsterDev, actor: str, complete: bool = False, timeout_s: float = 90
+    ) -> dict[str, Any]:
+        """The actor's manifest once written (with ``complete``: once it lists no failed shot)."""
+        path = self.manifest(actor)
+
+        def ready() -> dict[str, Any] | None:
+            manifest = json.loads(path.read_text()) if path.exists() else None
+            return manifest if manifest and (not complete or not manifest["failed"]) else None
+
+        try:
+            return wait_for(f"{actor}'s {'complete ' if complete else ''}manifest", ready, timeout_s)
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}; dg dev's log ends with:\n{server.log_tail()}") from None
+
+
+def backfill_statuses(server: DagsterDev) -> list[str]:
+    """The status of every backfill, newest first."""
+    data = server.graphql("{ partitionBackfillsOrError { ... on PartitionBackfills { results { status } } } }")
+    return [b["status"] for b in data["partitionBackfillsOrError"]["results"]]

@@ -5,7 +5,7 @@ import asyncio
 import hashlib
 import json
 import signal
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +20,7 @@ from actor_pipeline.generation.journal import Attempt, ShotJournal, ShotRecord, 
 from actor_pipeline.generation.runner import ActorBatch, RunLimits, generate_shots
 from actor_pipeline.generation.types import GeneratedImage, ShotGenerationError, ShotJob, ShotProgress, ShotStatus, Usage
 from actor_pipeline.outputs.debug import DebugWriter
+from actor_pipeline.quality.model import CheckName, CheckResult, Outcome, SetReport, ShotReport
 from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline.storage.local import LocalStorage
 from actor_pipeline_tests.conftest import FlakyBackend, jpeg
@@ -52,9 +53,17 @@ class PaidBackend:
     name, model, aspect_ratio = "paid", "test/model", "16:9"
 
     def __init__(
-        self, outcome: dict[str, ShotStatus] | None = None, delay_s: float = 0.02, stop_after_creates: int = 0
+        self,
+        outcome: dict[str, ShotStatus] | None = None,
+        delay_s: float = 0.02,
+        stop_after_creates: int = 0,
+        hold_until: int = 0,
     ) -> None:
         self.stop_after_creates = stop_after_creates  # then a SIGTERM arrives, with those in flight
+        # Images are held until this many are in flight (or 5 s pass): the peak then does not
+        # depend on how fast a loaded machine starts them.
+        self.hold_until = hold_until
+        self._all_in: asyncio.Event | None = None
         self.in_flight = self.peak = 0
         self.outcome = outcome or {}
         self.delay_s = delay_s
@@ -82,7 +91,11 @@ class PaidBackend:
                 stopping.request(signal.SIGTERM)
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
+        self._all_in = self._all_in or asyncio.Event()
+        if self.in_flight >= self.hold_until:
+            self._all_in.set()
         try:
+            await asyncio.wait_for(self._all_in.wait(), 5.0)
             await asyncio.sleep(self.delay_s)
         finally:
             self.in_flight -= 1
@@ -106,7 +119,7 @@ def _no_stop_requested() -> Iterator[None]:
 
 
 def test_every_shot_is_in_flight_by_default(storage: LocalStorage) -> None:
-    backend = PaidBackend()
+    backend = PaidBackend(hold_until=17)
     outcomes = run(storage, backend)
     assert backend.peak == 17 and backend.sessions == 1
     assert all(o.succeeded and not o.reused for o in outcomes)
@@ -115,7 +128,7 @@ def test_every_shot_is_in_flight_by_default(storage: LocalStorage) -> None:
 
 @pytest.mark.parametrize("bound", [1, 3])
 def test_bound_is_respected(storage: LocalStorage, bound: int) -> None:
-    backend = PaidBackend()
+    backend = PaidBackend(hold_until=bound)
     run(storage, backend, max_concurrency=bound)
     assert backend.peak == bound
 
@@ -257,7 +270,7 @@ def test_spooled_bytes_are_stored_without_the_backend(storage: LocalStorage) -> 
 
 
 def test_a_stop_request_creates_nothing_more_and_leaves_the_journal_resumable(storage: LocalStorage) -> None:
-    backend = PaidBackend(delay_s=0.2, stop_after_creates=3)
+    backend = PaidBackend(delay_s=5.0, stop_after_creates=3, hold_until=3)  # the stop cuts the 5 s short
     outcomes = run(storage, backend, max_concurrency=3)
     assert len(backend.created) == 3 and not any(o.succeeded for o in outcomes)
     in_flight = [s for s in CATALOG.ids if (r := load(storage, s)) and r.status is ShotStatus.IN_PROGRESS]
@@ -380,3 +393,54 @@ def test_a_flagged_shot_is_retried_with_its_rewordings_then_left_flagged(storage
     again = FlagsWords(set())
     reused = attempt(again)
     assert again.sent == [] and reused.made and reused.prompt == "calm woodcut"
+
+
+# --- quality-gated regeneration --------------------------------------------------------------
+
+
+def quality_failing(failing: dict[str, int]) -> "Callable[[Mapping[str, bytes]], SetReport]":
+    """A quality check that fails shot ``s`` (a blocking colour leak) its first ``failing[s]``
+    times, and records what it saw."""
+    seen: list[dict[str, bytes]] = []
+
+    def check(images: Mapping[str, bytes]) -> SetReport:
+        seen.append(dict(images))
+        shots = {}
+        for shot_id in images:
+            bad = failing.get(shot_id, 0) > 0
+            failing[shot_id] = failing.get(shot_id, 0) - 1
+            outcome = Outcome.FAILED if bad else Outcome.PASSED
+            result = CheckResult(check=CheckName.MONOCHROME, outcome=outcome, reason="colour leak" if bad else "ok", blocking=True)
+            shots[shot_id] = ShotReport(shot=shot_id, category=PROMPTS.shot(shot_id).category, results=(result,))
+        return SetReport(shots=shots)
+
+    check.seen = seen  # type: ignore[attr-defined]
+    return check
+
+
+def test_a_shot_failing_a_blocking_check_is_regenerated_with_new_inputs_and_its_cost_counted(storage: LocalStorage) -> None:
+    backend = PaidBackend()
+    check = quality_failing({"woodcut": 1})
+    outcomes = {o.record.shot_id: o.record for o in asyncio.run(
+        generate_shots(batch(PORTRAIT), backend, storage, quality=check)
+    )}
+    assert backend.created.count("woodcut") == 2 and len(backend.created) == 18  # one regeneration, paid once more
+    woodcut = load(storage, "woodcut")
+    assert woodcut and woodcut.qc == "regenerated" and woodcut.regenerations == 1 and woodcut.attempts == 2
+    assert woodcut.usage.cost_usd == pytest.approx(0.08) and woodcut.wording == 1  # the next wording: new prompt and seed
+    assert outcomes["woodcut"].made and load(storage, "pen_ink").qc == "passed"  # type: ignore[union-attr]
+    assert len(check.seen) == 2 and len(check.seen[1]) == 17  # the whole set is checked again (duplicates)
+
+
+def test_regeneration_stops_at_its_bound_and_the_shot_stays_failed_visibly(storage: LocalStorage) -> None:
+    backend = PaidBackend()
+    limits = RunLimits(qc_attempts=2)
+    asyncio.run(generate_shots(batch(PORTRAIT), backend, storage, limits=limits, quality=quality_failing({"gouache": 99})))
+    gouache = load(storage, "gouache")
+    assert backend.created.count("gouache") == 3  # the first image and two regenerations, no more
+    assert gouache and gouache.qc == "failed" and gouache.regenerations == 2 and gouache.made
+    assert [r.reason for r in gouache.quality if r.blocks] == ["colour leak"]
+
+    again = PaidBackend()  # a later run does not spend more on it either
+    asyncio.run(generate_shots(batch(PORTRAIT), again, storage, limits=limits, quality=quality_failing({"gouache": 99})))
+    assert again.created == []

@@ -3,12 +3,10 @@
 import boto3
 
 from actor_pipeline.inbox import InboxCursor, open_inbox, take_in
-from actor_pipeline.registry import load_registration
-from actor_pipeline.storage.local import LocalStorage
 from actor_pipeline_tests.s3_fixtures import ACCESS_KEY, REGION, SECRET_KEY, S3Env
 
 
-def test_an_s3_prefix_is_scanned_like_a_folder(s3_env: S3Env, storage: LocalStorage, portrait_bytes: bytes) -> None:
+def test_an_s3_prefix_is_scanned_like_a_folder(s3_env: S3Env, portrait_bytes: bytes) -> None:
     client = boto3.client(
         "s3",
         endpoint_url=s3_env.endpoint,
@@ -24,20 +22,20 @@ def test_an_s3_prefix_is_scanned_like_a_folder(s3_env: S3Env, storage: LocalStor
     put("drop/u1/alice.jpg", portrait_bytes)
     put("drop/u1/alice.json", b'{"actor_sex": "female"}')
     put("drop/u1/bob.png", portrait_bytes)
-    put("drop/u1/broken.jpg", b"not an image")
+    put("drop/u1/Bad Name.jpg", portrait_bytes)
     put("elsewhere/u1/carol.jpg", portrait_bytes)  # outside the prefix
 
     inbox = open_inbox(f"s3://{s3_env.bucket}/drop")
     assert inbox.location == f"s3://{s3_env.bucket}/drop/"
-    first = take_in(inbox, storage, InboxCursor(), now=2e9, settle_s=10, limit=20)
-    assert sorted(r.registration.actor_id for r in first.registered) == ["alice", "bob"]
-    assert [p.split(": ")[0] for p in first.problems] == [f"s3://{s3_env.bucket}/drop/u1/broken.jpg"]
-    alice = load_registration(storage, "alice")
-    assert alice.portrait_source == f"s3://{s3_env.bucket}/drop/u1/alice.jpg" and alice.descriptor == "woman"
+    first = take_in(inbox, InboxCursor(), now=2e9, settle_s=10, limit=20)
+    assert sorted(a.new.actor_id for a in first.arrived) == ["alice", "bob"]
+    assert [p.split(": ")[0] for p in first.problems] == [f"s3://{s3_env.bucket}/drop/u1/Bad Name.jpg"]
+    alice = next(a.new for a in first.arrived if a.new.actor_id == "alice")
+    assert alice.portrait == f"s3://{s3_env.bucket}/drop/u1/alice.jpg" and alice.actor_sex == "female"
 
-    second = take_in(inbox, storage, first.cursor, now=2e9, settle_s=10, limit=20)
-    assert second.registered == [] and second.problems == []
+    second = take_in(inbox, first.cursor, now=2e9, settle_s=10, limit=20)
+    assert second.arrived == [] and second.problems == []
 
     put("drop/u1/bob.png", portrait_bytes + b"\0")  # replaced: a new ETag
-    third = take_in(inbox, storage, second.cursor, now=2e9, settle_s=10, limit=20)
-    assert [r.registration.actor_id for r in third.registered] == ["bob"]
+    third = take_in(inbox, second.cursor, now=2e9, settle_s=10, limit=20)
+    assert [a.new.actor_id for a in third.arrived] == ["bob"]

@@ -5,9 +5,10 @@ import binascii
 import hashlib
 import io
 import math
+import random
 from collections.abc import Callable, Mapping
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 MODEL = "black-forest-labs/flux-kontext-pro"
 ASPECT_RATIOS = (
@@ -82,15 +83,30 @@ def output_size(aspect_ratio: str, input_size: tuple[int, int] | None) -> tuple[
     return round(width / 16) * 16, round(width / ratio / 16) * 16
 
 
+# Words of the pipeline's black-and-white shots: a real model draws those without colour.
+_MONOCHROME_WORDS = ("black and white", "monochrome", "pen and ink", "graphite", "charcoal", "woodcut", "screentone")
+
+
 def render(size: tuple[int, int], seed: object, prompt: str, output_format: str) -> bytes:
-    """A solid image whose colour depends only on seed and prompt: the same inputs always give
-    the same bytes, a different seed a different image."""
-    colour = tuple(hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest()[:3])
+    """A picture that depends only on seed and prompt (the same inputs give the same bytes, a
+    different seed a different picture), made like a model's output as far as the pipeline's
+    quality checks go: sharp shapes over a gradient, in colour unless the prompt asks for black
+    and white."""
+    rng = random.Random(hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest())
+    width, height = size
+    top, bottom = (tuple(rng.randrange(256) for _ in range(3)) for _ in range(2))
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    image = Image.composite(Image.new("RGB", size, top), Image.new("RGB", size, bottom), image.convert("L"))
+    draw = ImageDraw.Draw(image)
+    for _ in range(40):
+        x, y = rng.randrange(width), rng.randrange(height)
+        w, h = rng.randrange(20, width // 3), rng.randrange(20, height // 3)
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x, y, x + w, y + h), fill=colour, outline=(0, 0, 0), width=3)
+    if any(word in prompt.lower() for word in _MONOCHROME_WORDS):
+        image = image.convert("L").convert("RGB")
     buffer = io.BytesIO()
-    if output_format == "png":
-        Image.new("RGB", size, colour).save(buffer, "PNG")
-    else:
-        Image.new("RGB", size, colour).save(buffer, "JPEG", quality=90)
+    image.save(buffer, "PNG" if output_format == "png" else "JPEG", **({} if output_format == "png" else {"quality": 90}))
     return buffer.getvalue()
 
 

@@ -1,12 +1,34 @@
-"""The five assets of an actor's training set."""
+"""The six assets of an actor's training set, and the inbox's rejected files."""
 
+import dagster as dg
+
+from actor_pipeline.defs.assets.bundle import lora_bundle
 from actor_pipeline.defs.assets.grid import debug_grid
 from actor_pipeline.defs.assets.images import training_image
+from actor_pipeline.defs.assets.inbox import inbox_rejects
 from actor_pipeline.defs.assets.manifest import training_manifest
 from actor_pipeline.defs.assets.portrait import normalized_portrait
 from actor_pipeline.defs.assets.prompts import prompt_set
 
-ALL_ASSETS = [normalized_portrait, prompt_set, training_image, debug_grid, training_manifest]
+ALL_ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [
+    normalized_portrait,
+    prompt_set,
+    training_image,
+    debug_grid,
+    lora_bundle,
+    training_manifest,
+    inbox_rejects,
+]
 GROUP = "training_set"
 
-__all__ = ["ALL_ASSETS", "GROUP", "debug_grid", "normalized_portrait", "prompt_set", "training_image", "training_manifest"]
+__all__ = [
+    "ALL_ASSETS",
+    "GROUP",
+    "debug_grid",
+    "inbox_rejects",
+    "lora_bundle",
+    "normalized_portrait",
+    "prompt_set",
+    "training_image",
+    "training_manifest",
+]

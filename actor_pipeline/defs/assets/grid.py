@@ -1,8 +1,10 @@
 import dagster as dg
 
 from actor_pipeline.defs.assets.images import training_image
+from actor_pipeline.defs.assets.reporting import link, preview
 from actor_pipeline.defs.partitions import ACTOR_DIMENSION, actors_partitions
 from actor_pipeline.defs.resources import DebugResource, StorageResource
+from actor_pipeline.outputs.thumbnails import sheet_markdown
 from actor_pipeline.stages import grid_stage
 
 PER_ACTOR = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=ACTOR_DIMENSION)
@@ -16,5 +18,12 @@ PER_ACTOR = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=A
 )
 def debug_grid(context: dg.AssetExecutionContext, storage: StorageResource, debug: DebugResource) -> dg.MaterializeResult:
     """A labeled contact sheet: the portrait, then every shot; failed shots as placeholders."""
-    grid = grid_stage(storage.create_storage(), context.partition_key, debug.writer())
-    return dg.MaterializeResult(metadata={"url": dg.MetadataValue.url(grid.url), "key": grid.key})
+    store = storage.create_storage()
+    grid = grid_stage(store, context.partition_key, debug.writer())
+    return dg.MaterializeResult(
+        metadata={
+            **preview(store, grid.key, f"{context.partition_key} (contact sheet)", sheet_markdown),
+            **link(grid.url),
+            "key": grid.key,
+        }
+    )

@@ -5,6 +5,7 @@ import dagster as dg
 
 from actor_pipeline.defs.assets.portrait import normalized_portrait
 from actor_pipeline.defs.assets.prompts import prompt_set
+from actor_pipeline.defs.assets.reporting import RunTally, journal_records, link, preview, unfinished_shot
 from actor_pipeline.defs.liveness import process_tags
 from actor_pipeline.defs.partitions import CATALOG, image_key, image_partitions, shots_by_actor
 from actor_pipeline.defs.resources import DebugResource, ImageGeneratorResource, StorageResource
@@ -55,27 +56,39 @@ def training_image(
     backend = generator.create_backend(CATALOG)
     store = storage.create_storage()
     failed: list[str] = []
-    for actor_id, shot_ids in shots_by_actor(context.partition_keys).items():
-        context.log.info(f"{actor_id}: making {len(shot_ids)} shot(s) with {backend.name} ({backend.model})")
-        outcomes = asyncio.run(
-            generate_stage(
-                store,
-                backend,
-                actor_id,
-                shot_ids,
-                limits=generator.limits(),
-                maker=f"Dagster run {context.run.run_id[:8]}",
-                force=config.force,
-                debug=debug.writer(),
+    tally = RunTally()
+    try:
+        for actor_id, shot_ids in shots_by_actor(context.partition_keys).items():
+            context.log.info(f"{actor_id}: making {len(shot_ids)} shot(s) with {backend.name} ({backend.model})")
+            before = journal_records(store, actor_id)  # what this run's cost is counted from
+            outcomes = asyncio.run(
+                generate_stage(
+                    store,
+                    backend,
+                    actor_id,
+                    shot_ids,
+                    limits=generator.limits(),
+                    maker=f"Dagster run {context.run.run_id[:8]}",
+                    force=config.force,
+                    debug=debug.writer(),
+                    quality=generator.quality(),
+                )
             )
-        )
-        for outcome in outcomes:
-            if outcome.succeeded:
-                yield _materialization(context.asset_key, actor_id, outcome, store)
-            else:
-                failed.append(f"{actor_id}|{outcome.record.shot_id} ({outcome.record.status.value}: {outcome.record.error})")
-        if (signum := stopping.requested()) is not None:
-            raise Interrupted(signum)
+            tally.add(before, outcomes)
+            for outcome in outcomes:
+                record = outcome.record
+                partition = image_key(actor_id, record.shot_id)
+                if outcome.succeeded:
+                    yield _materialization(context.asset_key, partition, outcome, store)
+                else:
+                    context.log_event(unfinished_shot(context.asset_key, partition, record))
+                    failed.append(f"{partition} ({record.status.value}: {record.error})")
+            if (signum := stopping.requested()) is not None:
+                raise Interrupted(signum)
+    finally:
+        # Tagged even when the run is cut short: what it made and paid for stays shown.
+        if tally.actors:
+            context.instance.add_run_tags(context.run.run_id, tally.tags())
     if failed:
         raise dg.Failure(
             description=f"{len(failed)} shot(s) failed; rerun these partitions to retry only them: " + "; ".join(failed),
@@ -84,14 +97,17 @@ def training_image(
         )
 
 
-def _materialization(asset_key: dg.AssetKey, actor_id: str, outcome: ShotOutcome, storage: Storage) -> dg.AssetMaterialization:
+def _materialization(
+    asset_key: dg.AssetKey, partition: str, outcome: ShotOutcome, storage: Storage
+) -> dg.AssetMaterialization:
     record = outcome.record
     assert record.image is not None
     return dg.AssetMaterialization(
         asset_key=asset_key,
-        partition=image_key(actor_id, record.shot_id),
+        partition=partition,
         metadata={
-            "url": dg.MetadataValue.url(storage.url(record.image.key)),
+            **preview(storage, record.image.key, f"{record.index:02d} {record.shot_id}"),
+            **link(storage.url(record.image.key)),
             "prompt": record.prompt,
             "seed": record.seed,
             "sha256": record.image.sha256,
@@ -100,6 +116,7 @@ def _materialization(asset_key: dg.AssetKey, actor_id: str, outcome: ShotOutcome
             "model": record.model,
             "prediction_id": record.prediction_id or "",
             "reused": outcome.reused,
+            "attempts": record.attempts,
             "cost_usd": record.usage.cost_usd,
             "duration_s": record.duration_s or 0.0,
         },

@@ -1,17 +1,67 @@
-import dagster as dg
+from enum import Enum
+from typing import Any
 
+import dagster as dg
+from pydantic import Field
+
+from actor_pipeline.catalog.descriptors import ACTOR_SEXES, ACTOR_TYPES
+from actor_pipeline.defs.assets.reporting import link, preview
 from actor_pipeline.defs.partitions import actors_partitions
 from actor_pipeline.defs.resources import StorageResource
-from actor_pipeline.stages import normalize_stage
+from actor_pipeline.errors import InputError
+from actor_pipeline.portrait.fetch import read_portrait_source
+from actor_pipeline.portrait.limits import PortraitLimits
+from actor_pipeline.registry import NewActor, actor_registered
+from actor_pipeline.stages import normalize_stage, start_actor
+
+# The descriptors' names, as choices in the Launchpad's config form.
+ActorType = Enum("ActorType", {name: name for name in ACTOR_TYPES}, type=str)  # type: ignore[misc]
+ActorSex = Enum("ActorSex", {name: name for name in ACTOR_SEXES}, type=str)  # type: ignore[misc]
+
+
+class NewActorConfig(dg.Config):
+    """Start a new actor (or give an actor a new portrait) from the UI: add the actor's
+    partition, then fill this in. Leave ``portrait`` empty to re-run a registered actor."""
+
+    portrait: str = Field("", description="the portrait: a file path on the Dagster machine, an http(s) URL or an s3:// URI")
+    user_id: str = Field("default", description="the owner: the first folder of the set's storage keys")
+    actor_type: ActorType = Field(ActorType.human, description="what the actor is")  # type: ignore[valid-type, attr-defined]
+    actor_sex: ActorSex | None = Field(None, description="humans only: unset means 'person'")  # type: ignore[valid-type]
+    reseed: bool = Field(False, description="new seeds for every shot: new variants of the images")
+
+
+def start_run_config(new: NewActor) -> dict[str, Any]:
+    """The run config that starts ``new`` (the inbox's runs; the UI's form fills the same)."""
+    fields = {"portrait": new.portrait, "user_id": new.user_id, "actor_type": new.actor_type, "actor_sex": new.actor_sex}
+    return {"ops": {"normalized_portrait": {"config": {k: v for k, v in fields.items() if v is not None}}}}
 
 
 @dg.asset(partitions_def=actors_partitions, group_name="training_set", kinds={"image"})
-def normalized_portrait(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
-    """The actor's portrait as an upright RGB JPEG: the input image of every shot."""
-    info = normalize_stage(storage.create_storage(), context.partition_key)
+def normalized_portrait(
+    context: dg.AssetExecutionContext, config: NewActorConfig, storage: StorageResource
+) -> dg.MaterializeResult:
+    """The actor's portrait as an upright RGB JPEG: the input image of every shot. With a
+    ``portrait`` in the run's config this starts the actor (the UI's way in, and the inbox's)."""
+    store = storage.create_storage()
+    actor_id = context.partition_key
+    if config.portrait:
+        sex = config.actor_sex.value if config.actor_sex else None
+        new = NewActor(actor_id, config.portrait, config.user_id, config.actor_type.value, sex, config.reseed)
+        try:
+            data = read_portrait_source(config.portrait, PortraitLimits.from_env(), storage.read_s3_portrait)
+            info = start_actor(store, new, data)
+        except InputError as exc:
+            if not actor_registered(store, actor_id):
+                # A partition added for an actor that never started would stay red in every
+                # status and backfill: take it away again.
+                context.instance.delete_dynamic_partition(actors_partitions.name, actor_id)
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+    else:
+        info = normalize_stage(store, actor_id)
     return dg.MaterializeResult(
         metadata={
-            "url": dg.MetadataValue.url(info.url),
+            **preview(store, info.key, f"{context.partition_key} (portrait)"),
+            **link(info.url),
             "sha256": info.sha256,
             "bytes": info.bytes,
             "size": f"{info.width}x{info.height}",

@@ -1,0 +1,110 @@
+"""What the UI shows about a set: links a browser opens, thumbnails, the state of each shot that
+did not succeed, and what a run made, failed and cost. Built from the shot journal; the assets
+only attach it to their events."""
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import dagster as dg
+
+from actor_pipeline.errors import StorageUnavailable
+from actor_pipeline.generation.journal import ShotJournal, ShotRecord
+from actor_pipeline.generation.runner import ShotOutcome
+from actor_pipeline.generation.types import ShotStatus, Usage
+from actor_pipeline.outputs.thumbnails import inline_markdown
+from actor_pipeline.registry import load_registration
+from actor_pipeline.retry import INTERRUPTED
+from actor_pipeline.stages import load_prompt_set
+from actor_pipeline.storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+MADE_TAG = "actor_pipeline/made"
+FAILED_TAG = "actor_pipeline/failed"
+COST_TAG = "actor_pipeline/cost_usd"
+LEDGER_TAG = "actor_pipeline/ledger_usd"
+
+
+def link(url: str) -> dict[str, dg.MetadataValue]:
+    """``{"url": ...}``, or for a local file ``{"path": ...}``: browsers refuse to open
+    ``file://`` links from a web page, while the UI shows a path with a button to copy it."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return {"path": dg.MetadataValue.path(url2pathname(parts.path))}
+    return {"url": dg.MetadataValue.url(url)}
+
+
+def preview(
+    storage: Storage, key: str, alt: str, render: Callable[[bytes, str], str] = inline_markdown
+) -> dict[str, dg.MetadataValue]:
+    """``{"thumbnail": ...}`` of the stored image ``key``, or nothing when it cannot be read
+    now: a missing thumbnail is not worth failing a materialization for."""
+    try:
+        markdown = render(storage.get(key), alt)
+    except (OSError, StorageUnavailable) as exc:
+        log.warning("no thumbnail of %s: %s", key, exc)
+        return {}
+    return {"thumbnail": dg.MetadataValue.md(markdown)}
+
+
+def unfinished_shot(asset_key: dg.AssetKey, partition: str, record: ShotRecord) -> dg.AssetObservation:
+    """The journal's state of a shot that did not succeed, on its own partition: a failed
+    partition otherwise shows only the run's failure."""
+    # In progress after the run has ended means stopped half-way: a rerun resumes that attempt.
+    status = INTERRUPTED if record.status is ShotStatus.IN_PROGRESS else record.status.value
+    return dg.AssetObservation(
+        asset_key=asset_key,
+        partition=partition,
+        metadata={
+            "status": status,
+            "error": record.error or "",
+            "attempts": record.attempts,
+            "prediction_id": record.prediction_id or "",
+            "cost_usd": record.usage.cost_usd,  # every attempt at this shot so far
+        },
+    )
+
+
+def journal_records(storage: Storage, actor_id: str) -> dict[str, ShotRecord]:
+    """The journal's record of each of the actor's shots that has one; none before the actor's
+    prompts are planned."""
+    registration = load_registration(storage, actor_id)
+    try:
+        prompt_set = load_prompt_set(storage, registration)
+    except FileNotFoundError:
+        return {}
+    journal = ShotJournal(storage, registration.layout)
+    return {shot.shot_id: record for shot in prompt_set.shots if (record := journal.load(shot)) is not None}
+
+
+@dataclass
+class RunTally:
+    """What one ``training_image`` run did, over its actors, as run tags."""
+
+    actors: int = 0
+    made: int = 0  # shots of the run that have their image, reused ones included
+    failed: int = 0
+    spent: Usage = field(default_factory=Usage)  # this run's attempts
+    ledger: Usage = field(default_factory=Usage)  # every attempt at these actors' shots, ever
+
+    def add(self, before: Mapping[str, ShotRecord], outcomes: Sequence[ShotOutcome]) -> None:
+        """Count one actor's ``outcomes``, given its journal ``before`` the run."""
+        after = {**before, **{o.record.shot_id: o.record for o in outcomes}}
+        self.actors += 1
+        self.made += sum(o.succeeded for o in outcomes)
+        self.failed += sum(not o.succeeded for o in outcomes)
+        for outcome in outcomes:
+            earlier = before.get(outcome.record.shot_id)
+            self.spent += outcome.record.usage - (earlier.usage if earlier else Usage())
+        self.ledger += sum((record.usage for record in after.values()), Usage())
+
+    def tags(self) -> dict[str, str]:
+        return {
+            MADE_TAG: str(self.made),
+            FAILED_TAG: str(self.failed),
+            COST_TAG: str(round(self.spent.cost_usd, 4)),
+            LEDGER_TAG: str(round(self.ledger.cost_usd, 4)),
+        }

@@ -1,0 +1,76 @@
+"""Near-duplicates within one actor's set: perceptual hashes (``imagehash``) plus a colour guard."""
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import imagehash
+import numpy as np
+from PIL import Image
+
+from actor_pipeline.quality.image_checks import ImageInput, load_image, make_result, srgb_to_lab
+from actor_pipeline.quality.model import CheckName, CheckResult, DuplicatePair
+from actor_pipeline.quality.settings import DEFAULT_THRESHOLDS, QualityThresholds
+
+_THUMBNAIL = (32, 18)  # 16:9, coarse enough to ignore grain and JPEG noise
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays do not compare to one bool
+class Fingerprint:
+    phash: imagehash.ImageHash
+    dhash: imagehash.ImageHash
+    thumbnail_lab: np.ndarray
+
+
+def fingerprint(image: ImageInput) -> Fingerprint:
+    rgb = load_image(image)
+    return Fingerprint(
+        imagehash.phash(rgb), imagehash.dhash(rgb), srgb_to_lab(rgb.resize(_THUMBNAIL, Image.Resampling.BOX))
+    )
+
+
+def distance(a: Fingerprint, b: Fingerprint) -> tuple[int, float]:
+    """(pHash + dHash Hamming distance, mean delta E of the thumbnails)."""
+    hashes = int(a.phash - b.phash) + int(a.dhash - b.dhash)
+    return hashes, float(np.linalg.norm(a.thumbnail_lab - b.thumbnail_lab, axis=-1).mean())
+
+
+def check_near_duplicates(
+    fingerprints: Mapping[str, Fingerprint], thresholds: QualityThresholds = DEFAULT_THRESHOLDS
+) -> tuple[dict[str, CheckResult], tuple[DuplicatePair, ...]]:
+    """Per-shot results and the near-duplicate pairs, for shots in the mapping's order.
+
+    A pair is near-duplicate when both its structure and its colours match. The later shot of a
+    pair fails and the earlier one passes, so one regeneration resolves it.
+    """
+    distances = {(a, b): distance(fingerprints[a], fingerprints[b]) for a, b in itertools.combinations(fingerprints, 2)}
+    pairs = tuple(
+        DuplicatePair(first=a, second=b, hash_distance=hashes, color_difference=round(color, 2))
+        for (a, b), (hashes, color) in distances.items()
+        if hashes <= thresholds.max_hash_distance and color <= thresholds.max_duplicate_color_difference
+    )
+    limits = {
+        "max_hash_distance": thresholds.max_hash_distance,
+        "max_color_difference": thresholds.max_duplicate_color_difference,
+    }
+    results = {}
+    for shot in fingerprints:
+        others = {b if a == shot else a: d for (a, b), d in distances.items() if shot in (a, b)}
+        if not others:
+            results[shot] = make_result(
+                CheckName.NEAR_DUPLICATE, True, {}, limits, "no other shot to compare", thresholds
+            )
+            continue
+        nearest = min(others, key=lambda other: others[other])
+        hashes, color = others[nearest]
+        measured = {"hash_distance": hashes, "color_difference": round(color, 2)}
+        earlier = [pair.first for pair in pairs if pair.second == shot]
+        later = [pair.second for pair in pairs if pair.first == shot]
+        if earlier:
+            reason = f"near-duplicate of {', '.join(earlier)}"
+        elif later:
+            reason = f"kept; near-duplicated by {', '.join(later)}"
+        else:
+            reason = f"distinct: nearest is {nearest} (hash distance {hashes}, delta E {color:.1f})"
+        results[shot] = make_result(CheckName.NEAR_DUPLICATE, not earlier, measured, limits, reason, thresholds)
+    return results, pairs

@@ -1,0 +1,157 @@
+"""Face presence and identity: the optional ``faces`` extra (``pip install 'actor-pipeline[faces]'``).
+
+dlib is used directly (``dlib-bin``): its HOG frontal-face detector, the 5-point landmark model and
+the ResNet face encoder, whose files ship in ``face_recognition_models``. Never the 68-point model
+(trained on iBUG 300-W, not for commercial use) and never the ``face_recognition`` package, which
+loads that model at import. The ResNet descriptor of a face is compared with the portrait's by
+Euclidean distance (dlib: under 0.6 is the same person, 99.38% on LFW).
+
+dlib's models know human faces only: the caller measures faces for human actors only, and a face
+that is not found is "not measured", except on photoreal shots (see ``face_results``).
+"""
+
+import copy
+import importlib.util
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from actor_pipeline.catalog.model import Category
+from actor_pipeline.quality.image_checks import make_result, not_measured
+from actor_pipeline.quality.model import CheckName, CheckResult, Outcome
+from actor_pipeline.quality.settings import DEFAULT_THRESHOLDS, QualityThresholds
+
+INSTALL_HINT = "pip install 'actor-pipeline[faces]'"
+LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
+ENCODER_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+# A portrait's face is large: HOG at this size finds it, and a 12 MP phone photo would cost seconds.
+_PORTRAIT_MAX_SIDE = 1024
+
+
+class FacesUnavailable(RuntimeError):
+    """The faces extra is not installed (or its model files are missing)."""
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays do not compare to one bool
+class Face:
+    box: tuple[int, int, int, int]  # left, top, right, bottom in pixels
+    descriptor: np.ndarray  # 128 floats
+
+
+class FaceAnalyzer:
+    """dlib's detector, landmark model and encoder, loaded once; ``find_face`` is thread-safe."""
+
+    def __init__(self, dlib: ModuleType, models: Path) -> None:
+        self._detector = dlib.get_frontal_face_detector()  # 1-2 s: it parses the HOG model from text
+        self._predictor = dlib.shape_predictor(str(models / LANDMARKS_FILE))
+        self._encoder = dlib.face_recognition_model_v1(str(models / ENCODER_FILE))
+        # dlib's detector keeps its scan state in the object and the encoder its activations in the
+        # network, so threads must not share them: each thread detects with its own copy of the
+        # detector (milliseconds to copy), and encodings take turns (0.1 s each).
+        self._local = threading.local()
+        self._encoder_lock = threading.Lock()
+
+    def find_face(self, image: Image.Image, upsample: Sequence[int] = (0,)) -> Face | None:
+        """The largest frontal face in ``image``, trying each upsampling level in turn (0 finds
+        faces from about 80 px, 1 from about 40 px at four times the cost)."""
+        pixels = np.asarray(image.convert("RGB"))
+        detector = self._thread_detector()
+        for level in upsample:
+            boxes = list(detector(pixels, level))
+            if boxes:
+                break
+        else:
+            return None
+        box = max(boxes, key=lambda found: found.area())
+        with self._encoder_lock:
+            descriptor = np.array(self._encoder.compute_face_descriptor(pixels, self._predictor(pixels, box)))
+        return Face((box.left(), box.top(), box.right(), box.bottom()), descriptor)
+
+    def find_portrait_face(self, portrait: Image.Image) -> Face | None:
+        scale = min(1.0, _PORTRAIT_MAX_SIDE / max(portrait.size))
+        if scale < 1:
+            portrait = portrait.resize(
+                (round(portrait.width * scale), round(portrait.height * scale)), Image.Resampling.BILINEAR
+            )
+        return self.find_face(portrait, upsample=(0, 1))
+
+    def _thread_detector(self) -> Any:  # dlib ships no type stubs
+        detector = getattr(self._local, "detector", None)
+        if detector is None:
+            detector = self._local.detector = copy.deepcopy(self._detector)
+        return detector
+
+
+@lru_cache(maxsize=1)
+def load_face_analyzer() -> FaceAnalyzer:
+    """The process-wide analyzer. Raises ``FacesUnavailable`` when the extra is not installed
+    (not cached, so installing it takes effect in a running process)."""
+    try:
+        import dlib
+    except ImportError as exc:
+        raise FacesUnavailable(f"dlib is not installed ({INSTALL_HINT})") from exc
+    # find_spec locates the package without running its __init__, which imports pkg_resources
+    # (gone from setuptools 82): only the data files are needed.
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise FacesUnavailable(f"face_recognition_models is not installed ({INSTALL_HINT})")
+    models = Path(next(iter(spec.submodule_search_locations))) / "models"
+    missing = [name for name in (LANDMARKS_FILE, ENCODER_FILE) if not (models / name).is_file()]
+    if missing:
+        raise FacesUnavailable(f"face_recognition_models lacks {', '.join(missing)} ({INSTALL_HINT})")
+    return FaceAnalyzer(dlib, models)
+
+
+def upsample_levels(category: Category) -> tuple[int, ...]:
+    """Photoreal shots, where a face is expected, get a second, finer pass (wide shots show the
+    face small); stylized shots get one pass, their identity being informative only."""
+    return (0, 1) if category is Category.PHOTOREAL else (0,)
+
+
+def face_results(
+    face: Face | None,
+    portrait: Face | str,
+    category: Category,
+    thresholds: QualityThresholds = DEFAULT_THRESHOLDS,
+) -> tuple[CheckResult, CheckResult]:
+    """The face and identity results of one shot of a human actor; ``portrait`` is the portrait's
+    face or why there is none.
+
+    No face on a photoreal shot is a failure, shown but not blocking by default: HOG misses
+    profiles, back views and silhouettes, which the catalog asks for, so it is worth a look but
+    not a paid regeneration. No face on a stylized shot is "not measured".
+    """
+    if face is None:
+        if category is Category.PHOTOREAL:
+            reason = "no frontal face found on a photoreal shot of a human actor"
+            face_result = make_result(CheckName.FACE, False, {}, {}, reason, thresholds)
+        else:
+            face_result = not_measured(CheckName.FACE, "no face found on a stylized shot")
+        return face_result, not_measured(CheckName.IDENTITY, "no face found on the shot")
+    left, top, right, bottom = face.box
+    size: dict[str, float] = {"face_width": right - left, "face_height": bottom - top}
+    face_result = make_result(
+        CheckName.FACE, True, size, {}, f"face found ({right - left}x{bottom - top} px)", thresholds
+    )
+    if isinstance(portrait, str):
+        return face_result, not_measured(CheckName.IDENTITY, portrait)
+    distance = float(np.linalg.norm(face.descriptor - portrait.descriptor))
+    photoreal = category is Category.PHOTOREAL
+    limit = thresholds.identity_max_distance_photoreal if photoreal else thresholds.identity_max_distance_stylized
+    passed = distance <= limit
+    identity_result = CheckResult(
+        check=CheckName.IDENTITY,
+        outcome=Outcome.PASSED if passed else Outcome.FAILED,
+        measured={"distance": round(distance, 4)},
+        threshold={"max_distance": limit},
+        reason=f"{'same person' if passed else 'identity drift'}: distance to the portrait {distance:.2f} (max {limit:g})",
+        blocking=CheckName.IDENTITY in thresholds.blocking and photoreal,
+    )
+    return face_result, identity_result

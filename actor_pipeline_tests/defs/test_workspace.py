@@ -1,0 +1,81 @@
+"""How the UI finds the code and the instance: ``make ui`` serves the instance folder the CLI
+uses, and ``dg`` (``[tool.dg]``) loads the same code location as ``workspace.yaml``."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster._core.workspace.load_target import PyProjectFileTarget, WorkspaceFileTarget
+
+from actor_pipeline.defs.resources import PipelineSettings
+from actor_pipeline.orchestrate import open_instance
+
+REPO = Path(__file__).resolve().parents[2]
+DG = Path(sys.executable).with_name("dg")
+# The variables that decide the instance folder.
+_FOLDER_VARIABLES = ("DAGSTER_HOME", "ACTOR_PIPELINE_OUTPUT_DIR", "ACTOR_PIPELINE_STATE_DIR")
+
+
+@pytest.mark.parametrize(
+    ("variables", "folder"),
+    [
+        ({}, "output/.state/dagster"),
+        ({"ACTOR_PIPELINE_OUTPUT_DIR": "out"}, "out/.state/dagster"),
+        ({"ACTOR_PIPELINE_OUTPUT_DIR": "out", "ACTOR_PIPELINE_STATE_DIR": "state"}, "state/dagster"),
+        ({"ACTOR_PIPELINE_STATE_DIR": "state", "DAGSTER_HOME": "{tmp}/home"}, "home"),
+    ],
+)
+def test_make_ui_serves_the_instance_folder_the_cli_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], folder: str
+) -> None:
+    variables = {name: value.format(tmp=tmp_path) for name, value in variables.items()}
+    monkeypatch.chdir(tmp_path)  # relative folders are taken from where the command runs
+    for name in _FOLDER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with open_instance(PipelineSettings.from_env().resolved_state_dir) as instance:
+        assert Path(instance.root_directory) == tmp_path / folder
+
+    made = subprocess.run(
+        ["make", "-s", "-f", str(REPO / "Makefile"), "instance-home"],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k not in _FOLDER_VARIABLES} | variables,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert Path(made.stdout.strip()) == tmp_path / folder
+
+
+def test_pyproject_and_workspace_yaml_declare_the_same_code_location() -> None:
+    # With no -w, dg and `dagster dev` read [tool.dg] and ignore workspace.yaml.
+    [from_pyproject] = PyProjectFileTarget(str(REPO / "pyproject.toml")).create_origins()
+    [from_workspace] = WorkspaceFileTarget(paths=[str(REPO / "workspace.yaml")]).create_origins()
+    assert from_pyproject.location_name == from_workspace.location_name == "actor_pipeline"
+    assert (
+        from_pyproject.loadable_target_origin.module_name
+        == from_workspace.loadable_target_origin.module_name
+        == "actor_pipeline.definitions"
+    )
+
+
+def test_dg_checks_and_lists_the_definitions_without_warnings() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "VIRTUAL_ENV")}
+    checked = subprocess.run(
+        [str(DG), "check", "defs"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert checked.returncode == 0, checked.stderr
+    listed = subprocess.run(
+        [str(DG), "list", "defs", "--json"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0, listed.stderr
+    defs = json.loads(listed.stdout)
+    assert {"normalized_portrait", "training_image", "training_manifest"} <= {a["asset_key"] for a in defs["assets"]}
+    assert "portrait_inbox" in {s["name"] for s in defs["sensors"]}
+    for output in (checked.stdout + checked.stderr, listed.stderr):
+        assert "Warning" not in output and "warning" not in output, output
