@@ -101,6 +101,7 @@ async def generate_stage(
     force: bool = False,
     debug: DebugWriter | None = None,
     quality: "QualityOptions | None" = None,
+    lease_wait_s: float = 0.0,
 ) -> list[ShotOutcome]:
     """Make the shots while holding the actor's lease (``maker`` says who, for a second maker's
     ``ActorBusy``), then check the set's quality (with ``quality``), regenerating what fails. A
@@ -125,7 +126,7 @@ async def generate_stage(
             thresholds=quality.thresholds,
             identity=quality.identity,
         )
-    with hold_actor(storage, actor_id, maker) as held:
+    with hold_actor(storage, actor_id, maker, wait_s=lease_wait_s) as held:
         return await generate_shots(
             batch,
             backend,

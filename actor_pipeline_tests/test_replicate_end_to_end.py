@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from actor_pipeline.cli import main
-from actor_pipeline_tests.replicate_emulator import ReplicateEmulator
+from actor_pipeline_tests.replicate_emulator import ReplicateEmulator, flux
 
 # Substrings of two default prompts (pen_ink, woodcut), for the emulator to flag as sensitive.
 PEN_INK, WOODCUT = "kicking open a warehouse door", "vaulting over a chain-link fence"
@@ -63,3 +63,37 @@ def test_replicate_without_a_token_is_a_clear_error(
 ) -> None:
     assert main(["generate", str(portrait_file), "--actor-id", "a", "--backend", "replicate", "--out", str(tmp_path)]) == 2
     assert "needs REPLICATE_API_TOKEN" in capsys.readouterr().err
+
+
+def test_a_forced_colour_leak_and_near_duplicate_are_caught_and_regenerated_within_the_bound(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, portrait_file: Path, emulator: ReplicateEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The emulator's first image of two shots goes wrong: the woodcut (black and white) comes in
+    # colour, and the gouache repeats the watercolor's picture. Their next attempts are fine.
+    original = flux.render
+    ruined: dict[str, int] = {}
+
+    def render(size: tuple[int, int], seed: object, prompt: str, output_format: str) -> bytes:
+        if "woodcut" in prompt and not ruined.get("woodcut"):
+            ruined["woodcut"] = 1
+            return original(size, seed, prompt.replace("woodcut", "poster"), output_format)  # no "black and white"
+        if "gouache" in prompt and not ruined.get("gouache"):
+            ruined["gouache"] = 1
+            watercolor = next(p for p in emulator.account.predictions() if "watercolor" in str(p["input"]["prompt"]))
+            return original(size, watercolor["input"]["seed"], str(watercolor["input"]["prompt"]), output_format)
+        return original(size, seed, prompt, output_format)
+
+    monkeypatch.setattr(flux, "render", render)
+    code, result = generate(capsys, tmp_path, portrait_file, "--max-concurrency", "1")  # watercolor before gouache
+    assert code == 0 and result["total_training_images"] == 17
+    manifest = json.loads((tmp_path / "out/default/custom-actors/alice/training_data/manifest.json").read_text())
+    images = {image["shot_id"]: image for image in manifest["images"]}
+    for shot_id, check in (("woodcut", "monochrome"), ("gouache", "near_duplicate")):
+        assert images[shot_id]["qc"] == "regenerated" and images[shot_id]["regenerations"] == 1
+        assert images[shot_id]["attempts"] == 2 and images[shot_id]["cost_usd"] == pytest.approx(0.08)
+        assert [c for c in images[shot_id]["quality"] if c["check"] == check][0]["outcome"] == "passed"
+    assert {image["qc"] for shot_id, image in images.items() if shot_id not in ("woodcut", "gouache")} == {"passed"}
+    counters = emulator.account.counters()
+    assert counters.paid == 19 and manifest["ledger"]["cost_usd"] == pytest.approx(19 * 0.04)  # the bill, both extras in
+    assert len(manifest["bundle"]["report"]["images"]) == 17

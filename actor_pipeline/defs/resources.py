@@ -72,6 +72,10 @@ class ImageGeneratorResource(dg.ConfigurableResource):
         True, description="also faces and identity to the portrait, where the 'faces' extra is installed"
     )
 
+    lease_wait_s: float = Field(
+        600.0, ge=0, description="how long a run waits for another run making the same actor before failing"
+    )
+
     def limits(self) -> RunLimits:
         return RunLimits(self.max_concurrency, self.shot_timeout_s, self.storage_outage_s, self.qc_attempts)
 

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from actor_pipeline.storage.base import Storage
 log = logging.getLogger(__name__)
 
 LEASE_TTL_S = 60.0
+_WAIT_POLL_S = 1.0
 LEASE_PREFIX = "_leases/"
 
 
@@ -75,8 +77,11 @@ def lease_key(actor_id: str) -> str:
 
 
 @contextmanager
-def hold_actor(storage: Storage, actor_id: str, command: str, ttl_s: float = LEASE_TTL_S) -> Iterator[HeldActor]:
-    """Hold the actor's lease for the duration; raise ``ActorBusy`` if another maker holds it."""
+def hold_actor(
+    storage: Storage, actor_id: str, command: str, ttl_s: float = LEASE_TTL_S, wait_s: float = 0.0
+) -> Iterator[HeldActor]:
+    """Hold the actor's lease for the duration; raise ``ActorBusy`` if another maker holds it
+    for longer than ``wait_s``."""
     slot = (storage.locator, actor_id)
     with _held_lock:
         held = _held.get(slot)
@@ -89,7 +94,7 @@ def hold_actor(storage: Storage, actor_id: str, command: str, ttl_s: float = LEA
             with _held_lock:
                 held.holders -= 1
         return
-    held = _acquire(storage, actor_id, command, ttl_s)
+    held = _acquire_within(storage, actor_id, command, ttl_s, wait_s)
     with _held_lock:
         _held[slot] = held
     stop = threading.Event()
@@ -116,6 +121,20 @@ def current_holder(storage: Storage, actor_id: str) -> LeaseInfo | None:
     except FileNotFoundError:
         return None
     return holder if holder is not None and not holder.stale(datetime.now(UTC)) else None
+
+
+def _acquire_within(storage: Storage, actor_id: str, command: str, ttl_s: float, wait_s: float) -> HeldActor:
+    """Another maker's lease is waited out for ``wait_s`` (two Dagster runs for the same actor,
+    e.g. a rerun of non-adjacent failed shots, then follow each other instead of one failing)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return _acquire(storage, actor_id, command, ttl_s)
+        except ActorBusy as busy:
+            if time.monotonic() >= deadline:
+                raise
+            log.info("%s; waiting up to %.0f s more", busy, deadline - time.monotonic())
+            time.sleep(min(_WAIT_POLL_S, max(0.0, deadline - time.monotonic())))
 
 
 def _acquire(storage: Storage, actor_id: str, command: str, ttl_s: float) -> HeldActor:

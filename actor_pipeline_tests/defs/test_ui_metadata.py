@@ -113,7 +113,7 @@ def test_a_set_shows_thumbnails_files_failures_and_costs(
     assert picture(portrait.metadata).size == (96, 128)
     assert_opens(portrait.metadata, pipeline.storage.get(load_registration(pipeline.storage, "alice").layout.portrait))
     grid = latest_materialization(pipeline, debug_grid.key, "alice")
-    assert picture(grid.metadata).width == 480  # the contact sheet is shown larger, behind a click
+    assert 128 < picture(grid.metadata).width <= 480  # larger than a shot's, behind a click
     assert_opens(grid.metadata, pipeline.storage.get(load_registration(pipeline.storage, "alice").layout.grid))
 
 

@@ -38,6 +38,8 @@ def page(request: pytest.FixtureRequest) -> Iterator[Page]:
     the test fails, what the page showed last is kept as ``test-artifacts/<test>-failure.png``."""
     require_chromium()
     expect.set_options(timeout=UI_TIMEOUT_MS)  # the UI loads statuses after the page: often over 5 s
+    failure_screenshot = ARTIFACTS / f"{request.node.name}-failure.png"
+    failure_screenshot.unlink(missing_ok=True)  # an earlier run's
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
@@ -57,7 +59,6 @@ def page(request: pytest.FixtureRequest) -> Iterator[Page]:
             report = getattr(request.node, "report_call", None)
             if report is not None and report.failed:
                 with suppress(PlaywrightError):
-                    ARTIFACTS.mkdir(exist_ok=True)
-                    opened.screenshot(path=ARTIFACTS / f"{request.node.name}-failure.png", timeout=5_000)
+                    opened.screenshot(path=failure_screenshot, timeout=5_000)
         finally:
             browser.close()

@@ -53,7 +53,9 @@ def test_a_dropped_portrait_becomes_a_set_shown_in_the_ui(tmp_path: Path, page: 
 def test_rerunning_two_failed_shots_from_the_ui_creates_exactly_two_predictions(tmp_path: Path, page: Page) -> None:
     failing = Behaviour(latency_s=0.2, failing=("woodcut print", "gouache painting"))  # words of two prompts
     with ReplicateEmulator(behaviour=failing) as emulator:
-        deployment = Deployment(tmp_path, "e2e-rerun", emulator.env())
+        # Two chains and a backfill (its daemon ticks every 30 s): over the default budget since
+        # image runs check the set's quality (15-35 s a run on a busy 2-CPU machine).
+        deployment = Deployment(tmp_path, "e2e-rerun", emulator.env(), budget_s=240)
         with deployment.running() as server:
             deployment.drop("rerun-actor")
             manifest = deployment.wait_for_manifest(server, "rerun-actor")

@@ -119,10 +119,10 @@ def test_a_new_actor_started_seen_and_repaired_in_the_ui_alone(tmp_path: Path, p
             deployment.wait_for_manifest(server, ACTOR, complete=True, timeout_s=CHAIN_TIMEOUT_S)
             counters = emulator.account.counters()
             assert (counters.predictions_created, counters.paid) == (SHOTS + 2, SHOTS)
+            # The two new predictions are the two failed shots' prompts.
             again = [str(p["input"]["prompt"]) for p in emulator.account.predictions()[SHOTS:]]
-            assert sorted(shot for shot, words in FAILING.items() for prompt in again if words in prompt) == sorted(
-                FAILING
-            ), again
+            remade = sorted(shot for shot, words in FAILING.items() for prompt in again if words in prompt)
+            assert remade == sorted(FAILING), again
 
             step.open_partition("training_image", ACTOR, "woodcut")
             expect(page.get_by_text("Materialized (17)")).to_be_visible()  # the status filters above the lists

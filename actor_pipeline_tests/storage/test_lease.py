@@ -94,3 +94,24 @@ def test_an_expired_s3_lease_of_another_machine_is_taken_over(s3_env: S3Env, tmp
         body = json.loads(s3_env.client().get_object(Bucket=s3_env.bucket, Key=lease_key("alice"))["Body"].read())
         assert body["command"] == "me"
     assert s3_env.client().list_objects_v2(Bucket=s3_env.bucket, Prefix="_leases/").get("KeyCount") == 0  # released
+
+
+def test_a_second_maker_may_wait_for_the_first_to_finish(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path / "store")
+    script = (
+        "import time\nfrom actor_pipeline.storage.lease import hold_actor\n"
+        "from actor_pipeline.storage.local import LocalStorage\n"
+        f"with hold_actor(LocalStorage({str(store.root)!r}), 'alice', 'first'):\n    print('held', flush=True); time.sleep(1.5)\n"
+    )
+    first = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout and first.stdout.readline().strip() == "held"
+        with pytest.raises(ActorBusy):
+            with hold_actor(store, "alice", "impatient"):
+                pass
+        with hold_actor(store, "alice", "patient", wait_s=30):  # a Dagster run waits its turn
+            assert current_holder(store, "alice").command == "patient"  # type: ignore[union-attr]
+        assert first.wait(timeout=10) == 0
+    finally:
+        first.kill()
+        first.wait()

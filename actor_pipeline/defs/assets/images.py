@@ -5,7 +5,7 @@ import dagster as dg
 
 from actor_pipeline.defs.assets.portrait import normalized_portrait
 from actor_pipeline.defs.assets.prompts import prompt_set
-from actor_pipeline.defs.assets.reporting import RunTally, journal_records, link, preview, unfinished_shot
+from actor_pipeline.defs.assets.reporting import RunTally, journal_records, link, preview, quality_table, unfinished_shot
 from actor_pipeline.defs.liveness import process_tags
 from actor_pipeline.defs.partitions import CATALOG, image_key, image_partitions, shots_by_actor
 from actor_pipeline.defs.resources import DebugResource, ImageGeneratorResource, StorageResource
@@ -72,6 +72,7 @@ def training_image(
                     force=config.force,
                     debug=debug.writer(),
                     quality=generator.quality(),
+                    lease_wait_s=generator.lease_wait_s,
                 )
             )
             tally.add(before, outcomes)
@@ -119,5 +120,10 @@ def _materialization(
             "attempts": record.attempts,
             "cost_usd": record.usage.cost_usd,
             "duration_s": record.duration_s or 0.0,
+            # Per shot on its own partition: AssetCheckResult carries no partition in Dagster 1.13,
+            # and one run makes a range of shots.
+            "qc": record.qc,
+            "qc_regenerations": record.regenerations,
+            "quality": dg.MetadataValue.md(quality_table(record)),
         },
     )

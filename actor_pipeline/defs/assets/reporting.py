@@ -68,6 +68,19 @@ def unfinished_shot(asset_key: dg.AssetKey, partition: str, record: ShotRecord) 
     )
 
 
+def quality_table(record: ShotRecord) -> str:
+    """The image's quality checks as a markdown table: check, outcome, measured, threshold."""
+    if not record.quality:
+        return "not checked"
+    rows = ["| check | outcome | measured | threshold | reason |", "|---|---|---|---|---|"]
+    for result in record.quality:
+        outcome = f"**{result.outcome.value}**" if result.blocks else result.outcome.value
+        measured = ", ".join(f"{k} {v:g}" for k, v in result.measured.items())
+        threshold = ", ".join(f"{k} {v:g}" for k, v in result.threshold.items())
+        rows.append(f"| {result.check.value} | {outcome} | {measured} | {threshold} | {result.reason.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
 def journal_records(storage: Storage, actor_id: str) -> dict[str, ShotRecord]:
     """The journal's record of each of the actor's shots that has one; none before the actor's
     prompts are planned."""
