@@ -9,7 +9,7 @@ actor's grid and manifest.
 For a portrait from the inbox, when the instance runs one run per actor at a time in submission
 order (``deploy/dagster.yaml``), all three stages are queued at once instead: each starts within
 the queue's 1 s dequeue interval after the previous one ends, rather than at the sensor daemon's
-next 5 s wake-up: drop to manifest takes about L + 12 to L + 18 s, L being one prediction's
+next 5 s wake-up: drop to manifest takes about L + 12 to L + 20 s, L being one prediction's
 latency (``benchmarks/bench_inbox_latency.py``).
 """
 
