@@ -7,6 +7,7 @@ can be tested (and reused by the CLI) without Dagster.
 import hashlib
 import io
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -23,7 +24,7 @@ from actor_pipeline.outputs.grid import Tile, render_grid
 from actor_pipeline.outputs.bundle import DEFAULT_KOHYA_REPEATS, DEFAULT_TRIGGER, BundleEntry, Layout, build_bundle
 from actor_pipeline.outputs.manifest import BundleInfo, GridInfo, Manifest, PortraitInfo, build_manifest, write_manifest
 from actor_pipeline.portrait.limits import PortraitLimits
-from actor_pipeline.quality import DEFAULT_THRESHOLDS, CheckName, Outcome, QualityThresholds, check_set
+from actor_pipeline.quality import DEFAULT_THRESHOLDS, CheckName, Outcome, QualityThresholds, check_set, prepare_identity
 from actor_pipeline.portrait.normalize import normalize_portrait
 from actor_pipeline.registry import NewActor, Registration, load_registration, register_actor
 from actor_pipeline.storage.base import Storage
@@ -118,6 +119,9 @@ async def generate_stage(
     batch = ActorBatch(layout, prompt_set, portrait, shot_ids)
     gate = None
     if quality is not None:
+        if quality.identity:
+            # Idle CPU while Replicate works: the identity check's set-up is ready when the shots are.
+            threading.Thread(target=prepare_identity, args=(portrait, registration.actor_type), daemon=True).start()
         gate = partial(
             check_set,
             portrait=portrait,

@@ -1,18 +1,14 @@
 """Inbox latency: a portrait dropped in the inbox -> its manifest written, under the real daemon.
 
 Starts the Replicate emulator (``--latency`` seconds per prediction) and ``dg dev`` on a
-temporary ``DAGSTER_HOME`` with the shipped ``deploy/dagster.yaml``, serving
-``benchmarks/latency_defs.py`` (the shipped definitions; the Replicate backend talks to the
-emulator), then drops one portrait at a time at a random moment and times it until its manifest
-exists. Target: <= L + 15 s, L being one prediction's latency (20 s at 5 s per prediction).
+temporary ``DAGSTER_HOME`` with the shipped ``deploy/dagster.yaml``, serving the shipped code
+location (the Replicate backend talks to the emulator; quality checks as configured, identity
+included where the faces extra is installed), then drops one portrait at a time at a random
+moment and times it until its manifest exists. Target: <= L + 15 s, L being one prediction's
+latency (20 s at 5 s per prediction). Each actor's line shows its run as
+job[created/started/ended] in seconds after the drop.
 
     .venv/bin/python benchmarks/bench_inbox_latency.py [--actors 5] [--latency 5]
-        [--max-concurrency 17] [--chain queued|stepwise|automation|automation-backfills]
-
-Chains: ``queued`` is what ships (the inbox queues all three stages; the instance runs them one
-after the other); ``stepwise`` is the same code on an instance without the per-actor run limit,
-so run-status sensors request each stage; the ``automation`` ones use declarative automation
-(see ``latency_defs.py``).
 """
 
 import argparse
@@ -25,8 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -34,7 +28,7 @@ from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline_tests.e2e.devserver import dagster_dev, instance_home, wait_for
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 
-TARGET_OVER_LATENCY_S = 15.0  # the sensor daemon's 5 s wake-up, three run launches, the step's own work
+TARGET_OVER_LATENCY_S = 15.0  # the sensor daemon's 5 s wake-up, one run launch, the run's own work
 _RUNS_QUERY = """
 query Runs($after: Float) {
   runsOrError(filter: {createdAfter: $after}) {
@@ -47,18 +41,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--actors", type=int, default=5, help="portraits to drop, one after the other")
     parser.add_argument("--latency", type=float, default=5.0, help="seconds per prediction")
-    parser.add_argument("--max-concurrency", type=int, default=17, help="predictions in flight per actor")
-    parser.add_argument(
-        "--chain", default="queued", choices=["queued", "stepwise", "automation", "automation-backfills"]
-    )
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one manifest")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-inbox-"))
     workspace = work / "workspace.yaml"
     workspace.write_text(
-        "load_from:\n  - python_file:\n"
-        f"      relative_path: {REPO / 'benchmarks' / 'latency_defs.py'}\n"
+        "load_from:\n  - python_module:\n      module_name: actor_pipeline.definitions\n"
         f"      working_directory: {REPO}\n      location_name: actor_pipeline\n"
     )
     rng = random.Random(5)
@@ -67,12 +56,12 @@ def main() -> None:
         with (
             ReplicateEmulator(behaviour=Behaviour(latency_s=args.latency)) as emulator,
             dagster_dev(
-                _home(work / "home", args.chain), _env(work, args, emulator), work / "dg-dev.log", workspace
+                instance_home(work / "home"), _env(work, emulator), work / "dg-dev.log", workspace
             ) as server,
         ):
             print(
-                f"dg dev ready on {server.url}; chain={args.chain}, emulator at {args.latency} s per "
-                f"prediction, {args.max_concurrency} in flight; load average {os.getloadavg()[0]:.1f}"
+                f"dg dev ready on {server.url}; emulator at {args.latency} s per prediction; "
+                f"load average {os.getloadavg()[0]:.1f}"
             )
             time.sleep(6)  # let the sensors take their first (cursor-initializing) ticks
             for number in range(1, args.actors + 1):
@@ -98,25 +87,8 @@ def main() -> None:
     )
 
 
-def _home(path: Path, chain: str) -> Path:
-    """The shipped instance; for the other chains without the per-actor limit that lets the
-    inbox queue all stages at once, so that something else must start each next stage."""
-    home = instance_home(path)
-    if chain != "queued":
-        config = yaml.safe_load((home / "dagster.yaml").read_text())
-        del config["concurrency"]["runs"]["tag_concurrency_limits"]
-        (home / "dagster.yaml").write_text(yaml.safe_dump(config))
-    return home
-
-
-def _env(work: Path, args: argparse.Namespace, emulator: ReplicateEmulator) -> dict[str, str]:
-    return {
-        **emulator.env(),
-        "ACTOR_PIPELINE_OUTPUT_DIR": str(work / "out"),
-        "ACTOR_PIPELINE_INBOX": str(work / "inbox"),
-        "BENCH_CHAIN": "sensors" if args.chain in ("queued", "stepwise") else args.chain,
-        "BENCH_MAX_CONCURRENCY": str(args.max_concurrency),
-    }
+def _env(work: Path, emulator: ReplicateEmulator) -> dict[str, str]:
+    return {**emulator.env(), "ACTOR_PIPELINE_OUTPUT_DIR": str(work / "out"), "ACTOR_PIPELINE_INBOX": str(work / "inbox")}
 
 
 def _stages(data: dict, dropped: float) -> str:

@@ -1,16 +1,16 @@
 """The runs that make an actor's set, and what a finished run set out to materialize.
 
-The chain is: ``prepare_actor`` (portrait + prompts) -> ``make_training_images`` (all shots of
-the actor in one run) -> ``finish_training_set`` (grid + manifest). A run-status sensor requests
-each next stage from the asset partitions a run planned, however it was launched, so a run
-started from the UI (e.g. rerunning failed ``training_image`` partitions) also refreshes the
-actor's grid and manifest.
+A portrait from the inbox starts one run of ``make_training_images`` over the actor's shots that
+also starts the actor and finishes its set (``TrainingImageConfig.start`` and ``finish``): one
+run launch, where each costs about 3-4 s on 2 cores (a fresh interpreter importing Dagster and
+the code location), so drop to manifest stays within L + 15 s, L being one prediction's latency
+(``benchmarks/bench_inbox_latency.py``).
 
-For a portrait from the inbox, when the instance runs one run per actor at a time in submission
-order (``deploy/dagster.yaml``), all three stages are queued at once instead: each starts within
-the queue's 1 s dequeue interval after the previous one ends, rather than at the sensor daemon's
-next 5 s wake-up: drop to manifest takes about L + 12 to L + 20 s, L being one prediction's
-latency (``benchmarks/bench_inbox_latency.py``).
+Runs started otherwise follow the chain ``prepare_actor`` (portrait + prompts) ->
+``make_training_images`` -> ``finish_training_set`` (grid, bundle, manifest): a run-status sensor
+requests each next stage from the asset partitions a run planned, however it was launched, so a
+run started from the UI (e.g. rerunning failed ``training_image`` partitions) also refreshes the
+actor's grid and manifest.
 """
 
 from collections.abc import Mapping, Sequence
@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 
 from actor_pipeline.defs.assets import normalized_portrait, prompt_set, training_image
-from actor_pipeline.defs.jobs import finish_training_set, make_training_images, prepare_actor
+from actor_pipeline.defs.jobs import finish_training_set, make_training_images
 from actor_pipeline.defs.partitions import (
     ACTOR_DIMENSION,
     CATALOG,
@@ -33,13 +33,9 @@ from actor_pipeline.defs.partitions import (
 )
 
 ACTOR_TAG = "actor_pipeline/actor"
-# On the runs of a chain queued at once: their next stages are already queued.
-QUEUED_TAG = "actor_pipeline/stages"
-QUEUED_AHEAD = "queued-together"
 Plan = dict[dg.AssetKey, set[str]]
-# Dagster's run tags (documented, with no public constants): a re-execution or retry names its
-# parent run; a run names its partition, or the ends of its partition range.
-PARENT_RUN_TAG = "dagster/parent_run_id"
+# Dagster's run tags (documented, with no public constants): a run names its partition, or the
+# ends of its partition range.
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
@@ -55,50 +51,15 @@ def shot_range_tags(actor_id: str, first_shot: str, last_shot: str) -> dict[str,
     return {**shot_range(actor_id, first_shot, last_shot), **actor_tags(actor_id)}
 
 
-def serializes_actor_runs(instance: dg.DagsterInstance) -> bool:
-    """Whether the instance launches queued runs in submission order, one per ``ACTOR_TAG``
-    value at a time (``deploy/dagster.yaml`` does), so an actor's stages can be queued at once."""
-    if not isinstance(instance.run_coordinator, dg.QueuedRunCoordinator):
-        return False
-    queue = instance.get_concurrency_config().run_queue_config
-    limits = (queue.tag_concurrency_limits if queue else None) or []
-    return any(
-        limit.get("key") == ACTOR_TAG
-        and limit.get("limit") == 1
-        and limit.get("value") == {"applyLimitPerUniqueValue": True}
-        for limit in limits
+def new_set_request(actor_id: str, run_key: str, tags: Mapping[str, str], start: Mapping[str, Any]) -> dg.RunRequest:
+    """The one run that makes a new actor's whole set: it starts the actor with ``start`` (a
+    ``NewActorConfig``), makes every shot and finishes the set."""
+    return dg.RunRequest(
+        job_name=make_training_images.name,
+        run_key=run_key,
+        tags={**tags, **actor_image_range(actor_id), **actor_tags(actor_id)},
+        run_config={"ops": {training_image.key.path[-1]: {"config": {"start": dict(start), "finish": True}}}},
     )
-
-
-def new_set_requests(
-    actor_id: str, run_key: str, tags: Mapping[str, str], *, all_stages: bool, run_config: Mapping[str, Any]
-) -> list[dg.RunRequest]:
-    """The runs that make a new actor's set: all three stages queued together (``all_stages``,
-    see ``serializes_actor_runs``) or the first one only, the run-status sensors requesting the
-    others. ``run_config`` is the first stage's: the portrait and the actor's details."""
-    tags = {**tags, **actor_tags(actor_id), **({QUEUED_TAG: QUEUED_AHEAD} if all_stages else {})}
-    prepare = dg.RunRequest(
-        job_name=prepare_actor.name, run_key=run_key, partition_key=actor_id, tags=tags, run_config=dict(run_config)
-    )
-    if not all_stages:
-        return [prepare]
-    return [
-        prepare,
-        dg.RunRequest(
-            job_name=make_training_images.name,
-            run_key=f"{run_key}:images",
-            tags={**tags, **actor_image_range(actor_id)},
-        ),
-        dg.RunRequest(
-            job_name=finish_training_set.name, run_key=f"{run_key}:finish", partition_key=actor_id, tags=tags
-        ),
-    ]
-
-
-def next_stage_queued(run: dg.DagsterRun) -> bool:
-    """The run's next stage was queued with it. Not so for a retry or re-execution of it, which
-    runs after the queued stages and so must request the next stage again."""
-    return run.tags.get(QUEUED_TAG) == QUEUED_AHEAD and PARENT_RUN_TAG not in run.tags
 
 
 def planned_partitions(instance: dg.DagsterInstance, run_id: str) -> Plan:

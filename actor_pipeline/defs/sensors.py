@@ -1,5 +1,5 @@
-"""Sensors: the inbox starts an actor's set, run-status sensors carry runs through the three
-stages, and failed runs are reported with the actor, the shots and why.
+"""Sensors: the inbox starts an actor's set (one run), run-status sensors carry other runs through
+the three stages, and failed runs are reported with the actor, the shots and why.
 
 Stages are chained here rather than by declarative automation, which was 3-4 times slower from
 drop to manifest (``benchmarks/bench_inbox_latency.py``, 5 s predictions: median 56-62 s against
@@ -11,21 +11,19 @@ import time
 
 import dagster as dg
 
-from actor_pipeline.defs.assets.images import only_shots_failed
+from actor_pipeline.defs.assets.images import finishes_itself, only_shots_failed
 from actor_pipeline.defs.assets.inbox import rejected_file
-from actor_pipeline.defs.assets.portrait import start_run_config
+from actor_pipeline.defs.assets.portrait import new_actor_config
 from actor_pipeline.defs.inbox_resource import InboxResource
-from actor_pipeline.defs.jobs import finish_training_set, make_training_images, prepare_actor
+from actor_pipeline.defs.jobs import finish_training_set, make_training_images
 from actor_pipeline.defs.liveness import fail_orphaned_runs
 from actor_pipeline.defs.partitions import actors_partitions
 from actor_pipeline.defs.resources import StorageResource
 from actor_pipeline.defs.runs import (
     covered_shots,
-    new_set_requests,
-    next_stage_queued,
+    new_set_request,
     next_stage_requests,
     planned_partitions,
-    serializes_actor_runs,
 )
 from actor_pipeline.errors import InputError
 from actor_pipeline.inbox import InboxCursor, take_in
@@ -37,14 +35,14 @@ _EVERY_WAKE_UP = 1
 
 
 @dg.sensor(
-    jobs=[prepare_actor, make_training_images, finish_training_set],
+    jobs=[make_training_images],
     minimum_interval_seconds=_EVERY_WAKE_UP,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def portrait_inbox(context: dg.SensorEvaluationContext, inbox: InboxResource) -> dg.SensorResult:
     """Starts a set for each portrait dropped at ``{user_id}/{actor_id}.jpg`` in the inbox (with
-    its optional ``{actor_id}.json`` sidecar): it only lists files and requests runs, which fetch
-    and normalize the portrait. Each bad file is reported once, as an observation of
+    its optional ``{actor_id}.json`` sidecar): it only lists files and requests one run per
+    portrait, which fetches and normalizes it, makes the shots and finishes the set. Each bad file is reported once, as an observation of
     ``inbox_rejects``; a portrait that does not decode fails its run, naming the problem."""
     intake = take_in(
         inbox.open(),
@@ -65,18 +63,10 @@ def portrait_inbox(context: dg.SensorEvaluationContext, inbox: InboxResource) ->
         return dg.SensorResult(
             skip_reason=f"no new portraits in {inbox.location}", cursor=intake.cursor.serialize(), asset_events=rejects
         )
-    all_stages = serializes_actor_runs(context.instance)
     return dg.SensorResult(
         run_requests=[
-            request
+            new_set_request(a.new.actor_id, a.run_key, {SOURCE_TAG: a.new.portrait}, new_actor_config(a.new))
             for a in intake.arrived
-            for request in new_set_requests(
-                a.new.actor_id,
-                a.run_key,
-                {SOURCE_TAG: a.new.portrait},
-                all_stages=all_stages,
-                run_config=start_run_config(a.new),
-            )
         ],
         dynamic_partitions_requests=[actors_partitions.build_add_request(sorted(set(actors)))],
         cursor=intake.cursor.serialize(),
@@ -91,9 +81,9 @@ def portrait_inbox(context: dg.SensorEvaluationContext, inbox: InboxResource) ->
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def advance_training_set(context: dg.RunStatusSensorContext) -> list[dg.RunRequest] | None:
-    """After a successful run, requests the actor's next stage (unless it was queued already)."""
+    """After a successful run, requests the actor's next stage (unless the run finished the set)."""
     run = context.dagster_run
-    if next_stage_queued(run):
+    if finishes_itself(run.run_config):
         return None
     # None, not []: a run status sensor ends its tick at the first run it returns requests for.
     return next_stage_requests(run.run_id, planned_partitions(context.instance, run.run_id)) or None
@@ -128,7 +118,7 @@ def report_failed_run(context: dg.RunFailureSensorContext, storage: StorageResou
             context.log.error(f"actor {actor_id}: {exc}")
             continue
         context.log.error(describe_failed_shots(actor_id, failed, len(shot_ids)))
-    if next_stage_queued(run) or not only_shots_failed(context.get_step_failure_events()):
+    if finishes_itself(run.run_config) or not only_shots_failed(context.get_step_failure_events()):
         return None
     return next_stage_requests(run.run_id, plan) or None
 

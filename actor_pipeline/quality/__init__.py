@@ -25,7 +25,7 @@ from actor_pipeline.quality.image_checks import (
     load_image,
 )
 from actor_pipeline.quality.model import CheckName, CheckResult, DuplicatePair, Outcome, SetReport, ShotReport
-from actor_pipeline.quality.set_checks import check_set
+from actor_pipeline.quality.set_checks import check_set, prepare_identity
 from actor_pipeline.quality.settings import DEFAULT_THRESHOLDS, QualityThresholds
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "check_monochrome",
     "check_near_duplicates",
     "check_set",
+    "prepare_identity",
     "check_sharpness",
     "check_size",
     "face_results",

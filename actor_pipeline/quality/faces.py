@@ -11,6 +11,7 @@ that is not found is "not measured", except on photoreal shots (see ``face_resul
 """
 
 import copy
+import hashlib
 import importlib.util
 import threading
 from collections.abc import Sequence
@@ -24,15 +25,17 @@ import numpy as np
 from PIL import Image
 
 from actor_pipeline.catalog.model import Category
-from actor_pipeline.quality.image_checks import make_result, not_measured
+from actor_pipeline.quality.image_checks import ImageInput, load_image, make_result, not_measured
 from actor_pipeline.quality.model import CheckName, CheckResult, Outcome
 from actor_pipeline.quality.settings import DEFAULT_THRESHOLDS, QualityThresholds
 
 INSTALL_HINT = "pip install 'actor-pipeline[faces]'"
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
 ENCODER_FILE = "dlib_face_recognition_resnet_model_v1.dat"
-# A portrait's face is large: HOG at this size finds it, and a 12 MP phone photo would cost seconds.
-_PORTRAIT_MAX_SIDE = 1024
+# Faces are searched at most this wide: HOG's cost grows with the pixels (a 1392x752 shot costs
+# twice a 1024x553 one, a 12 MP phone photo seconds), and at this size the first pass still finds
+# faces from about 110 px of the full shot, the second from about 55 px.
+_SEARCH_MAX_SIDE = 1024
 
 
 class FacesUnavailable(RuntimeError):
@@ -57,10 +60,16 @@ class FaceAnalyzer:
         # detector (milliseconds to copy), and encodings take turns (0.1 s each).
         self._local = threading.local()
         self._encoder_lock = threading.Lock()
+        self._portrait_lock = threading.Lock()
+        self._portraits: dict[bytes, Face | None] = {}
 
     def find_face(self, image: Image.Image, upsample: Sequence[int] = (0,)) -> Face | None:
-        """The largest frontal face in ``image``, trying each upsampling level in turn (0 finds
-        faces from about 80 px, 1 from about 40 px at four times the cost)."""
+        """The largest frontal face in ``image`` (its box in ``image``'s pixels), trying each
+        upsampling level in turn (0 finds faces from about 80 px of the searched size, 1 from
+        about 40 px at four times the cost)."""
+        scale = min(1.0, _SEARCH_MAX_SIDE / max(image.size))
+        if scale < 1:
+            image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BILINEAR)
         pixels = np.asarray(image.convert("RGB"))
         detector = self._thread_detector()
         for level in upsample:
@@ -72,15 +81,20 @@ class FaceAnalyzer:
         box = max(boxes, key=lambda found: found.area())
         with self._encoder_lock:
             descriptor = np.array(self._encoder.compute_face_descriptor(pixels, self._predictor(pixels, box)))
-        return Face((box.left(), box.top(), box.right(), box.bottom()), descriptor)
+        left, top, right, bottom = (round(edge / scale) for edge in (box.left(), box.top(), box.right(), box.bottom()))
+        return Face((left, top, right, bottom), descriptor)
 
-    def find_portrait_face(self, portrait: Image.Image) -> Face | None:
-        scale = min(1.0, _PORTRAIT_MAX_SIDE / max(portrait.size))
-        if scale < 1:
-            portrait = portrait.resize(
-                (round(portrait.width * scale), round(portrait.height * scale)), Image.Resampling.BILINEAR
-            )
-        return self.find_face(portrait, upsample=(0, 1))
+    def find_portrait_face(self, portrait: ImageInput) -> Face | None:
+        """The portrait's face; a stored portrait's (bytes) is remembered for the last few, so
+        ``prepare_identity`` can find it while the shots are being made."""
+        if isinstance(portrait, Image.Image):
+            return self.find_face(portrait, upsample=(0, 1))
+        digest = hashlib.sha256(portrait).digest()
+        with self._portrait_lock:
+            if digest not in self._portraits:
+                face = self.find_face(load_image(portrait), upsample=(0, 1))
+                self._portraits = {**dict(list(self._portraits.items())[-3:]), digest: face}
+            return self._portraits[digest]
 
     def _thread_detector(self) -> Any:  # dlib ships no type stubs
         detector = getattr(self._local, "detector", None)
@@ -89,10 +103,19 @@ class FaceAnalyzer:
         return detector
 
 
-@lru_cache(maxsize=1)
+_load_lock = threading.Lock()
+
+
 def load_face_analyzer() -> FaceAnalyzer:
-    """The process-wide analyzer. Raises ``FacesUnavailable`` when the extra is not installed
-    (not cached, so installing it takes effect in a running process)."""
+    """The process-wide analyzer, loaded once even when threads ask at once. Raises
+    ``FacesUnavailable`` when the extra is not installed (not cached, so installing it takes
+    effect in a running process)."""
+    with _load_lock:
+        return _load_once()
+
+
+def load_face_models() -> FaceAnalyzer:
+    """A new analyzer (1-2 s): ``load_face_analyzer`` keeps one per process."""
     try:
         import dlib
     except ImportError as exc:
@@ -107,6 +130,9 @@ def load_face_analyzer() -> FaceAnalyzer:
     if missing:
         raise FacesUnavailable(f"face_recognition_models lacks {', '.join(missing)} ({INSTALL_HINT})")
     return FaceAnalyzer(dlib, models)
+
+
+_load_once = lru_cache(maxsize=1)(load_face_models)
 
 
 def upsample_levels(category: Category) -> tuple[int, ...]:
@@ -155,3 +181,4 @@ def face_results(
         blocking=CheckName.IDENTITY in thresholds.blocking and photoreal,
     )
     return face_result, identity_result
+

@@ -102,6 +102,17 @@ def check_set(
     return SetReport(shots=reports, duplicate_pairs=pairs)
 
 
+def prepare_identity(portrait: bytes, actor_type: str) -> None:
+    """Load dlib's models and find the portrait's face ahead of ``check_set`` (about 1.3 s), for
+    a caller with time to spare, such as while the shots are being made. Never raises."""
+    analyzer = _face_analyzer(normalize_actor_type(actor_type), identity=True)
+    if not isinstance(analyzer, str):
+        try:
+            analyzer.find_portrait_face(portrait)
+        except UnreadableImage:
+            pass  # check_set says so
+
+
 def _faces_not_measured(reason: str) -> tuple[CheckResult, CheckResult]:
     return not_measured(CheckName.FACE, reason), not_measured(CheckName.IDENTITY, reason)
 
@@ -126,7 +137,7 @@ def _portrait_face(analyzer_job: Future[FaceAnalyzer | str], portrait: ImageInpu
     if portrait is None:
         return "no portrait given"
     try:
-        return analyzer.find_portrait_face(load_image(portrait)) or "no face found on the portrait"
+        return analyzer.find_portrait_face(portrait) or "no face found on the portrait"
     except UnreadableImage:
         return "portrait not readable"
 

@@ -5,11 +5,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.storage.tags import PARENT_RUN_ID_TAG
 
 from actor_pipeline.defs.assets import ALL_ASSETS, training_image
 from actor_pipeline.defs.partitions import CATALOG, actor_image_range, image_key
-from actor_pipeline.defs.runs import ACTOR_TAG, QUEUED_AHEAD, QUEUED_TAG, serializes_actor_runs
+from actor_pipeline.defs.runs import ACTOR_TAG
 from actor_pipeline.defs.sensors import SOURCE_TAG, advance_training_set, portrait_inbox, report_failed_run
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.registry import load_registration
@@ -53,54 +52,51 @@ def after(pipeline: Pipeline, result: dg.ExecuteInProcessResult) -> list[dg.RunR
         return list(report_failed_run(context.for_run_failure()) or [])
 
 
-def test_the_inbox_sensor_only_lists_and_its_run_starts_the_actor(pipeline: Pipeline, portrait_bytes: bytes) -> None:
-    assert not serializes_actor_runs(pipeline.instance)  # no per-actor limit: one stage at a time
+def test_the_inbox_sensor_only_lists_and_one_run_makes_the_whole_set(
+    pipeline: Pipeline, portrait_bytes: bytes
+) -> None:
     (pipeline.inbox / "u1").mkdir(parents=True)
     (pipeline.inbox / "u1/alice.jpg").write_bytes(portrait_bytes)
     (pipeline.inbox / "u1/alice.json").write_text('{"actor_sex": "female"}')
+    pipeline.backend.fail = {"woodcut"}
 
     first = inbox_tick(pipeline)
     [request] = first.run_requests or []
-    assert request.partition_key == "alice" and request.run_key and request.run_key.startswith("inbox:u1/alice.jpg@")
+    assert request.job_name == "make_training_images" and request.partition_key is None
+    assert request.run_key and request.run_key.startswith("inbox:u1/alice.jpg@")
+    assert {k: request.tags[k] for k in actor_image_range("alice")} == actor_image_range("alice")
     assert request.tags[ACTOR_TAG] == "alice" and request.tags[SOURCE_TAG].endswith("inbox/u1/alice.jpg")
     assert [list(r.partition_keys or []) for r in first.dynamic_partitions_requests or []] == [["alice"]]
     assert not pipeline.storage.list("_registry/")  # the tick read no portrait and wrote nothing
 
-    assert pipeline.execute(request).success  # the run fetches, normalizes and registers, once
+    made = pipeline.execute(request)  # fetches, normalizes and registers once, then makes the set
+    assert not made.success and len(pipeline.backend.calls) == 17
     registration = load_registration(pipeline.storage, "alice")
     assert (registration.user_id, registration.descriptor) == ("u1", "woman")
     assert registration.portrait_source.endswith("inbox/u1/alice.jpg")
+    run = made.run_id
+    materialized = {
+        key.path[-1]: sorted(pipeline.instance.get_materialized_partitions(key))
+        for key in (a.key for a in ALL_ASSETS)
+        if key != training_image.key
+    }
+    assert materialized == {
+        "normalized_portrait": ["alice"],
+        "prompt_set": ["alice"],
+        "debug_grid": ["alice"],
+        "lora_bundle": ["alice"],
+        "training_manifest": ["alice"],
+        "inbox_rejects": [],
+    }
+    latest = pipeline.instance.get_latest_materialization_event(dg.AssetKey("training_manifest"))
+    assert latest is not None and latest.run_id == run
+    manifest = Manifest.model_validate_json(pipeline.storage.get(registration.layout.manifest))
+    assert manifest.totals.generated == 16 and [f.shot_id for f in manifest.failed] == ["woodcut"]
+    assert after(pipeline, made) == []  # the run finished its set: nothing more to request
 
     second = inbox_tick(pipeline, first.cursor)
     assert not second.run_requests and second.skip_reason
     assert "no new portraits" in (second.skip_reason.skip_message or "")
-
-
-def test_with_the_shipped_instance_all_three_stages_are_queued_at_once(
-    tmp_path: Path, shipped_instance: dg.DagsterInstance, flaky: FlakyBackend, portrait_bytes: bytes
-) -> None:
-    pipeline = build_pipeline(tmp_path, shipped_instance, generator_for(flaky), flaky)
-    assert serializes_actor_runs(shipped_instance)
-    (pipeline.inbox / "u1").mkdir(parents=True)
-    (pipeline.inbox / "u1/alice.jpg").write_bytes(portrait_bytes)
-
-    requests = inbox_tick(pipeline).run_requests or []
-    assert [(r.job_name, r.partition_key) for r in requests] == [
-        ("prepare_actor", "alice"),
-        ("make_training_images", None),
-        ("finish_training_set", "alice"),
-    ]
-    assert all(r.tags[ACTOR_TAG] == "alice" and r.tags[QUEUED_TAG] == QUEUED_AHEAD for r in requests)
-    assert {k: requests[1].tags[k] for k in actor_image_range("alice")} == actor_image_range("alice")
-    assert len({r.run_key for r in requests}) == 3
-
-    # Their next stages are queued already; a retry of one of them runs later and must go on.
-    prepared = pipeline.execute(requests[0])
-    assert after(pipeline, prepared) == []
-    retried = pipeline.run(
-        "prepare_actor", partition_key="alice", tags={**requests[0].tags, PARENT_RUN_ID_TAG: prepared.run_id}
-    )
-    assert [r.job_name for r in after(pipeline, retried)] == ["make_training_images"]
 
 
 def test_a_bad_portrait_fails_its_run_in_one_line_and_leaves_no_partition(
@@ -110,9 +106,9 @@ def test_a_bad_portrait_fails_its_run_in_one_line_and_leaves_no_partition(
     (pipeline.inbox / "u1/broken.png").write_bytes(b"not a png")
     (pipeline.inbox / "u1/bob.jpg").write_bytes(portrait_bytes)
     first = inbox_tick(pipeline)
-    runs = {r.partition_key: pipeline.execute(r) for r in first.run_requests or []}
+    runs = {r.tags[ACTOR_TAG]: pipeline.execute(r) for r in first.run_requests or []}
     assert runs["bob"].success and not runs["broken"].success
-    [failure] = [e for e in runs["broken"].get_step_failure_events() if e.step_key == "normalized_portrait"]
+    [failure] = [e for e in runs["broken"].get_step_failure_events() if e.step_key == "training_image"]
     message = failure.step_failure_data.error.message if failure.step_failure_data and failure.step_failure_data.error else ""
     assert "broken.png" in message and "not in a recognized image format" in message
     assert pipeline.instance.get_dynamic_partitions("actors") == ["bob"]  # no orphan left to go red

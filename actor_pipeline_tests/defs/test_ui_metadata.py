@@ -21,6 +21,7 @@ from actor_pipeline.defs.assets.reporting import (
     unfinished_shot,
 )
 from actor_pipeline.defs.partitions import actor_image_range, image_key, shot_range
+from actor_pipeline.defs.runs import ACTOR_TAG
 from actor_pipeline.defs.sensors import portrait_inbox
 from actor_pipeline.generation.journal import ShotJournal, ShotRecord
 from actor_pipeline.generation.types import ShotStatus, Usage
@@ -165,7 +166,7 @@ def test_a_bad_inbox_file_is_observed_on_inbox_rejects_once(pipeline: Pipeline, 
     (pipeline.inbox / "u1/bob.jpg").write_bytes(portrait_bytes)
 
     first = inbox_tick(pipeline)
-    assert [r.partition_key for r in first.run_requests or []] == ["bob"]  # good files are not held up
+    assert [r.tags[ACTOR_TAG] for r in first.run_requests or []] == ["bob"]  # good files are not held up
     rejected = {str(o.metadata["file"].value): str(o.metadata["problem"].value) for o in first.asset_events}
     inbox = pipeline.inbox.resolve()
     assert set(rejected) == {str(inbox / "u1/notes.txt"), str(inbox / "stray.jpg")}

@@ -20,7 +20,7 @@ from actor_pipeline.quality import (
     load_face_analyzer,
     set_checks,
 )
-from actor_pipeline.quality.faces import upsample_levels
+from actor_pipeline.quality.faces import load_face_models, upsample_levels
 from actor_pipeline_tests.quality import crafted
 from actor_pipeline_tests.quality.conftest import Preview
 
@@ -126,9 +126,9 @@ def test_without_the_extra_faces_are_not_measured(
     # A None entry in sys.modules makes the import (or find_spec) behave as if the package were
     # absent; the uncached loader is used so a loaded analyzer elsewhere in the session is kept.
     monkeypatch.setitem(sys.modules, missing, None)
-    monkeypatch.setattr(set_checks, "load_face_analyzer", load_face_analyzer.__wrapped__)
+    monkeypatch.setattr(set_checks, "load_face_analyzer", load_face_models)
     with pytest.raises(FacesUnavailable, match=f"{missing} is not installed"):
-        load_face_analyzer.__wrapped__()
+        load_face_models()
     shot = "eye_contact_closeup"
     report = check_set({shot: previews[shot].data}, previews[shot].data, {shot: Category.PHOTOREAL}, "human")
     for check in (CheckName.FACE, CheckName.IDENTITY):

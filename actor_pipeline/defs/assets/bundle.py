@@ -3,11 +3,11 @@ from enum import Enum
 import dagster as dg
 from pydantic import Field
 
-from actor_pipeline.defs.assets.grid import PER_ACTOR
-from actor_pipeline.defs.assets.images import training_image
-from actor_pipeline.defs.assets.reporting import link
+from actor_pipeline.defs.assets.grid import ALL_SHOTS
+from actor_pipeline.defs.assets.reporting import Metadata, link
 from actor_pipeline.defs.partitions import CATALOG, actors_partitions
 from actor_pipeline.defs.resources import StorageResource
+from actor_pipeline.outputs.manifest import BundleInfo
 from actor_pipeline.outputs.bundle import DEFAULT_KOHYA_REPEATS, DEFAULT_TRIGGER, Layout
 from actor_pipeline.stages import bundle_stage
 
@@ -27,7 +27,7 @@ class LoraBundleConfig(dg.Config):
 
 @dg.asset(
     partitions_def=actors_partitions,
-    deps=[dg.AssetDep(training_image, partition_mapping=PER_ACTOR)],
+    deps=[ALL_SHOTS],
     group_name="training_set",
     kinds={"zip"},
 )
@@ -42,16 +42,18 @@ def lora_bundle(context: dg.AssetExecutionContext, config: LoraBundleConfig, sto
         layout=Layout(config.layout.value),
         repeats=config.repeats,
     )
+    return dg.MaterializeResult(metadata=bundle_metadata(info))
+
+
+def bundle_metadata(info: BundleInfo | None) -> Metadata:
     if info is None:
-        return dg.MaterializeResult(metadata={"images": 0, "note": "no image is made yet: nothing to bundle"})
+        return {"images": 0, "note": "no image is made yet: nothing to bundle"}
     report = info.report
-    return dg.MaterializeResult(
-        metadata={
-            **link(info.url),
-            "images": len(report.images),
-            "layout": report.layout.value,
-            "trigger": report.trigger,
-            "left_out": dg.MetadataValue.json([entry.model_dump() for entry in report.left_out]),
-            **({"warning": report.warning} if report.warning else {}),
-        }
-    )
+    return {
+        **link(info.url),
+        "images": len(report.images),
+        "layout": report.layout.value,
+        "trigger": report.trigger,
+        "left_out": dg.MetadataValue.json([entry.model_dump() for entry in report.left_out]),
+        **({"warning": report.warning} if report.warning else {}),
+    }

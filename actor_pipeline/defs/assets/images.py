@@ -1,10 +1,17 @@
 import asyncio
-from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
-from actor_pipeline.defs.assets.portrait import normalized_portrait
-from actor_pipeline.defs.assets.prompts import prompt_set
+from actor_pipeline.defs.assets.bundle import bundle_metadata, lora_bundle
+from actor_pipeline.defs.assets.grid import debug_grid, grid_metadata
+from actor_pipeline.defs.assets.manifest import manifest_metadata, training_manifest
+from actor_pipeline.defs.assets.portrait import NewActorConfig, normalized_portrait, prepare_portrait
+from actor_pipeline.defs.assets.prompts import prompt_set, prompts_metadata
 from actor_pipeline.defs.assets.reporting import RunTally, journal_records, link, preview, quality_table, unfinished_shot
 from actor_pipeline.defs.liveness import process_tags
 from actor_pipeline.defs.partitions import CATALOG, image_key, image_partitions, shots_by_actor
@@ -12,7 +19,8 @@ from actor_pipeline.defs.resources import DebugResource, ImageGeneratorResource,
 from actor_pipeline.errors import Interrupted
 from actor_pipeline.generation import stopping
 from actor_pipeline.generation.runner import ShotOutcome
-from actor_pipeline.stages import generate_stage
+from actor_pipeline.generation.types import ImageBackend
+from actor_pipeline.stages import bundle_stage, generate_stage, grid_stage, manifest_stage, prompt_stage
 from actor_pipeline.storage.base import Storage
 
 FAILED_SHOTS_KEY = "failed_shots"
@@ -28,7 +36,19 @@ def only_shots_failed(step_failures: Iterable[dg.DagsterEvent]) -> bool:
 
 
 class TrainingImageConfig(dg.Config):
-    force: bool = False  # regenerate even when an identical image already exists
+    """What the run does besides making its shots: the inbox starts a new actor's whole set in
+    one run (``start`` and ``finish``), one run launch instead of three."""
+
+    force: bool = Field(False, description="regenerate even when an identical image already exists")
+    start: NewActorConfig | None = Field(
+        None, description="first start the run's one actor from this portrait (normalized_portrait and prompt_set)"
+    )
+    finish: bool = Field(False, description="then draw the contact sheet, zip the bundle and write the manifest")
+
+
+def finishes_itself(run_config: Mapping[str, Any]) -> bool:
+    """A run of ``training_image`` with ``finish`` set made its actors' grid, bundle and manifest."""
+    return bool(run_config.get("ops", {}).get("training_image", {}).get("config", {}).get("finish"))
 
 
 @dg.asset(
@@ -55,10 +75,19 @@ def training_image(
     context.instance.add_run_tags(context.run.run_id, process_tags())
     backend = generator.create_backend(CATALOG)
     store = storage.create_storage()
+    actors = shots_by_actor(context.partition_keys)
+    if config.start is not None:
+        if len(actors) != 1:
+            raise dg.Failure(f"start: the run covers {len(actors)} actors; a run that starts one covers its shots only")
+        (actor_id,) = actors
+        metadata = prepare_portrait(context.instance, storage, actor_id, config.start)
+        context.log_event(dg.AssetMaterialization(normalized_portrait.key, partition=actor_id, metadata=metadata))
+        metadata = prompts_metadata(prompt_stage(store, CATALOG, actor_id))
+        context.log_event(dg.AssetMaterialization(prompt_set.key, partition=actor_id, metadata=metadata))
     failed: list[str] = []
     tally = RunTally()
     try:
-        for actor_id, shot_ids in shots_by_actor(context.partition_keys).items():
+        for actor_id, shot_ids in actors.items():
             context.log.info(f"{actor_id}: making {len(shot_ids)} shot(s) with {backend.name} ({backend.model})")
             before = journal_records(store, actor_id)  # what this run's cost is counted from
             outcomes = asyncio.run(
@@ -76,16 +105,19 @@ def training_image(
                 )
             )
             tally.add(before, outcomes)
-            for outcome in outcomes:
-                record = outcome.record
-                partition = image_key(actor_id, record.shot_id)
-                if outcome.succeeded:
-                    yield _materialization(context.asset_key, partition, outcome, store)
+            with ThreadPoolExecutor() as pool:  # the thumbnails: Pillow encodes without the GIL
+                events = list(pool.map(partial(_report, context.asset_key, actor_id, store), outcomes))
+            for outcome, event in zip(outcomes, events, strict=True):
+                if isinstance(event, dg.AssetMaterialization):
+                    yield event
                 else:
-                    context.log_event(unfinished_shot(context.asset_key, partition, record))
-                    failed.append(f"{partition} ({record.status.value}: {record.error})")
+                    context.log_event(event)
+                    failed.append(f"{event.partition} ({outcome.record.status.value}: {outcome.record.error})")
             if (signum := stopping.requested()) is not None:
                 raise Interrupted(signum)
+            if config.finish:
+                for event in _finish(store, actor_id, backend, debug):
+                    context.log_event(event)
     finally:
         # Tagged even when the run is cut short: what it made and paid for stays shown.
         if tally.actors:
@@ -98,10 +130,27 @@ def training_image(
         )
 
 
-def _materialization(
-    asset_key: dg.AssetKey, partition: str, outcome: ShotOutcome, storage: Storage
-) -> dg.AssetMaterialization:
+def _finish(
+    store: Storage, actor_id: str, backend: ImageBackend, debug: DebugResource
+) -> Iterator[dg.AssetMaterialization]:
+    """The actor's contact sheet, bundle (default trigger and layout) and manifest, failed shots
+    included, as the ``finish_training_set`` job makes them."""
+    grid = grid_metadata(store, grid_stage(store, actor_id, debug.writer()), actor_id)
+    yield dg.AssetMaterialization(debug_grid.key, partition=actor_id, metadata=grid)
+    bundle = bundle_metadata(bundle_stage(store, CATALOG, actor_id))
+    yield dg.AssetMaterialization(lora_bundle.key, partition=actor_id, metadata=bundle)
+    manifest = manifest_metadata(*manifest_stage(store, actor_id, (backend.name, backend.model)))
+    yield dg.AssetMaterialization(training_manifest.key, partition=actor_id, metadata=manifest)
+
+
+def _report(
+    asset_key: dg.AssetKey, actor_id: str, storage: Storage, outcome: ShotOutcome
+) -> dg.AssetMaterialization | dg.AssetObservation:
+    """A made shot's materialization, or the state of one that was not made."""
     record = outcome.record
+    partition = image_key(actor_id, record.shot_id)
+    if not outcome.succeeded:
+        return unfinished_shot(asset_key, partition, record)
     assert record.image is not None
     return dg.AssetMaterialization(
         asset_key=asset_key,

@@ -1,17 +1,17 @@
 import dagster as dg
 
 from actor_pipeline.defs.assets.bundle import lora_bundle
-from actor_pipeline.defs.assets.grid import PER_ACTOR, debug_grid
-from actor_pipeline.defs.assets.images import training_image
-from actor_pipeline.defs.assets.reporting import link
+from actor_pipeline.defs.assets.grid import ALL_SHOTS, debug_grid
+from actor_pipeline.defs.assets.reporting import Metadata, link
 from actor_pipeline.defs.partitions import CATALOG, actors_partitions
 from actor_pipeline.defs.resources import ImageGeneratorResource, StorageResource
+from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.stages import manifest_stage
 
 
 @dg.asset(
     partitions_def=actors_partitions,
-    deps=[dg.AssetDep(training_image, partition_mapping=PER_ACTOR), debug_grid, lora_bundle],
+    deps=[ALL_SHOTS, debug_grid, lora_bundle],
     group_name="training_set",
     kinds={"json"},
 )
@@ -21,17 +21,19 @@ def training_manifest(
     """The set's manifest (JSON), written last so it never lists an image that is not stored."""
     backend = generator.create_backend(CATALOG)
     manifest, url = manifest_stage(storage.create_storage(), context.partition_key, (backend.name, backend.model))
-    return dg.MaterializeResult(
-        metadata={
-            **link(url),
-            "generated": manifest.totals.generated,
-            "target": manifest.totals.target,
-            "failed": dg.MetadataValue.json([f.model_dump() for f in manifest.failed]),
-            "cost_usd": manifest.ledger.cost_usd,
-            "bundle_url": manifest.bundle.url if manifest.bundle else "none yet",
-            "predictions_created": manifest.ledger.predictions_created,
-            "predictions_succeeded": manifest.ledger.predictions_succeeded,
-            "predictions_failed": manifest.ledger.predictions_failed,
-            "predictions_canceled": manifest.ledger.predictions_canceled,
-        }
-    )
+    return dg.MaterializeResult(metadata=manifest_metadata(manifest, url))
+
+
+def manifest_metadata(manifest: Manifest, url: str) -> Metadata:
+    return {
+        **link(url),
+        "generated": manifest.totals.generated,
+        "target": manifest.totals.target,
+        "failed": dg.MetadataValue.json([f.model_dump() for f in manifest.failed]),
+        "cost_usd": manifest.ledger.cost_usd,
+        "bundle_url": manifest.bundle.url if manifest.bundle else "none yet",
+        "predictions_created": manifest.ledger.predictions_created,
+        "predictions_succeeded": manifest.ledger.predictions_succeeded,
+        "predictions_failed": manifest.ledger.predictions_failed,
+        "predictions_canceled": manifest.ledger.predictions_canceled,
+    }

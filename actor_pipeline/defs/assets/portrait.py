@@ -5,7 +5,7 @@ import dagster as dg
 from pydantic import Field
 
 from actor_pipeline.catalog.descriptors import ACTOR_SEXES, ACTOR_TYPES
-from actor_pipeline.defs.assets.reporting import link, preview
+from actor_pipeline.defs.assets.reporting import Metadata, link, preview
 from actor_pipeline.defs.partitions import actors_partitions
 from actor_pipeline.defs.resources import StorageResource
 from actor_pipeline.errors import InputError
@@ -30,10 +30,10 @@ class NewActorConfig(dg.Config):
     reseed: bool = Field(False, description="new seeds for every shot: new variants of the images")
 
 
-def start_run_config(new: NewActor) -> dict[str, Any]:
-    """The run config that starts ``new`` (the inbox's runs; the UI's form fills the same)."""
+def new_actor_config(new: NewActor) -> dict[str, Any]:
+    """``NewActorConfig`` for ``new``, as run config (the inbox's runs; the UI's form fills the same)."""
     fields = {"portrait": new.portrait, "user_id": new.user_id, "actor_type": new.actor_type, "actor_sex": new.actor_sex}
-    return {"ops": {"normalized_portrait": {"config": {k: v for k, v in fields.items() if v is not None}}}}
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 @dg.asset(partitions_def=actors_partitions, group_name="training_set", kinds={"image"})
@@ -41,9 +41,16 @@ def normalized_portrait(
     context: dg.AssetExecutionContext, config: NewActorConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
     """The actor's portrait as an upright RGB JPEG: the input image of every shot. With a
-    ``portrait`` in the run's config this starts the actor (the UI's way in, and the inbox's)."""
+    ``portrait`` in the run's config this starts the actor (the UI's way in)."""
+    return dg.MaterializeResult(metadata=prepare_portrait(context.instance, storage, context.partition_key, config))
+
+
+def prepare_portrait(
+    instance: dg.DagsterInstance, storage: StorageResource, actor_id: str, config: NewActorConfig
+) -> Metadata:
+    """Start the actor from ``config.portrait`` (or re-normalize a registered actor's without
+    one); a bad portrait fails the run and takes away the partition it was started for."""
     store = storage.create_storage()
-    actor_id = context.partition_key
     if config.portrait:
         sex = config.actor_sex.value if config.actor_sex else None
         new = NewActor(actor_id, config.portrait, config.user_id, config.actor_type.value, sex, config.reseed)
@@ -54,17 +61,15 @@ def normalized_portrait(
             if not actor_registered(store, actor_id):
                 # A partition added for an actor that never started would stay red in every
                 # status and backfill: take it away again.
-                context.instance.delete_dynamic_partition(actors_partitions.name, actor_id)
+                instance.delete_dynamic_partition(actors_partitions.name, actor_id)
             raise dg.Failure(description=str(exc), allow_retries=False) from None
     else:
         info = normalize_stage(store, actor_id)
-    return dg.MaterializeResult(
-        metadata={
-            **preview(store, info.key, f"{context.partition_key} (portrait)"),
-            **link(info.url),
-            "sha256": info.sha256,
-            "bytes": info.bytes,
-            "size": f"{info.width}x{info.height}",
-            "source": info.source,
-        }
-    )
+    return {
+        **preview(store, info.key, f"{actor_id} (portrait)"),
+        **link(info.url),
+        "sha256": info.sha256,
+        "bytes": info.bytes,
+        "size": f"{info.width}x{info.height}",
+        "source": info.source,
+    }

@@ -5,6 +5,7 @@ only attach it to their events."""
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -26,6 +27,8 @@ MADE_TAG = "actor_pipeline/made"
 FAILED_TAG = "actor_pipeline/failed"
 COST_TAG = "actor_pipeline/cost_usd"
 LEDGER_TAG = "actor_pipeline/ledger_usd"
+# An asset event's metadata: Dagster takes plain values and ``MetadataValue``s alike.
+Metadata = dict[str, Any]
 
 
 def link(url: str) -> dict[str, dg.MetadataValue]:

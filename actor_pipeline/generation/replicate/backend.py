@@ -78,7 +78,7 @@ class ReplicateBackend:
         self.settings = settings or ReplicateSettings()
         self.model = self.settings.model
         self.aspect_ratio = self.settings.aspect_ratio
-        self._pacer = CreatePacer(self.settings.creates_per_minute)
+        self._pacer = CreatePacer(self.settings.creates_per_minute, self.settings.create_burst)
 
     def fingerprint_params(self) -> Mapping[str, object]:
         """The inputs besides portrait, prompt and seed that shape the image."""
