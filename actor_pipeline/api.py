@@ -48,7 +48,7 @@ class ActorTrainingDataGenerator:
     ) -> dict[str, Any]:
         """Returns the seed's ``training_image_urls``, ``total_training_images`` and
         ``target_training_images``, plus ``manifest_url``, ``grid_url``, ``bundle_url`` and ``failed``."""
-        from actor_pipeline.orchestrate import GenerationRequest, generate
+        from actor_pipeline.local.generate import GenerationRequest, generate
 
         request = GenerationRequest(
             actor_id=actor_id,

@@ -211,7 +211,7 @@ def _settings(args: argparse.Namespace) -> "PipelineSettings":
 
 
 def _generate(args: argparse.Namespace, portrait: str, actor_id: str, **extra: Any) -> int:
-    from actor_pipeline.orchestrate import GenerationRequest, generate
+    from actor_pipeline.local.generate import GenerationRequest, generate
 
     request = GenerationRequest(actor_id=actor_id, portrait_source=portrait, force=args.force, **extra)
     result = generate(request, _settings(args)).as_dict()
@@ -238,7 +238,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_retry_failed(args: argparse.Namespace) -> int:
-    from actor_pipeline.rerun import retry_failed
+    from actor_pipeline.local.retry_failed import retry_failed
 
     if args.max_attempts < 1:
         raise InputError(f"--max-attempts must be at least 1, got {args.max_attempts}")
@@ -248,7 +248,7 @@ def _cmd_retry_failed(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from actor_pipeline.status import actor_status, format_status
+    from actor_pipeline.local.status import actor_status, format_status
 
     rows = actor_status(args.actor_id, storage_backend=args.storage, output_dir=args.out)
     print(json.dumps(rows, indent=2) if args.json else format_status(rows))

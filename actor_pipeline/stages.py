@@ -16,16 +16,23 @@ from PIL import Image
 
 from actor_pipeline.catalog.model import Catalog
 from actor_pipeline.catalog.prompts import PromptSet, build_prompt_set
+from actor_pipeline.generation.debug import DebugWriter
 from actor_pipeline.generation.journal import ShotJournal, ShotRecord
 from actor_pipeline.generation.runner import ActorBatch, RunLimits, ShotOutcome, generate_shots
 from actor_pipeline.generation.types import ImageBackend
-from actor_pipeline.outputs.debug import DebugWriter
-from actor_pipeline.outputs.grid import Tile, render_grid
 from actor_pipeline.outputs.bundle import DEFAULT_KOHYA_REPEATS, DEFAULT_TRIGGER, BundleEntry, Layout, build_bundle
+from actor_pipeline.outputs.grid import Tile, render_grid
 from actor_pipeline.outputs.manifest import BundleInfo, GridInfo, Manifest, PortraitInfo, build_manifest, write_manifest
 from actor_pipeline.portrait.limits import PortraitLimits
-from actor_pipeline.quality import DEFAULT_THRESHOLDS, CheckName, Outcome, QualityThresholds, check_set, prepare_identity
 from actor_pipeline.portrait.normalize import normalize_portrait
+from actor_pipeline.quality import (
+    DEFAULT_THRESHOLDS,
+    CheckName,
+    Outcome,
+    QualityThresholds,
+    check_set,
+    prepare_identity,
+)
 from actor_pipeline.registry import NewActor, Registration, load_registration, register_actor
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.lease import hold_actor

@@ -1,8 +1,8 @@
 """The whole graph for one actor in a temporary Dagster instance (preview backend, local storage)."""
 
 import io
-import zipfile
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 from actor_pipeline.defs.assets import training_image
 from actor_pipeline.defs.partitions import CATALOG, image_key, image_partitions
 from actor_pipeline.defs.resources import PipelineSettings
-from actor_pipeline.orchestrate import ActorResult, materialize_actor
+from actor_pipeline.local.runs import ActorResult, materialize_actor
 from actor_pipeline.registry import register_actor
 from actor_pipeline.storage.local import LocalStorage
 from actor_pipeline_tests.conftest import FlakyBackend, generator_for

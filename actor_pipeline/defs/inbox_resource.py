@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from actor_pipeline.defs.resources import s3_client
 from actor_pipeline.inbox import InboxSource, open_inbox
 
 INBOX_ENV = "ACTOR_PIPELINE_INBOX"
@@ -27,4 +28,4 @@ class InboxResource(dg.ConfigurableResource):
         return cls(location=location if location.startswith("s3://") else str(Path(location).resolve()))
 
     def open(self) -> InboxSource:
-        return open_inbox(self.location)
+        return open_inbox(self.location, s3_client)

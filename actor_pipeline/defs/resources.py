@@ -3,24 +3,32 @@
 import logging
 import os
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
 from pydantic import Field
 
 from actor_pipeline.catalog.model import Catalog
 from actor_pipeline.errors import ConfigurationError
+from actor_pipeline.generation.debug import DebugWriter
 from actor_pipeline.generation.preview_backend import PreviewBackend
 from actor_pipeline.generation.replicate import ReplicateBackend, ReplicateSettings
-from actor_pipeline.generation.runner import DEFAULT_QC_ATTEMPTS, DEFAULT_SHOT_TIMEOUT_S, DEFAULT_STORAGE_OUTAGE_S, RunLimits
+from actor_pipeline.generation.runner import (
+    DEFAULT_QC_ATTEMPTS,
+    DEFAULT_SHOT_TIMEOUT_S,
+    DEFAULT_STORAGE_OUTAGE_S,
+    RunLimits,
+)
 from actor_pipeline.generation.types import ImageBackend
 from actor_pipeline.outputs.bundle import DEFAULT_TRIGGER, Layout
-from actor_pipeline.outputs.debug import DebugWriter
-from actor_pipeline.stages import QualityOptions
 from actor_pipeline.portrait.limits import DEFAULT_LIMITS
+from actor_pipeline.stages import QualityOptions
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.local import STATE_DIR, LocalStorage
-from actor_pipeline.storage.s3_settings import BUCKET_VAR, S3Settings, connection_from_env
+from actor_pipeline.storage.s3_settings import BUCKET_VAR, S3Connection, S3Settings, connection_from_env
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +128,7 @@ class StorageResource(dg.ConfigurableResource):
         if settings is not None:
             from actor_pipeline.storage.s3 import S3Storage  # botocore loads only for S3 users
 
-            return S3Storage(settings, state_dir)
+            return S3Storage(settings, s3_client(settings), state_dir)
         if self.backend == "s3":
             raise ConfigurationError(f"S3 storage was asked for but {BUCKET_VAR} is not set: set it to the bucket name")
         return LocalStorage(self.local_dir, state_dir)
@@ -132,7 +140,32 @@ class StorageResource(dg.ConfigurableResource):
         from actor_pipeline.storage.s3 import read_s3_uri
 
         connection = S3Settings.from_env() or connection_from_env()
-        return read_s3_uri(uri, connection.client(), DEFAULT_LIMITS.max_bytes)
+        return read_s3_uri(uri, s3_client(connection), DEFAULT_LIMITS.max_bytes)
+
+
+def s3_client(connection: S3Connection) -> "BaseClient":
+    """A boto3 S3 client from ``dagster_aws``'s ``S3Resource``, which retries transient failures
+    (5xx, SlowDown, throttling, dropped connections) in botocore's "standard" mode."""
+    # boto3 and dagster-aws take ~0.6 s to import: only code that talks to S3 pays for it.
+    from dagster_aws.s3 import S3Resource
+
+    client = S3Resource(
+        region_name=connection.region,
+        endpoint_url=connection.endpoint_url,
+        aws_access_key_id=connection.access_key_id,
+        aws_secret_access_key=connection.secret_access_key,
+        # Despite its description, S3Resource's max_attempts reaches botocore as the legacy
+        # "max_attempts" key, which counts retries only.
+        max_attempts=connection.max_attempts - 1,
+    ).get_client()
+    # botocore presigns with SigV2 unless a signature version is configured, which S3Resource
+    # cannot do; buckets created since June 2020 refuse SigV2.
+    client.meta.events.register("choose-signer.s3.GetObject", _presign_with_sigv4)
+    return client
+
+
+def _presign_with_sigv4(signature_version: str, **_: object) -> str | None:
+    return "s3v4-query" if signature_version.endswith("-query") else None
 
 
 class DebugResource(dg.ConfigurableResource):

@@ -4,8 +4,8 @@ import dagster as dg
 
 from actor_pipeline.defs.jobs import retry_failed_images
 from actor_pipeline.defs.resources import StorageResource
-from actor_pipeline.rerun import retry_plan, retry_requests
-from actor_pipeline.retry import DEFAULT_MAX_ATTEMPTS
+from actor_pipeline.defs.retries import retry_plan, retry_requests
+from actor_pipeline.unfinished import DEFAULT_MAX_ATTEMPTS
 
 
 @dg.schedule(

@@ -11,9 +11,10 @@ import time
 
 import dagster as dg
 
-from actor_pipeline.defs.assets.images import finishes_itself, only_shots_failed
+from actor_pipeline.defs.assets.images import finishes_itself
 from actor_pipeline.defs.assets.inbox import rejected_file
 from actor_pipeline.defs.assets.portrait import new_actor_config
+from actor_pipeline.defs.failures import only_shots_failed
 from actor_pipeline.defs.inbox_resource import InboxResource
 from actor_pipeline.defs.jobs import finish_training_set, make_training_images
 from actor_pipeline.defs.liveness import fail_orphaned_runs
@@ -27,7 +28,7 @@ from actor_pipeline.defs.runs import (
 )
 from actor_pipeline.errors import InputError
 from actor_pipeline.inbox import InboxCursor, take_in
-from actor_pipeline.retry import describe_failed_shots, find_failed_shots
+from actor_pipeline.unfinished import describe_failed_shots, find_failed_shots
 
 SOURCE_TAG = "actor_pipeline/source"
 # The sensor daemon wakes every 5 s; a shorter minimum interval makes every wake-up evaluate.

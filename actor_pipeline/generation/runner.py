@@ -23,7 +23,16 @@ from PIL import Image
 from actor_pipeline.catalog.prompts import PlannedShot, PromptSet
 from actor_pipeline.errors import StorageUnavailable
 from actor_pipeline.generation import stopping
-from actor_pipeline.generation.journal import Attempt, ShotJournal, ShotRecord, Step, StoredImage, fingerprint, image_metadata
+from actor_pipeline.generation.debug import DebugWriter
+from actor_pipeline.generation.journal import (
+    Attempt,
+    ShotJournal,
+    ShotRecord,
+    Step,
+    StoredImage,
+    fingerprint,
+    image_metadata,
+)
 from actor_pipeline.generation.types import (
     CreatesClosed,
     ImageBackend,
@@ -34,7 +43,6 @@ from actor_pipeline.generation.types import (
     ShotStatus,
     Usage,
 )
-from actor_pipeline.outputs.debug import DebugWriter
 from actor_pipeline.quality.model import SetReport
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.layout import ActorLayout

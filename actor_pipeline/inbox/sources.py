@@ -5,12 +5,14 @@ A full listing is what makes the cursor exact (see ``cursor.py``); S3 has no ser
 """
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.inbox.model import InboxEntry
+from actor_pipeline.storage.s3_settings import S3Connection, connection_from_env
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -69,10 +71,9 @@ class S3Inbox:
         self.location = f"s3://{bucket}/{self.prefix}"
 
     def list(self) -> list[InboxEntry]:
-        from dagster_aws.s3.sensor import get_objects  # here, so that a local inbox never loads boto3
-
         entries = []
-        for obj in get_objects(self.bucket, self.prefix, client=self.client):
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
+        for obj in (obj for page in pages for obj in page.get("Contents", [])):
             key, modified = obj["Key"][len(self.prefix) :], obj["LastModified"].timestamp()
             # The ETag alone would make an identical re-upload look already handled.
             entries.append(InboxEntry(key, obj.get("Size") or 0, modified, f"{obj['ETag']}@{modified}"))
@@ -90,14 +91,12 @@ class S3Inbox:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
 
-def open_inbox(location: str) -> InboxSource:
-    """``s3://bucket/prefix`` (credentials and endpoint from the same variables as S3 storage)
-    or a local folder."""
+def open_inbox(location: str, s3_client: Callable[[S3Connection], "BaseClient"]) -> InboxSource:
+    """``s3://bucket/prefix`` (credentials and endpoint from the same variables as S3 storage,
+    the client made by ``s3_client``) or a local folder."""
     if not location.startswith("s3://"):
         return LocalInbox(location)
     parts = urlsplit(location)
     if not parts.netloc:
         raise ConfigurationError(f"inbox {location!r} names no bucket: use s3://BUCKET/PREFIX")
-    from actor_pipeline.storage.s3_settings import connection_from_env
-
-    return S3Inbox(connection_from_env().client(), parts.netloc, parts.path)
+    return S3Inbox(s3_client(connection_from_env()), parts.netloc, parts.path)

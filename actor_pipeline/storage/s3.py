@@ -1,4 +1,4 @@
-"""The S3 storage backend (boto3 through dagster_aws's S3Resource) and ``s3://`` portraits."""
+"""The S3 storage backend (on a boto3 client the caller makes) and ``s3://`` portraits."""
 
 import hashlib
 import os
@@ -50,16 +50,18 @@ class S3Storage:
     Objects are private (no ACL is sent, so the bucket's private default applies). Each carries
     its SHA-256 as user metadata, for ``head``, and as a checksum S3 verifies on upload. A
     ``put`` of an object identical to the stored one (bytes, content type, metadata) sends no
-    PUT. Transient failures are retried by botocore (see ``S3Connection.client``).
+    PUT. Transient failures are retried by ``client`` (``defs.resources.s3_client``: botocore's standard mode).
     """
 
     name = "s3"
 
-    def __init__(self, settings: S3Settings, state_dir: str | os.PathLike[str] = Path("output", ".state")) -> None:
+    def __init__(
+        self, settings: S3Settings, client: BaseClient, state_dir: str | os.PathLike[str] = Path("output", ".state")
+    ) -> None:
         self.settings = settings
         self.state_dir = Path(state_dir).resolve()
         self.locator = f"s3://{settings.bucket}/{settings.prefix.strip('/')}"
-        self.client = settings.client()  # reusable for read_s3_uri
+        self.client = client  # reusable for read_s3_uri
         prefix = settings.prefix.strip("/")
         self._prefix = f"{prefix}/" if prefix else ""
 
@@ -213,7 +215,7 @@ class S3Lease:
 def read_s3_uri(uri: str, client: BaseClient, max_bytes: int) -> bytes:
     """Download the portrait at ``s3://bucket/key``.
 
-    ``client`` is e.g. ``S3Storage.client`` or ``connection_from_env().client()``. Raises
+    ``client`` is e.g. ``S3Storage.client`` or ``s3_client(connection_from_env())``. Raises
     ``PortraitError`` for a malformed URI, a missing object or bucket, denied access, or an
     object larger than ``max_bytes`` (judged from its size before the body is downloaded).
     """

@@ -10,12 +10,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from actor_pipeline.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from botocore.client import BaseClient
 
 BUCKET_VAR = "AWS_USER_FILES_BUCKET"
 ACCESS_KEY_VAR = "AWS_ACCESS_KEY"
@@ -27,7 +24,7 @@ MAX_ATTEMPTS_VAR = "AWS_MAX_ATTEMPTS"
 PREFIX_VAR = "ACTOR_PIPELINE_S3_PREFIX"
 PRESIGN_EXPIRY_VAR = "ACTOR_PIPELINE_PRESIGN_EXPIRY"
 
-DEFAULT_MAX_ATTEMPTS = 6  # what dagster_aws's S3Resource does by default
+DEFAULT_MAX_ATTEMPTS = 6  # what dagster_aws's S3Resource (defs.resources.s3_client) does by default
 MAX_PRESIGN_EXPIRY_S = 7 * 24 * 3600  # the SigV4 limit
 _BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _REGION_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -65,27 +62,6 @@ class S3Connection:
             )
         if self.max_attempts < 1:
             raise ConfigurationError(f"{MAX_ATTEMPTS_VAR} must be at least 1")
-
-    def client(self) -> "BaseClient":
-        """A boto3 S3 client from ``dagster_aws``'s ``S3Resource``, which retries transient
-        failures (5xx, SlowDown, throttling, dropped connections) in botocore's "standard"
-        mode."""
-        # boto3 and dagster-aws take ~0.6 s to import: only code that talks to S3 pays for it.
-        from dagster_aws.s3 import S3Resource
-
-        client = S3Resource(
-            region_name=self.region,
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=self.access_key_id,
-            aws_secret_access_key=self.secret_access_key,
-            # Despite its description, S3Resource's max_attempts reaches botocore as the legacy
-            # "max_attempts" key, which counts retries only.
-            max_attempts=self.max_attempts - 1,
-        ).get_client()
-        # botocore presigns with SigV2 unless a signature version is configured, which
-        # S3Resource cannot do; buckets created since June 2020 refuse SigV2.
-        client.meta.events.register("choose-signer.s3.GetObject", _presign_with_sigv4)
-        return client
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,7 +130,3 @@ def _int_env(environ: Mapping[str, str], name: str) -> int | None:
         return int(value)
     except ValueError:
         raise ConfigurationError(f"{name} must be a whole number, got {value!r}") from None
-
-
-def _presign_with_sigv4(signature_version: str, **_: object) -> str | None:
-    return "s3v4-query" if signature_version.endswith("-query") else None

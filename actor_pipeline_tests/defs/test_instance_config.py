@@ -11,7 +11,7 @@ from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config_schema
 
 from actor_pipeline.defs.runs import ACTOR_TAG
-from actor_pipeline.orchestrate import open_instance
+from actor_pipeline.local.instance import open_instance
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

@@ -11,7 +11,7 @@ import pytest
 from dagster._core.workspace.load_target import PyProjectFileTarget, WorkspaceFileTarget
 
 from actor_pipeline.defs.resources import PipelineSettings
-from actor_pipeline.orchestrate import open_instance
+from actor_pipeline.local.instance import open_instance
 
 REPO = Path(__file__).resolve().parents[2]
 DG = Path(sys.executable).with_name("dg")

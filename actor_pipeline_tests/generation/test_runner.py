@@ -16,10 +16,17 @@ from actor_pipeline.catalog.model import load_catalog
 from actor_pipeline.catalog.prompts import Wording, build_prompt_set
 from actor_pipeline.errors import StorageUnavailable
 from actor_pipeline.generation import stopping
+from actor_pipeline.generation.debug import DebugWriter
 from actor_pipeline.generation.journal import Attempt, ShotJournal, ShotRecord, Step
 from actor_pipeline.generation.runner import ActorBatch, RunLimits, generate_shots
-from actor_pipeline.generation.types import GeneratedImage, ShotGenerationError, ShotJob, ShotProgress, ShotStatus, Usage
-from actor_pipeline.outputs.debug import DebugWriter
+from actor_pipeline.generation.types import (
+    GeneratedImage,
+    ShotGenerationError,
+    ShotJob,
+    ShotProgress,
+    ShotStatus,
+    Usage,
+)
 from actor_pipeline.quality.model import CheckName, CheckResult, Outcome, SetReport, ShotReport
 from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline.storage.local import LocalStorage

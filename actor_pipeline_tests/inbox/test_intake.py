@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from actor_pipeline.inbox import Intake, InboxCursor, LocalInbox, take_in
+from actor_pipeline.inbox import InboxCursor, Intake, LocalInbox, take_in
 from actor_pipeline.inbox.sources import InboxSource
 from actor_pipeline.registry import NewActor
 

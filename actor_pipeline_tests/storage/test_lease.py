@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from actor_pipeline.defs.resources import s3_client
 from actor_pipeline.errors import ActorBusy
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.lease import LeaseInfo, current_holder, hold_actor, lease_key
@@ -29,7 +30,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
     request.getfixturevalue("s3_env")
     settings = S3Settings.from_env()
     assert settings is not None
-    yield S3Storage(settings, tmp_path / "state")
+    yield S3Storage(settings, s3_client(settings), tmp_path / "state")
 
 
 def test_one_maker_per_actor_and_reentrant_within_a_process(store: Storage) -> None:
@@ -57,8 +58,9 @@ def test_a_second_process_gets_one_line_naming_the_holder(store: Storage, tmp_pa
         setup = f"from actor_pipeline.storage.local import LocalStorage\nSTORE = LocalStorage({str(store.root)!r})\n"
     else:
         setup = (
-            "from actor_pipeline.storage.s3 import S3Storage\nfrom actor_pipeline.storage.s3_settings import S3Settings\n"
-            f"STORE = S3Storage(S3Settings.from_env(), {str(tmp_path / 'state2')!r})\n"
+            "from actor_pipeline.defs.resources import s3_client\nfrom actor_pipeline.storage.s3 import S3Storage\n"
+            "from actor_pipeline.storage.s3_settings import S3Settings\nSETTINGS = S3Settings.from_env()\n"
+            f"STORE = S3Storage(SETTINGS, s3_client(SETTINGS), {str(tmp_path / 'state2')!r})\n"
         )
     with hold_actor(store, "alice", "actor-pipeline generate"):
         done = subprocess.run([sys.executable, "-c", setup + script], capture_output=True, text=True, timeout=60)
@@ -81,7 +83,7 @@ def test_a_lease_whose_holder_died_is_taken_over(store: Storage) -> None:
 def test_an_expired_s3_lease_of_another_machine_is_taken_over(s3_env: S3Env, tmp_path: Path) -> None:
     settings = S3Settings.from_env()
     assert settings is not None
-    store = S3Storage(settings, tmp_path)
+    store = S3Storage(settings, s3_client(settings), tmp_path)
     now = datetime.now(UTC)
     expired = LeaseInfo(host="elsewhere", pid=1, command="gone", since=now - timedelta(hours=1), expires_at=now - timedelta(seconds=1))
     alive = expired.model_copy(update={"expires_at": now + timedelta(minutes=1)})

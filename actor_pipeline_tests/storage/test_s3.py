@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.exceptions import ClientError
 
-from actor_pipeline.errors import StorageUnavailable, ConfigurationError, PortraitError
+from actor_pipeline.defs.resources import s3_client
+from actor_pipeline.errors import ConfigurationError, PortraitError, StorageUnavailable
 from actor_pipeline.storage.base import Storage, StoredObject
 from actor_pipeline.storage.s3 import S3Storage, read_s3_uri
 from actor_pipeline.storage.s3_settings import S3Settings, connection_from_env
@@ -31,7 +32,7 @@ METADATA = {"shot-id": "p03", "prompt-sha256": "ab" * 32, "seed": "42", "predict
 def storage_from_env() -> S3Storage:
     settings = S3Settings.from_env()
     assert settings is not None
-    return S3Storage(settings)
+    return S3Storage(settings, s3_client(settings))
 
 
 def test_satisfies_storage_protocol(s3_env: S3Env) -> None:
@@ -131,7 +132,8 @@ def test_objects_are_private(s3_env: S3Env) -> None:
 
 def test_url_on_aws_is_virtual_hosted(isolated_aws_env: None) -> None:
     def url(bucket: str, region: str, key: str, prefix: str = "") -> str:
-        return S3Storage(S3Settings(bucket=bucket, region=region, prefix=prefix)).url(key)
+        settings = S3Settings(bucket=bucket, region=region, prefix=prefix)
+        return S3Storage(settings, s3_client(settings)).url(key)
 
     assert (
         url("my-bucket", "us-west-1", "actors/al ice/p+1é.jpg")
@@ -164,15 +166,14 @@ def test_presigned_url_downloads_over_http(s3_env: S3Env, monkeypatch: pytest.Mo
 
 
 def test_presigned_url_on_aws_uses_sigv4(isolated_aws_env: None) -> None:
-    storage = S3Storage(
-        S3Settings(
-            bucket="my-bucket",
-            region="us-west-1",
-            access_key_id=ACCESS_KEY,
-            secret_access_key=SECRET_KEY,
-            presign_expiry_s=3600,
-        )
+    settings = S3Settings(
+        bucket="my-bucket",
+        region="us-west-1",
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+        presign_expiry_s=3600,
     )
+    storage = S3Storage(settings, s3_client(settings))
     url = storage.url("m.json")
     assert url.startswith("https://my-bucket.s3.")
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url and "us-west-1" in url
@@ -239,7 +240,7 @@ def test_read_s3_uri_without_a_configured_bucket(s3_env: S3Env, monkeypatch: pyt
     s3_env.client().put_object(Bucket=s3_env.bucket, Key="me.jpg", Body=IMAGE)
     monkeypatch.delenv("AWS_USER_FILES_BUCKET")
     assert S3Settings.from_env() is None
-    client = connection_from_env().client()
+    client = s3_client(connection_from_env())
     assert read_s3_uri(f"s3://{s3_env.bucket}/me.jpg", client, max_bytes=10**6) == IMAGE
 
 
@@ -289,7 +290,7 @@ def test_settings_from_env_use_the_seed_variables(isolated_aws_env: None) -> Non
         presign_expiry_s=600,
         max_attempts=3,
     )
-    assert settings.client().meta.config.retries["total_max_attempts"] == 3
+    assert s3_client(settings).meta.config.retries["total_max_attempts"] == 3
     assert ACCESS_KEY not in repr(settings) and SECRET_KEY not in repr(settings)
 
 

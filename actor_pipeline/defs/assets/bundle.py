@@ -7,10 +7,9 @@ from actor_pipeline.defs.assets.grid import ALL_SHOTS
 from actor_pipeline.defs.assets.reporting import Metadata, link
 from actor_pipeline.defs.partitions import CATALOG, actors_partitions
 from actor_pipeline.defs.resources import StorageResource
-from actor_pipeline.outputs.manifest import BundleInfo
 from actor_pipeline.outputs.bundle import DEFAULT_KOHYA_REPEATS, DEFAULT_TRIGGER, Layout
+from actor_pipeline.outputs.manifest import BundleInfo
 from actor_pipeline.stages import bundle_stage
-
 
 # Dagster's config takes an enum by member name: these names are the layouts' own.
 LayoutChoice = Enum("LayoutChoice", {layout.value: layout.value for layout in Layout}, type=str)  # type: ignore[misc]

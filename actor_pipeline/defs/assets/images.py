@@ -1,7 +1,7 @@
 import asyncio
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import dagster as dg
@@ -12,7 +12,15 @@ from actor_pipeline.defs.assets.grid import debug_grid, grid_metadata
 from actor_pipeline.defs.assets.manifest import manifest_metadata, training_manifest
 from actor_pipeline.defs.assets.portrait import NewActorConfig, normalized_portrait, prepare_portrait
 from actor_pipeline.defs.assets.prompts import prompt_set, prompts_metadata
-from actor_pipeline.defs.assets.reporting import RunTally, journal_records, link, preview, quality_table, unfinished_shot
+from actor_pipeline.defs.assets.reporting import (
+    RunTally,
+    journal_records,
+    link,
+    preview,
+    quality_table,
+    unfinished_shot,
+)
+from actor_pipeline.defs.failures import FAILED_SHOTS_KEY
 from actor_pipeline.defs.liveness import process_tags
 from actor_pipeline.defs.partitions import CATALOG, image_key, image_partitions, shots_by_actor
 from actor_pipeline.defs.resources import DebugResource, ImageGeneratorResource, StorageResource
@@ -22,17 +30,6 @@ from actor_pipeline.generation.runner import ShotOutcome
 from actor_pipeline.generation.types import ImageBackend
 from actor_pipeline.stages import bundle_stage, generate_stage, grid_stage, manifest_stage, prompt_stage
 from actor_pipeline.storage.base import Storage
-
-FAILED_SHOTS_KEY = "failed_shots"
-
-
-def only_shots_failed(step_failures: Iterable[dg.DagsterEvent]) -> bool:
-    """True when every step failure is ``training_image`` reporting failed shots, not a crash."""
-    failures = [event.step_failure_data for event in step_failures]
-    return bool(failures) and all(
-        f is not None and f.user_failure_data is not None and FAILED_SHOTS_KEY in f.user_failure_data.metadata
-        for f in failures
-    )
 
 
 class TrainingImageConfig(dg.Config):

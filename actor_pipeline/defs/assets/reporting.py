@@ -17,9 +17,9 @@ from actor_pipeline.generation.runner import ShotOutcome
 from actor_pipeline.generation.types import ShotStatus, Usage
 from actor_pipeline.outputs.thumbnails import inline_markdown
 from actor_pipeline.registry import load_registration
-from actor_pipeline.retry import INTERRUPTED
 from actor_pipeline.stages import load_prompt_set
 from actor_pipeline.storage.base import Storage
+from actor_pipeline.unfinished import INTERRUPTED
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ Where the client's defaults would cost money or hang, this module takes over:
 """
 
 import asyncio
+import base64
 import logging
 import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-import base64
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 

@@ -10,7 +10,9 @@ from actor_pipeline.errors import InputError
 from actor_pipeline.generation.journal import Attempt, ShotJournal, ShotRecord, Step, StoredImage
 from actor_pipeline.generation.types import ShotStatus
 from actor_pipeline.registry import register_actor
-from actor_pipeline.retry import (
+from actor_pipeline.storage.lease import hold_actor
+from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline.unfinished import (
     INTERRUPTED,
     FailedShot,
     describe_failed_shots,
@@ -18,8 +20,6 @@ from actor_pipeline.retry import (
     plan_retries,
     shot_ranges,
 )
-from actor_pipeline.storage.lease import hold_actor
-from actor_pipeline.storage.local import LocalStorage
 
 ORDER = ["s1", "s2", "s3", "s4", "s5", "s6"]
 PROMPTS = build_prompt_set(load_catalog(), "alice", "person")
