@@ -8,13 +8,13 @@ bad file never replaces what an earlier registration made.
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actor_pipeline.catalog.descriptors import get_actor_descriptor, normalize_actor_sex, normalize_actor_type
 from actor_pipeline.errors import InputError, StateError
 from actor_pipeline.identifiers import validate_id
+from actor_pipeline.portrait.fetch import redact_source
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import NormalizedPortrait, normalize_portrait
 from actor_pipeline.storage.base import Storage
@@ -52,16 +52,6 @@ class Registration(BaseModel):
     @property
     def descriptor(self) -> str:
         return get_actor_descriptor(self.actor_type, self.actor_sex)
-
-
-def redact_source(source: str) -> str:
-    """Drop userinfo, query and fragment from URLs: signed URLs carry credentials there."""
-    parts = urlsplit(source)
-    if not parts.scheme or len(parts.scheme) == 1:  # a local path (or a Windows drive letter)
-        return source
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def load_registration(storage: Storage, actor_id: str) -> Registration:

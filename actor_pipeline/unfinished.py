@@ -21,7 +21,7 @@ INTERRUPTED = "interrupted"  # stopped half-way with nobody making it: a rerun r
 
 
 @dataclass(frozen=True)
-class FailedShot:
+class UnfinishedShot:
     actor_id: str
     shot_id: str
     status: str  # the journal's status; "missing" for a shot never attempted
@@ -32,7 +32,7 @@ class FailedShot:
         return f"{self.shot_id} ({self.status} after {self.attempts} attempt(s): {self.error or 'no error recorded'})"
 
 
-def find_failed_shots(storage: Storage, actor_id: str, shot_ids: Iterable[str]) -> list[FailedShot]:
+def find_failed_shots(storage: Storage, actor_id: str, shot_ids: Iterable[str]) -> list[UnfinishedShot]:
     """The unfinished shots among ``shot_ids``. None while another process holds the actor's
     lease: what it is making is not failed."""
     registration = load_registration(storage, actor_id)
@@ -41,24 +41,24 @@ def find_failed_shots(storage: Storage, actor_id: str, shot_ids: Iterable[str]) 
     try:
         prompt_set = load_prompt_set(storage, registration)
     except FileNotFoundError as exc:  # never prepared: nothing was made
-        return [FailedShot(actor_id, shot_id, "missing", 0, str(exc)) for shot_id in shot_ids]
+        return [UnfinishedShot(actor_id, shot_id, "missing", 0, str(exc)) for shot_id in shot_ids]
     journal = ShotJournal(storage, registration.layout)
     failed = []
     for shot_id in shot_ids:
         record = journal.load(prompt_set.shot(shot_id))
         if record is None:
-            failed.append(FailedShot(actor_id, shot_id, "missing", 0, "never made: the run making it stopped first"))
+            failed.append(UnfinishedShot(actor_id, shot_id, "missing", 0, "never made: the run making it stopped first"))
         elif not record.made:
             # A shot left in progress resumes its attempt; PENDING ones were never started.
             status = INTERRUPTED if record.status is ShotStatus.IN_PROGRESS else record.status.value
-            failed.append(FailedShot(actor_id, shot_id, status, record.attempts, record.error))
+            failed.append(UnfinishedShot(actor_id, shot_id, status, record.attempts, record.error))
     return failed
 
 
 @dataclass(frozen=True)
 class RetryPlan:
-    retry: list[FailedShot]
-    exhausted: list[FailedShot]  # reached the attempt limit: left for a person to look at
+    retry: list[UnfinishedShot]
+    exhausted: list[UnfinishedShot]  # reached the attempt limit: left for a person to look at
 
     def shots_by_actor(self) -> dict[str, list[str]]:
         grouped: dict[str, list[str]] = {}
@@ -67,7 +67,7 @@ class RetryPlan:
         return grouped
 
 
-def plan_retries(failed: Iterable[FailedShot], max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> RetryPlan:
+def plan_retries(failed: Iterable[UnfinishedShot], max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> RetryPlan:
     """Retry each failed shot until it has been attempted ``max_attempts`` times in all, so a
     shot that always fails (e.g. a prompt the safety filter refuses) costs at most that many
     predictions. An interrupted attempt is always resumed: that pays for nothing new."""
@@ -92,7 +92,7 @@ def shot_ranges(shot_ids: Collection[str], order: Sequence[str]) -> list[tuple[s
     return ranges
 
 
-def describe_failed_shots(actor_id: str, failed: Sequence[FailedShot], total: int) -> str:
+def describe_failed_shots(actor_id: str, failed: Sequence[UnfinishedShot], total: int) -> str:
     """One line for a person: which shots of the actor failed, why, and how to rerun them."""
     if not failed:
         return f"actor {actor_id}: no shot records a failure (see the run's error above)"

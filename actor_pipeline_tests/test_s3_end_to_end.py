@@ -107,7 +107,7 @@ def test_s3_portrait_source_and_the_seed_api(
     generator = ActorTrainingDataGenerator(output_dir=str(tmp_path), batch_size=4)
     result = generator.generate_training_data(f"s3://{s3_env.bucket}/inbox/face.jpg", "user_123", "actor_456")
     assert result["total_training_images"] == 17
-    assert f"user_123/custom-actors/actor_456/training_data/manifest.json" in keys(s3_env)
+    assert "user_123/custom-actors/actor_456/training_data/manifest.json" in keys(s3_env)
     manifest = json.loads(
         s3_env.client().get_object(Bucket=s3_env.bucket, Key="user_123/custom-actors/actor_456/training_data/manifest.json")["Body"].read()
     )

@@ -14,7 +14,7 @@ from actor_pipeline.storage.lease import hold_actor
 from actor_pipeline.storage.local import LocalStorage
 from actor_pipeline.unfinished import (
     INTERRUPTED,
-    FailedShot,
+    UnfinishedShot,
     describe_failed_shots,
     find_failed_shots,
     plan_retries,
@@ -68,11 +68,11 @@ def alice(storage: LocalStorage, portrait_bytes: bytes) -> LocalStorage:
 def test_unfinished_shots_come_from_the_journal(alice: LocalStorage) -> None:
     s1, s2, s3, s4, s5, s6 = SHOTS
     assert find_failed_shots(alice, "alice", SHOTS) == [
-        FailedShot("alice", s2, "failed", 1, "boom"),
-        FailedShot("alice", s3, "content_flagged", 3, "E005"),
-        FailedShot("alice", s4, INTERRUPTED, 3, "download failed"),
-        FailedShot("alice", s5, "missing", 0, "never made: the run making it stopped first"),
-        FailedShot("alice", s6, "missing", 0, "never made: the run making it stopped first"),
+        UnfinishedShot("alice", s2, "failed", 1, "boom"),
+        UnfinishedShot("alice", s3, "content_flagged", 3, "E005"),
+        UnfinishedShot("alice", s4, INTERRUPTED, 3, "download failed"),
+        UnfinishedShot("alice", s5, "missing", 0, "never made: the run making it stopped first"),
+        UnfinishedShot("alice", s6, "missing", 0, "never made: the run making it stopped first"),
     ]  # s1 is made
 
 
@@ -95,9 +95,9 @@ def test_unregistered_actor_is_an_input_error(storage: LocalStorage) -> None:
 
 def test_attempts_are_bounded() -> None:
     shots = [
-        FailedShot("a", "s1", "failed", 1, None),
-        FailedShot("a", "s2", "failed", 3, None),
-        FailedShot("b", "s1", "failed", 2, None),
+        UnfinishedShot("a", "s1", "failed", 1, None),
+        UnfinishedShot("a", "s2", "failed", 3, None),
+        UnfinishedShot("b", "s1", "failed", 2, None),
     ]
     plan = plan_retries(shots, max_attempts=3)
     assert plan.shots_by_actor() == {"a": ["s1"], "b": ["s1"]}
@@ -122,7 +122,7 @@ def test_shot_ranges_cover_exactly_the_given_shots(shots: set[str], ranges: list
 
 
 def test_the_description_says_which_shots_why_and_how_to_rerun() -> None:
-    text = describe_failed_shots("alice", [FailedShot("alice", "s3", "content_flagged", 1, "E005 flagged")], 17)
+    text = describe_failed_shots("alice", [UnfinishedShot("alice", "s3", "content_flagged", 1, "E005 flagged")], 17)
     assert text.startswith("actor alice: 1 of 17 shot(s) failed: s3 (content_flagged after 1 attempt(s): E005 flagged)")
     assert "actor-pipeline retry-failed --actor-id alice" in text
     assert "no shot records a failure" in describe_failed_shots("alice", [], 17)

@@ -15,3 +15,12 @@ def only_shots_failed(step_failures: Iterable[dg.DagsterEvent]) -> bool:
         f is not None and f.user_failure_data is not None and FAILED_SHOTS_KEY in f.user_failure_data.metadata
         for f in failures
     )
+
+
+def step_errors(step_failures: Iterable[dg.DagsterEvent]) -> list[str]:
+    """The first line of each failed step's error."""
+    return [
+        event.step_failure_data.error.message.strip().splitlines()[0]
+        for event in step_failures
+        if event.step_failure_data and event.step_failure_data.error
+    ]

@@ -1,5 +1,5 @@
 """Asset jobs: the three stages of an actor's set (they cannot share a run: their partitions
-differ), plus the job the nightly schedule reruns failed shots with."""
+differ). ``make_training_images`` also reruns failed shots (the nightly schedule's runs)."""
 
 import dagster as dg
 
@@ -20,17 +20,11 @@ prepare_actor = dg.define_asset_job(
 make_training_images = dg.define_asset_job(
     "make_training_images",
     selection=[training_image],
-    description="Stage 2: generate an actor's shots, all in one run (a partition range).",
+    description="Stage 2: generate an actor's shots, all in one run (a partition range); also reruns failed shots.",
 )
 finish_training_set = dg.define_asset_job(
     "finish_training_set",
     selection=[debug_grid, lora_bundle, training_manifest],
     description="Stage 3: draw the contact sheet, zip the LoRA bundle and write the manifest, failed shots included.",
 )
-retry_failed_images = dg.define_asset_job(
-    "retry_failed_images",
-    selection=[training_image],
-    description="Regenerate failed shots only (one run per range of consecutive failed shots).",
-)
-
-ALL_JOBS = [prepare_actor, make_training_images, finish_training_set, retry_failed_images]
+ALL_JOBS = [prepare_actor, make_training_images, finish_training_set]

@@ -11,7 +11,7 @@ from actor_pipeline.defs.partitions import CATALOG, actors_partitions, image_key
 from actor_pipeline.defs.runs import shot_range_tags
 from actor_pipeline.errors import InputError
 from actor_pipeline.storage.base import Storage
-from actor_pipeline.unfinished import FailedShot, RetryPlan, find_failed_shots, plan_retries, shot_ranges
+from actor_pipeline.unfinished import RetryPlan, UnfinishedShot, find_failed_shots, plan_retries, shot_ranges
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def retry_plan(
     unfinished: one status query for all of them, then journals only for those, so a nightly run
     over thousands of actors stays quick. An actor another process is making is left out."""
     candidates = actor_ids if actor_ids is not None else _unfinished_actors(instance)
-    failed: list[FailedShot] = []
+    failed: list[UnfinishedShot] = []
     for actor_id in candidates:
         try:
             failed += find_failed_shots(storage, actor_id, CATALOG.ids)

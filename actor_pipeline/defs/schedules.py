@@ -2,14 +2,14 @@
 
 import dagster as dg
 
-from actor_pipeline.defs.jobs import retry_failed_images
+from actor_pipeline.defs.jobs import make_training_images
 from actor_pipeline.defs.resources import StorageResource
 from actor_pipeline.defs.retries import retry_plan, retry_requests
 from actor_pipeline.unfinished import DEFAULT_MAX_ATTEMPTS
 
 
 @dg.schedule(
-    job=retry_failed_images,
+    job=make_training_images,
     cron_schedule="0 3 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,

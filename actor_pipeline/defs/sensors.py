@@ -14,7 +14,7 @@ import dagster as dg
 from actor_pipeline.defs.assets.images import finishes_itself
 from actor_pipeline.defs.assets.inbox import rejected_file
 from actor_pipeline.defs.assets.portrait import new_actor_config
-from actor_pipeline.defs.failures import only_shots_failed
+from actor_pipeline.defs.failures import only_shots_failed, step_errors
 from actor_pipeline.defs.inbox_resource import InboxResource
 from actor_pipeline.defs.jobs import finish_training_set, make_training_images
 from actor_pipeline.defs.liveness import fail_orphaned_runs
@@ -99,13 +99,9 @@ def report_failed_run(context: dg.RunFailureSensorContext, storage: StorageResou
     """Logs which actor and which shots a failed run left undone, and why. When only shots
     failed, still finishes the set so the grid and manifest show the failures (as the CLI does)."""
     run = context.dagster_run
-    step_errors = [
-        e.step_failure_data.error.message.strip().splitlines()[0]
-        for e in context.get_step_failure_events()
-        if e.step_failure_data and e.step_failure_data.error
-    ]
+    errors = step_errors(context.get_step_failure_events())
     context.log.error(
-        f"run {run.run_id} ({run.job_name}) failed: {'; '.join(step_errors) or context.failure_event.message}"
+        f"run {run.run_id} ({run.job_name}) failed: {'; '.join(errors) or context.failure_event.message}"
     )
     plan = planned_partitions(context.instance, run.run_id)
     store = storage.create_storage()

@@ -12,10 +12,10 @@ from actor_pipeline.errors import InputError, PortraitError
 from actor_pipeline.identifiers import validate_id
 from actor_pipeline.local.instance import open_instance
 from actor_pipeline.local.runs import ActorResult, materialize_actor, spool_reported
-from actor_pipeline.portrait.fetch import read_portrait_source
+from actor_pipeline.portrait.fetch import read_portrait_source, redact_source
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import normalize_portrait
-from actor_pipeline.registry import NewActor, redact_source
+from actor_pipeline.registry import NewActor
 from actor_pipeline.stages import start_actor
 from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline.storage.lease import hold_actor

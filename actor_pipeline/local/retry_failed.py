@@ -28,7 +28,7 @@ from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.registry import load_registration
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.lease import hold_actor
-from actor_pipeline.unfinished import FailedShot, shot_ranges
+from actor_pipeline.unfinished import UnfinishedShot, shot_ranges
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 class ActorRetry:
     actor_id: str
     retried: list[str]
-    exhausted: list[FailedShot]
+    exhausted: list[UnfinishedShot]
     manifest: Manifest | None  # after the rerun; None if the actor has none yet
     manifest_url: str | None
 
@@ -70,7 +70,7 @@ def retry_failed(
     instance = instance or open_instance(settings.resolved_state_dir)
     plan = retry_plan(instance, storage, actor_ids, max_attempts)
     retried = plan.shots_by_actor()
-    exhausted: dict[str, list[FailedShot]] = {}
+    exhausted: dict[str, list[UnfinishedShot]] = {}
     for shot in plan.exhausted:
         exhausted.setdefault(shot.actor_id, []).append(shot)
         log.warning("%s: shot %s reached %d attempt(s); not retried", shot.actor_id, shot.shot_id, shot.attempts)
@@ -106,7 +106,7 @@ def _rerun(
     finish_actor(actor_id, instance=instance, resources=resources, run_config=finish_config)
 
 
-def _outcome(actor_id: str, retried: list[str], exhausted: list[FailedShot], storage: Storage) -> ActorRetry:
+def _outcome(actor_id: str, retried: list[str], exhausted: list[UnfinishedShot], storage: Storage) -> ActorRetry:
     key = load_registration(storage, actor_id).layout.manifest
     try:
         manifest = Manifest.model_validate_json(storage.get(key))

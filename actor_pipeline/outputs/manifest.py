@@ -67,14 +67,6 @@ class FailedShot(BaseModel):
     error: str
 
 
-class Ledger(BaseModel):
-    predictions_created: int
-    predictions_succeeded: int
-    predictions_failed: int
-    predictions_canceled: int
-    cost_usd: float
-
-
 class Totals(BaseModel):
     target: int
     generated: int
@@ -112,7 +104,7 @@ class Manifest(BaseModel):
     bundle: BundleInfo | None = Field(None, description="the LoRA bundle, once the finish stage has made it")
     images: list[ImageEntry]
     failed: list[FailedShot]
-    ledger: Ledger
+    ledger: Usage  # every attempt at the set's shots, ever
     totals: Totals
 
     @property
@@ -156,13 +148,7 @@ def build_manifest(
         bundle=bundle,
         images=images,
         failed=failed,
-        ledger=Ledger(
-            predictions_created=ledger.predictions_created,
-            predictions_succeeded=ledger.predictions_succeeded,
-            predictions_failed=ledger.predictions_failed,
-            predictions_canceled=ledger.predictions_canceled,
-            cost_usd=ledger.cost_usd,
-        ),
+        ledger=ledger,
         totals=Totals(
             target=len(images),
             generated=len(images) - len(failed),

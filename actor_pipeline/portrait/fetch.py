@@ -71,7 +71,7 @@ def read_portrait_source(
                 "s3:// portrait sources need S3 configured: set up S3 storage, or give a local path or an https URL"
             )
         data = s3_reader(source)
-        _check_bytes(data, f"portrait {redact_url(source)}", limits)
+        _check_bytes(data, f"portrait {redact_source(source)}", limits)
         return data
     if scheme:
         raise PortraitError(
@@ -81,13 +81,16 @@ def read_portrait_source(
     return _read_file(Path(source).expanduser(), limits)
 
 
-def redact_url(url: str | httpx.URL) -> str:
-    """``url`` without user info, query or fragment, which can hold passwords and signatures.
-    A removed query shows as ``?...`` so the reader knows there was one."""
+def redact_source(source: str | httpx.URL) -> str:
+    """A portrait source fit to log or store: a URL without user info, query or fragment, which
+    can hold passwords and signatures (a removed query shows as ``?...`` so the reader knows
+    there was one); a local path as it is."""
     try:
-        parts = urllib.parse.urlsplit(str(url))
+        parts = urllib.parse.urlsplit(str(source))
     except ValueError:
         return "(malformed URL)"
+    if len(parts.scheme) <= 1:  # a local path (or a Windows drive letter)
+        return str(source)
     netloc = parts.netloc.rpartition("@")[2]
     redacted = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
     return redacted + "?..." if parts.query else redacted
@@ -138,7 +141,7 @@ def _read_file(path: Path, limits: PortraitLimits) -> bytes:
 
 def _fetch_url(url: str, limits: PortraitLimits) -> bytes:
     deadline = time.monotonic() + limits.fetch_deadline_s
-    subject = f"portrait URL {redact_url(url)}"
+    subject = f"portrait URL {redact_source(url)}"
     current = _http_url(url, subject)
     with _http_client(limits) as client:
         for _ in range(limits.max_redirects + 1):
@@ -148,8 +151,8 @@ def _fetch_url(url: str, limits: PortraitLimits) -> bytes:
                 with contextlib.closing(_send(client, current, addresses)) as response:
                     if response.status_code in _REDIRECT_STATUSES and "location" in response.headers:
                         current = _http_url(response.headers["location"], subject, base=current)
-                        redirected = f" (redirected to {redact_url(current)})"
-                        subject = f"portrait URL {redact_url(url)}{redirected}"
+                        redirected = f" (redirected to {redact_source(current)})"
+                        subject = f"portrait URL {redact_source(url)}{redirected}"
                         continue
                     if not response.is_success:
                         raise PortraitError(
@@ -167,7 +170,7 @@ def _fetch_url(url: str, limits: PortraitLimits) -> bytes:
                 )
             return data
     raise PortraitError(
-        f"portrait URL {redact_url(url)} redirected more than {limits.max_redirects} times: link the image file itself"
+        f"portrait URL {redact_source(url)} redirected more than {limits.max_redirects} times: link the image file itself"
     )
 
 

@@ -129,28 +129,34 @@ def check_monochrome(image: ImageInput, thresholds: QualityThresholds = DEFAULT_
     """For black-and-white shots: at most ``max_color_leak`` of the pixels carry colour."""
     fraction = _colored_fraction(load_image(image), thresholds.chroma_threshold)
     passed = fraction <= thresholds.max_color_leak
-    return make_result(
-        CheckName.MONOCHROME,
-        passed,
-        {"colored_fraction": round(fraction, 5)},
-        {"chroma": thresholds.chroma_threshold, "max_colored_fraction": thresholds.max_color_leak},
-        f"{'monochrome' if passed else 'colour leak'}: {fraction:.1%} of pixels have chroma above "
-        f"{thresholds.chroma_threshold:g} (max {thresholds.max_color_leak:.1%})",
-        thresholds,
-    )
+    verdict = "monochrome" if passed else "colour leak"
+    return _tone(CheckName.MONOCHROME, passed, verdict, fraction, ("max", thresholds.max_color_leak), thresholds)
 
 
 def check_color(image: ImageInput, thresholds: QualityThresholds = DEFAULT_THRESHOLDS) -> CheckResult:
     """For colour shots: at least ``min_color_fraction`` of the pixels carry colour."""
     fraction = _colored_fraction(load_image(image), thresholds.chroma_threshold)
     passed = fraction >= thresholds.min_color_fraction
+    verdict = "in colour" if passed else "not in colour"
+    return _tone(CheckName.COLOR, passed, verdict, fraction, ("min", thresholds.min_color_fraction), thresholds)
+
+
+def _tone(
+    check: CheckName,
+    passed: bool,
+    verdict: str,
+    fraction: float,
+    bound: tuple[str, float],
+    thresholds: QualityThresholds,
+) -> CheckResult:
+    """A colour-fraction check's result; ``bound`` is ("max" or "min", the allowed fraction)."""
+    side, limit = bound
     return make_result(
-        CheckName.COLOR,
+        check,
         passed,
         {"colored_fraction": round(fraction, 5)},
-        {"chroma": thresholds.chroma_threshold, "min_colored_fraction": thresholds.min_color_fraction},
-        f"{'in colour' if passed else 'not in colour'}: {fraction:.1%} of pixels have chroma above "
-        f"{thresholds.chroma_threshold:g} (min {thresholds.min_color_fraction:.0%})",
+        {"chroma": thresholds.chroma_threshold, f"{side}_colored_fraction": limit},
+        f"{verdict}: {fraction:.1%} of pixels have chroma above {thresholds.chroma_threshold:g} ({side} {limit:.1%})",
         thresholds,
     )
 

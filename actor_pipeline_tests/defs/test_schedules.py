@@ -41,7 +41,7 @@ def test_failed_shots_are_retried_in_ranges_and_only_they_are_paid_for(
         (str(image_key("alice", "gouache")), str(image_key("alice", "gouache"))),
     ]
     for request in requests:
-        assert pipeline.run("retry_failed_images", tags=dict(request.tags)).success
+        assert pipeline.run("make_training_images", tags=dict(request.tags)).success
     assert sorted(pipeline.backend.calls) == ["charcoal", "gouache", "woodcut"]
     assert isinstance(nightly(pipeline), dg.SkipReason)
 
@@ -56,7 +56,7 @@ def test_a_shot_that_keeps_failing_stops_at_the_attempt_limit(
     for _ in range(DEFAULT_MAX_ATTEMPTS - 1):
         [request] = nightly(pipeline)  # type: ignore[misc]
         assert isinstance(request, dg.RunRequest)
-        pipeline.run("retry_failed_images", tags=dict(request.tags))
+        pipeline.run("make_training_images", tags=dict(request.tags))
     assert pipeline.backend.calls.count("gouache") == DEFAULT_MAX_ATTEMPTS
 
     assert isinstance(nightly(pipeline), dg.SkipReason)

@@ -1,7 +1,6 @@
 """The sensors, invoked as the daemon would (``build_sensor_context`` with an instance and
 resources), and the runs they request executed in-process."""
 
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -12,8 +11,7 @@ from actor_pipeline.defs.runs import ACTOR_TAG
 from actor_pipeline.defs.sensors import SOURCE_TAG, advance_training_set, portrait_inbox, report_failed_run
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.registry import load_registration
-from actor_pipeline_tests.conftest import FlakyBackend, generator_for
-from actor_pipeline_tests.defs.conftest import Pipeline, build_pipeline
+from actor_pipeline_tests.defs.conftest import Pipeline
 from actor_pipeline_tests.replicate_emulator import ReplicateEmulator
 
 

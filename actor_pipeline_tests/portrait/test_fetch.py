@@ -15,7 +15,7 @@ import pytest
 
 from actor_pipeline.errors import PortraitError
 from actor_pipeline.portrait import fetch
-from actor_pipeline.portrait.fetch import is_public_address, read_portrait_source, redact_url, resolve_host
+from actor_pipeline.portrait.fetch import is_public_address, read_portrait_source, redact_source, resolve_host
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline_tests.portrait.conftest import LocalServer, encode, quadrants
 
@@ -290,7 +290,9 @@ def test_errors_never_show_credentials_or_query_strings(http_server: LocalServer
         ("https://cdn.example.com/a.jpg", "https://cdn.example.com/a.jpg"),
         ("http://[::1]:80/a", "http://[::1]:80/a"),
         ("http://[::1", "(malformed URL)"),
+        ("/home/me/portrait.jpg", "/home/me/portrait.jpg"),
+        (r"C:\portraits\me.jpg", r"C:\portraits\me.jpg"),
     ],
 )
-def test_redact_url(url: str, redacted: str) -> None:
-    assert redact_url(url) == redacted
+def test_redact_source(url: str, redacted: str) -> None:
+    assert redact_source(url) == redacted

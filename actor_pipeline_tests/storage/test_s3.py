@@ -10,7 +10,6 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from botocore.exceptions import ClientError
 
 from actor_pipeline.defs.resources import s3_client
 from actor_pipeline.errors import ConfigurationError, PortraitError, StorageUnavailable

@@ -19,11 +19,9 @@ ALL_ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [
     training_manifest,
     inbox_rejects,
 ]
-GROUP = "training_set"
 
 __all__ = [
     "ALL_ASSETS",
-    "GROUP",
     "debug_grid",
     "inbox_rejects",
     "lora_bundle",

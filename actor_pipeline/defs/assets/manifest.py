@@ -1,3 +1,5 @@
+from dataclasses import asdict
+
 import dagster as dg
 
 from actor_pipeline.defs.assets.bundle import lora_bundle
@@ -30,10 +32,6 @@ def manifest_metadata(manifest: Manifest, url: str) -> Metadata:
         "generated": manifest.totals.generated,
         "target": manifest.totals.target,
         "failed": dg.MetadataValue.json([f.model_dump() for f in manifest.failed]),
-        "cost_usd": manifest.ledger.cost_usd,
         "bundle_url": manifest.bundle.url if manifest.bundle else "none yet",
-        "predictions_created": manifest.ledger.predictions_created,
-        "predictions_succeeded": manifest.ledger.predictions_succeeded,
-        "predictions_failed": manifest.ledger.predictions_failed,
-        "predictions_canceled": manifest.ledger.predictions_canceled,
+        **asdict(manifest.ledger),  # cost_usd and the predictions created, succeeded, failed, canceled
     }
