@@ -7,6 +7,7 @@ of them, the same command continues where the last one stopped and pays for noth
 """
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -15,10 +16,12 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from actor_pipeline.catalog.descriptors import ACTOR_SEXES, ACTOR_TYPES
+from actor_pipeline.catalog.model import CATALOG_ENV_VAR, DEFAULT_CATALOG_PATH
 from actor_pipeline.errors import ActorBusy, InputError, Interrupted, StorageUnavailable
 from actor_pipeline.generation import stopping
 
@@ -44,7 +47,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--out", default=os.environ.get("ACTOR_PIPELINE_OUTPUT_DIR", "output"), metavar="DIR",
                          help="local storage folder, and the Dagster instance when DAGSTER_HOME is unset (default: output)")
         sub.add_argument("--debug-dir", metavar="DIR", help="also write the seed's debug files (images, payloads, grid) here")
-        sub.add_argument("--catalog", metavar="FILE", help="a TOML or YAML shot catalog to use instead of the default")
+        sub.add_argument(
+            "--catalog", metavar="FILE",
+            help="a TOML or YAML shot catalog to use instead of the default; unless it is the code location's "
+            "($ACTOR_PIPELINE_CATALOG), its runs use a Dagster instance of their own (refused with $DAGSTER_HOME)",
+        )
         sub.add_argument("--max-concurrency", type=int, metavar="N",
                          help="shots in flight at once (default: $ACTOR_PIPELINE_MAX_CONCURRENCY, else all of the actor's)")
         sub.add_argument("--shot-timeout", type=float, metavar="SECONDS",
@@ -105,9 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Dagster marks APIs this project relies on as beta; that is for its developers, not users.
     warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
     args = _parser().parse_args(argv)
+    # The catalog the code location loads: the shared instance's partitions are its shots.
+    args.shared_catalog = os.environ.get(CATALOG_ENV_VAR) or str(DEFAULT_CATALOG_PATH)
     if args.catalog:
         # The catalog defines the partitions, so it must be chosen before Dagster code is imported.
-        os.environ["ACTOR_PIPELINE_CATALOG"] = args.catalog
+        os.environ[CATALOG_ENV_VAR] = args.catalog
     _log_progress_to_stderr()
     try:
         code = _stoppable(lambda: _COMMANDS[args.command](args))
@@ -190,24 +199,53 @@ def _log_progress_to_stderr() -> None:
 def _settings(args: argparse.Namespace) -> "PipelineSettings":
     from dataclasses import replace
 
-    from actor_pipeline.defs.resources import PipelineSettings
 
     if args.max_concurrency is not None and args.max_concurrency < 1:
         raise InputError(f"--max-concurrency must be at least 1, got {args.max_concurrency}")
     if args.shot_timeout is not None and not args.shot_timeout > 0:
         raise InputError(f"--shot-timeout must be greater than 0, got {args.shot_timeout}")
-    defaults = PipelineSettings.from_env()
+    defaults = _base_settings(args)
     return replace(
         defaults,
         backend=args.backend,
-        storage=args.storage,
-        output_dir=args.out,
         debug_dir=args.debug_dir or defaults.debug_dir,
         max_concurrency=args.max_concurrency or defaults.max_concurrency,
         shot_timeout_s=args.shot_timeout or defaults.shot_timeout_s,
         trigger=args.trigger,
         bundle_layout=args.bundle_layout,
     )
+
+
+def _base_settings(args: argparse.Namespace) -> "PipelineSettings":
+    """The environment's settings with ``--storage``, ``--out`` and the instance for ``--catalog``."""
+    from dataclasses import replace
+
+    from actor_pipeline.defs.resources import PipelineSettings
+
+    settings = replace(PipelineSettings.from_env(), storage=args.storage, output_dir=args.out)
+    return replace(settings, instance_dir=_catalog_instance(args, settings.resolved_state_dir))
+
+
+def _catalog_instance(args: argparse.Namespace, state_dir: str) -> str | None:
+    """The Dagster instance of a run with ``--catalog``: the shared one (``None``) when the file
+    is the catalog the code location loads, else a folder of its own, since other shots are
+    other partition keys, which must never enter an instance the UI shows."""
+    if not args.catalog or _digest(args.catalog) == _digest(args.shared_catalog):
+        return None
+    if os.environ.get("DAGSTER_HOME"):
+        raise InputError(
+            f"--catalog {args.catalog} has other shots than the catalog of the Dagster instance in $DAGSTER_HOME "
+            f"({args.shared_catalog}), whose partitions they would change: unset DAGSTER_HOME to give this catalog "
+            f"an instance of its own, or set {CATALOG_ENV_VAR}={args.catalog} for that instance's code location too"
+        )
+    return os.path.join(state_dir, f"dagster-catalog-{_digest(args.catalog)[:12]}")
+
+
+def _digest(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return path  # unreadable: loading the catalog says why
 
 
 def _generate(args: argparse.Namespace, portrait: str, actor_id: str, **extra: Any) -> int:
@@ -250,7 +288,7 @@ def _cmd_retry_failed(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from actor_pipeline.local.status import actor_status, format_status
 
-    rows = actor_status(args.actor_id, storage_backend=args.storage, output_dir=args.out)
+    rows = actor_status(args.actor_id, _base_settings(args))
     print(json.dumps(rows, indent=2) if args.json else format_status(rows))
     return EXIT_OK if all(row["status"] == "succeeded" for row in rows) else EXIT_INCOMPLETE
 

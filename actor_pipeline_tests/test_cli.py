@@ -1,6 +1,7 @@
 """The ``actor-pipeline`` command: JSON on stdout, progress on stderr, exit codes 0 / 1 / 2."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,20 @@ def test_a_custom_catalog_drives_partitions_prompts_grid_and_manifest(tmp_path: 
     assert [(i["shot_id"], i["prompt"]) for i in manifest["images"]] == [
         ("hero", "The creature poses."), ("ink", "An ink creature."), ("paint", "A painted creature.")]
     assert manifest["catalog"] == str(catalog)
+    # Its shots are other partition keys: the run used an instance of its own, never the shared
+    # one (<state>/dagster, which `make ui` serves with the code location's catalog).
+    state = tmp_path / "o/.state"
+    assert not (state / "dagster").exists()
+    [own] = state.glob("dagster-catalog-*")
+    assert any(own.iterdir())
+
+    # With $DAGSTER_HOME naming the shared instance, such a run is refused before anything is made.
+    refused = subprocess.run(
+        [sys.executable, "-m", "actor_pipeline.cli", "generate", str(portrait_file), "--actor-id", "tri2",
+         "--actor-type", "creature", "--out", str(tmp_path / "o"), "--catalog", str(catalog)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "DAGSTER_HOME": str(tmp_path / "shared")},
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert "other shots than the catalog of the Dagster instance in $DAGSTER_HOME" in refused.stderr
+    assert "unset DAGSTER_HOME" in refused.stderr
+    assert not (tmp_path / "shared").exists() and not (tmp_path / "o/default/custom-actors/tri2").exists()

@@ -186,6 +186,7 @@ class PipelineSettings:
     output_dir: str = "output"
     debug_dir: str | None = None
     state_dir: str | None = None
+    instance_dir: str | None = None  # None: $DAGSTER_HOME, else <state folder>/dagster
     max_concurrency: int | None = None  # None: every shot of the actor at once
     shot_timeout_s: float = DEFAULT_SHOT_TIMEOUT_S
     storage_outage_s: float = DEFAULT_STORAGE_OUTAGE_S
@@ -216,6 +217,11 @@ class PipelineSettings:
     def resolved_state_dir(self) -> str:
         """The shot journal, the spool and (without ``DAGSTER_HOME``) the CLI's Dagster instance."""
         return self.state_dir or os.path.join(self.output_dir, STATE_DIR)
+
+    @property
+    def resolved_instance_dir(self) -> str:
+        """The Dagster instance folder of the CLI and the API: the one ``make ui`` serves."""
+        return self.instance_dir or os.environ.get("DAGSTER_HOME") or os.path.join(self.resolved_state_dir, "dagster")
 
     def resources(self) -> dict[str, Any]:
         return {

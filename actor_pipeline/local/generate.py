@@ -60,7 +60,7 @@ def generate(
         start_actor(storage, new, portrait)
         return materialize_actor(
             request.actor_id,
-            instance=instance or open_instance(settings.resolved_state_dir),
+            instance=instance or open_instance(settings.resolved_instance_dir),
             resources=resources,
             storage=storage,
             force=request.force,

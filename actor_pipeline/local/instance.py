@@ -8,12 +8,12 @@ import dagster as dg
 from actor_pipeline.defs.liveness import fail_orphaned_runs
 
 
-def open_instance(state_dir: str | os.PathLike[str]) -> dg.DagsterInstance:
-    """The instance in ``$DAGSTER_HOME`` if set, else in ``<state folder>/dagster`` (beside the
-    shot journal, off ``--out``, which may fill up): the folder ``make ui`` serves, so the UI
-    shows the runs and sets the CLI made. Runs that an earlier command left STARTED when its
-    process died are marked failed."""
-    home = Path(os.environ.get("DAGSTER_HOME") or Path(state_dir) / "dagster").expanduser().resolve()
+def open_instance(folder: str | os.PathLike[str]) -> dg.DagsterInstance:
+    """The instance in ``folder`` (``PipelineSettings.resolved_instance_dir``: ``$DAGSTER_HOME``
+    if set, else ``<state folder>/dagster``, beside the shot journal, off ``--out``, which may
+    fill up): the folder ``make ui`` serves, so the UI shows the runs and sets the CLI made. Runs
+    that an earlier command left STARTED when its process died are marked failed."""
+    home = Path(folder).expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
     # The folder's dagster.yaml (``make ui`` puts deploy/dagster.yaml there) applies, with
     # _CLI_INSTANCE on top. Not DagsterInstance.get() or from_config(): they take no overrides,

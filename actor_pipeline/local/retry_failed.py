@@ -67,7 +67,7 @@ def retry_failed(
     resources = settings.resources()
     storage = resources["storage"].create_storage()
     resources["generator"].create_backend(CATALOG)  # fail fast on a backend that cannot work
-    instance = instance or open_instance(settings.resolved_state_dir)
+    instance = instance or open_instance(settings.resolved_instance_dir)
     plan = retry_plan(instance, storage, actor_ids, max_attempts)
     retried = plan.shots_by_actor()
     exhausted: dict[str, list[UnfinishedShot]] = {}

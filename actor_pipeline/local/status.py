@@ -1,6 +1,5 @@
 """Per-shot status of an actor: what its shot journal says, and what Dagster's partitions say."""
 
-from dataclasses import replace
 from typing import Any
 
 import dagster as dg
@@ -16,14 +15,13 @@ from actor_pipeline.storage.lease import current_holder
 from actor_pipeline.unfinished import INTERRUPTED
 
 
-def actor_status(actor_id: str, *, storage_backend: str = "auto", output_dir: str = "output") -> list[dict[str, Any]]:
-    settings = replace(PipelineSettings.from_env(), storage=storage_backend, output_dir=output_dir)
+def actor_status(actor_id: str, settings: PipelineSettings) -> list[dict[str, Any]]:
     storage = settings.resources()["storage"].create_storage()
     registration = load_registration(storage, actor_id)
     journal = ShotJournal(storage, registration.layout)
     prompt_set = load_prompt_set(storage, registration)
     being_made = current_holder(storage, actor_id) is not None
-    instance = open_instance(settings.resolved_state_dir)
+    instance = open_instance(settings.resolved_instance_dir)
     keys = [image_key(actor_id, shot.shot_id) for shot in prompt_set.shots]
     partition_status: dict[str, dg.AssetPartitionStatus | None] = {}
     if instance.has_dynamic_partition(actors_partitions.name, actor_id):
