@@ -1,8 +1,5 @@
 """The seed's Python API, now backed by the Dagster graph."""
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 
@@ -28,13 +25,13 @@ class ActorTrainingDataGenerator:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         from actor_pipeline.defs.resources import PipelineSettings  # Dagster loads lazily
 
-        self._token = replicate_token
         defaults = PipelineSettings.from_env()
         self._settings = PipelineSettings(
             backend=backend,
             output_dir=output_dir or defaults.output_dir,
             debug_dir=debug_dir or defaults.debug_dir,
             max_concurrency=batch_size,
+            replicate_api_token=replicate_token,
         )
 
     def generate_training_data(
@@ -58,22 +55,4 @@ class ActorTrainingDataGenerator:
             portrait_source=portrait_url or None,
             portrait_buffer=portrait_buffer,
         )
-        with self._token_in_env():
-            return generate(request, self._settings).as_dict()
-
-    @contextmanager
-    def _token_in_env(self) -> Iterator[None]:
-        """The replicate client reads its token from the environment; resource config would
-        persist it in Dagster's run storage, so it never goes there."""
-        if self._token is None:
-            yield
-            return
-        previous = os.environ.get("REPLICATE_API_TOKEN")
-        os.environ["REPLICATE_API_TOKEN"] = self._token
-        try:
-            yield
-        finally:
-            if previous is None:
-                os.environ.pop("REPLICATE_API_TOKEN", None)
-            else:
-                os.environ["REPLICATE_API_TOKEN"] = previous
+        return generate(request, self._settings).as_dict()

@@ -1,10 +1,13 @@
 """The seed's Python API."""
 
+import os
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from actor_pipeline import ActorTrainingDataGenerator, InputError, PortraitError
+from actor_pipeline_tests.replicate_emulator import ReplicateEmulator
 
 
 def test_generate_training_data_returns_the_seed_keys(tmp_path: Path, portrait_bytes: bytes) -> None:
@@ -37,3 +40,24 @@ def test_bad_input_raises_a_value_error(tmp_path: Path, portrait_bytes: bytes) -
     assert isinstance(info.value, ValueError)
     with pytest.raises(ValueError, match="batch_size"):
         ActorTrainingDataGenerator(batch_size=0)
+
+
+def test_a_token_given_in_code_reaches_replicate_and_nothing_else(
+    tmp_path: Path, portrait_bytes: bytes, emulator: ReplicateEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REPLICATE_API_TOKEN")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    source = tmp_path / "p.jpg"
+    source.write_bytes(portrait_bytes)
+    generator = ActorTrainingDataGenerator(replicate_token=emulator.token, output_dir=str(tmp_path / "o"))
+    result = generator.generate_training_data(str(source), "u", "a")
+    assert result["total_training_images"] == 17 and result["backend"] == "replicate"
+    assert emulator.account.counters().predictions_created == 17
+    assert "REPLICATE_API_TOKEN" not in os.environ  # passed to the client, not through the environment
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        stored = "".join(
+            repr(run) + repr(instance.get_job_snapshot(run.job_snapshot_id)) + repr(instance.all_logs(run.run_id))
+            for run in runs
+        )
+    assert len(runs) == 3 and emulator.token not in stored

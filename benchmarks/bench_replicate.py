@@ -34,7 +34,7 @@ def measure(latency_s: float, max_concurrency: int | None) -> None:
         os.environ.update(emulator.env())
         batch = ActorBatch(ActorLayout("bench", "bench"), prompt_set, SAMPLE_PORTRAIT.read_bytes(), catalog.ids)
         started = time.perf_counter()
-        outcomes = asyncio.run(generate_shots(batch, ReplicateBackend(ReplicateSettings()), LocalStorage(out), limits=limits))
+        outcomes = asyncio.run(generate_shots(batch, ReplicateBackend(ReplicateSettings(), emulator.token), LocalStorage(out), limits=limits))
         wall = time.perf_counter() - started
         counters = emulator.account.counters()
     shots = len(catalog.shots)

@@ -39,6 +39,7 @@ SHOT_TIMEOUT_ENV = "ACTOR_PIPELINE_SHOT_TIMEOUT_S"
 STORAGE_OUTAGE_ENV = "ACTOR_PIPELINE_STORAGE_OUTAGE_S"
 STATE_DIR_ENV = "ACTOR_PIPELINE_STATE_DIR"
 IDENTITY_ENV = "ACTOR_PIPELINE_QC_IDENTITY"
+TOKEN_VAR = "REPLICATE_API_TOKEN"
 _announced: set[str] = set()
 
 
@@ -49,11 +50,15 @@ def _announce_once(message: str) -> None:
 
 
 class ImageGeneratorResource(dg.ConfigurableResource):
-    """Makes the images. ``auto`` uses Replicate when ``REPLICATE_API_TOKEN`` is set, otherwise
-    the offline preview renderer. The token itself is read from the environment by the
-    ``replicate`` client, never stored in Dagster config."""
+    """Makes the images. ``auto`` uses Replicate when it has a token, otherwise the offline
+    preview renderer."""
 
     backend: Literal["auto", "preview", "replicate"] = "auto"
+    replicate_api_token: str | None = Field(
+        None,
+        description="the Replicate API token, as dg.EnvVar('REPLICATE_API_TOKEN'): Dagster then records and "
+        "shows the variable's name, never its value",
+    )
     max_concurrency: int | None = Field(
         None, ge=1, description="shots of one actor in flight at once; unset: all of them (Replicate's rate limits bound the total)"
     )
@@ -94,21 +99,22 @@ class ImageGeneratorResource(dg.ConfigurableResource):
     def resolved_backend(self) -> str:
         if self.backend != "auto":
             return self.backend
-        if os.environ.get("REPLICATE_API_TOKEN"):
+        if self.replicate_api_token:
             return "replicate"
         _announce_once(
-            "REPLICATE_API_TOKEN is not set: using the offline PREVIEW renderer (restyled portraits, "
-            "not a generative model, $0). Set REPLICATE_API_TOKEN to generate real images."
+            f"{TOKEN_VAR} is not set: using the offline PREVIEW renderer (restyled portraits, "
+            f"not a generative model, $0). Set {TOKEN_VAR} to generate real images."
         )
         return "preview"
 
     def create_backend(self, catalog: Catalog) -> ImageBackend:
         if self.resolved_backend() == "preview":
             return PreviewBackend(catalog)
-        if not os.environ.get("REPLICATE_API_TOKEN"):
-            raise ConfigurationError("the replicate backend needs REPLICATE_API_TOKEN: export it, or use --backend preview")
+        if not self.replicate_api_token:
+            raise ConfigurationError(f"the replicate backend needs {TOKEN_VAR}: export it, or use --backend preview")
         shared = fields(ReplicateSettings)
-        return ReplicateBackend(ReplicateSettings(**{f.name: getattr(self, f.name) for f in shared if hasattr(self, f.name)}))
+        settings = ReplicateSettings(**{f.name: getattr(self, f.name) for f in shared if hasattr(self, f.name)})
+        return ReplicateBackend(settings, self.replicate_api_token)
 
 
 class StorageResource(dg.ConfigurableResource):
@@ -187,6 +193,8 @@ class PipelineSettings:
     debug_dir: str | None = None
     state_dir: str | None = None
     instance_dir: str | None = None  # None: $DAGSTER_HOME, else <state folder>/dagster
+    # Given in code (the Python API); None: $REPLICATE_API_TOKEN, if set.
+    replicate_api_token: str | None = field(default=None, repr=False)
     max_concurrency: int | None = None  # None: every shot of the actor at once
     shot_timeout_s: float = DEFAULT_SHOT_TIMEOUT_S
     storage_outage_s: float = DEFAULT_STORAGE_OUTAGE_S
@@ -223,16 +231,22 @@ class PipelineSettings:
         """The Dagster instance folder of the CLI and the API: the one ``make ui`` serves."""
         return self.instance_dir or os.environ.get("DAGSTER_HOME") or os.path.join(self.resolved_state_dir, "dagster")
 
+    def generator(self) -> ImageGeneratorResource:
+        """The generator resource, its token resolved (to call it outside a run)."""
+        token = self.replicate_api_token or os.environ.get(TOKEN_VAR) or None
+        return self._generator(token)
+
     def resources(self) -> dict[str, Any]:
+        """The resources of a run. A token from the environment goes in as ``dg.EnvVar``; one
+        given in code has no variable to name, so the generator then goes in as a plain object,
+        whose values Dagster does not record (a configured resource's are kept in the run's job
+        snapshot)."""
+        if self.replicate_api_token:
+            generator: Any = dg.ResourceDefinition.hardcoded_resource(self.generator())
+        else:
+            generator = self._generator(dg.EnvVar(TOKEN_VAR) if os.environ.get(TOKEN_VAR) else None)
         return {
-            "generator": ImageGeneratorResource(
-                backend=self.backend,  # type: ignore[arg-type]
-                max_concurrency=self.max_concurrency,
-                shot_timeout_s=self.shot_timeout_s,
-                storage_outage_s=self.storage_outage_s,
-                qc_attempts=self.qc_attempts,
-                identity_check=self.identity_check,
-            ),
+            "generator": generator,
             "storage": StorageResource(
                 backend=self.storage,  # type: ignore[arg-type]
                 local_dir=self.output_dir,
@@ -240,6 +254,17 @@ class PipelineSettings:
             ),
             "debug": DebugResource(directory=self.debug_dir),
         }
+
+    def _generator(self, token: str | None) -> ImageGeneratorResource:
+        return ImageGeneratorResource(
+            backend=self.backend,  # type: ignore[arg-type]
+            replicate_api_token=token,
+            max_concurrency=self.max_concurrency,
+            shot_timeout_s=self.shot_timeout_s,
+            storage_outage_s=self.storage_outage_s,
+            qc_attempts=self.qc_attempts,
+            identity_check=self.identity_check,
+        )
 
 
 def _flag_env(name: str, *, default: bool) -> bool:

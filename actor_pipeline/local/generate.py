@@ -51,7 +51,7 @@ def generate(
     resources = settings.resources()
     storage = resources["storage"].create_storage()
     storage.check()  # a missing bucket or a bad key fails here, before anything is paid for
-    resources["generator"].create_backend(CATALOG)
+    settings.generator().create_backend(CATALOG)
     portrait, source = _portrait_bytes(request, resources["storage"])
     with hold_actor(storage, request.actor_id, maker), spool_reported(storage, ActorLayout(request.user_id, request.actor_id)):
         new = NewActor(

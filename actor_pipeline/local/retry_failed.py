@@ -66,7 +66,7 @@ def retry_failed(
     retried actor's grid and manifest."""
     resources = settings.resources()
     storage = resources["storage"].create_storage()
-    resources["generator"].create_backend(CATALOG)  # fail fast on a backend that cannot work
+    settings.generator().create_backend(CATALOG)  # fail fast on a backend that cannot work
     instance = instance or open_instance(settings.resolved_instance_dir)
     plan = retry_plan(instance, storage, actor_ids, max_attempts)
     retried = plan.shots_by_actor()

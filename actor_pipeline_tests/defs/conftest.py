@@ -72,7 +72,9 @@ def pipeline(tmp_path: Path, instance: dg.DagsterInstance, flaky: FlakyBackend) 
 def replicate_pipeline(tmp_path: Path, instance: dg.DagsterInstance, emulator: ReplicateEmulator) -> Pipeline:
     """Images from the Replicate backend, talking to the emulator (which counts predictions)."""
     return build_pipeline(
-        tmp_path, instance, ImageGeneratorResource(backend="replicate", max_concurrency=17), FlakyBackend()
+        tmp_path, instance, ImageGeneratorResource(
+            backend="replicate", replicate_api_token=dg.EnvVar("REPLICATE_API_TOKEN"), max_concurrency=17
+        ), FlakyBackend()
     )
 
 

@@ -11,6 +11,7 @@ from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config_schema
 
 from actor_pipeline.defs.runs import ACTOR_TAG
+from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.local.instance import open_instance
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -76,7 +77,7 @@ def test_the_cli_opens_the_ui_instance_folder_with_its_config_but_captures_no_co
     def probe() -> None:
         during.append({pid: cmd for pid, cmd in _children().items() if pid not in before})
 
-    with open_instance(tmp_path / "state") as instance:
+    with open_instance(PipelineSettings(state_dir=str(tmp_path / "state")).resolved_instance_dir) as instance:
         assert Path(instance.root_directory) == home
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"  # dagster.yaml applies
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 3
@@ -86,6 +87,6 @@ def test_the_cli_opens_the_ui_instance_folder_with_its_config_but_captures_no_co
     assert during == [{}]
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "elsewhere"))
-    with open_instance(tmp_path / "state") as instance:
+    with open_instance(PipelineSettings(state_dir=str(tmp_path / "state")).resolved_instance_dir) as instance:
         assert Path(instance.root_directory) == tmp_path / "elsewhere"
         assert type(instance.compute_log_manager).__name__ == "NoOpComputeLogManager"

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from actor_pipeline.catalog.model import load_catalog
@@ -26,11 +27,17 @@ def test_auto_backend_follows_the_token(monkeypatch: pytest.MonkeyPatch, caplog:
     catalog = load_catalog()
     assert isinstance(ImageGeneratorResource().create_backend(catalog), PreviewBackend)
     assert "offline PREVIEW renderer" in caplog.text
-    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_x")
-    backend = ImageGeneratorResource(safety_tolerance=1, aspect_ratio="4:3").create_backend(catalog)
+    token = {"replicate_api_token": "r8_x"}
+    backend = ImageGeneratorResource(safety_tolerance=1, aspect_ratio="4:3", **token).create_backend(catalog)
     assert isinstance(backend, ReplicateBackend) and backend.aspect_ratio == "4:3"
     with pytest.raises(ConfigurationError, match="at most 2"):
-        ImageGeneratorResource(safety_tolerance=6).create_backend(catalog)
+        ImageGeneratorResource(safety_tolerance=6, **token).create_backend(catalog)
+    # From the environment, the settings hand the resource a dg.EnvVar: the variable is what
+    # Dagster records and shows, never the value.
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_x")
+    configured = PipelineSettings().resources()["generator"]
+    assert isinstance(configured.replicate_api_token, dg.EnvVar)
+    assert isinstance(PipelineSettings().generator().create_backend(catalog), ReplicateBackend)
 
 
 def test_auto_storage_follows_the_bucket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

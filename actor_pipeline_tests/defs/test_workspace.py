@@ -37,7 +37,7 @@ def test_make_ui_serves_the_instance_folder_the_cli_opens(
         monkeypatch.delenv(name, raising=False)
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    with open_instance(PipelineSettings.from_env().resolved_state_dir) as instance:
+    with open_instance(PipelineSettings.from_env().resolved_instance_dir) as instance:
         assert Path(instance.root_directory) == tmp_path / folder
 
     made = subprocess.run(

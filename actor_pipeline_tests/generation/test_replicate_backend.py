@@ -9,17 +9,22 @@ import pytest
 from PIL import Image
 
 from actor_pipeline.errors import ConfigurationError
-from actor_pipeline.generation.replicate import ReplicateBackend
 from actor_pipeline.generation.types import GeneratedImage, ShotGenerationError, ShotStatus, Usage
-from actor_pipeline_tests.generation.conftest import fast_settings, run, succeeded
 from actor_pipeline_tests.replicate_emulator import Fault, ReplicateEmulator
-from actor_pipeline_tests.replicate_emulator.driver import generate_all, make_jobs
+from actor_pipeline_tests.replicate_emulator.driver import (
+    fast_settings,
+    generate_all,
+    make_jobs,
+    replicate_backend,
+    run,
+    succeeded,
+)
 
 
 def test_seventeen_shots_make_seventeen_paid_images_downloaded_once(
     emulator: ReplicateEmulator, portrait: bytes
 ) -> None:
-    backend = ReplicateBackend(fast_settings(price_per_image_usd=0.05))
+    backend = replicate_backend(fast_settings(price_per_image_usd=0.05))
     images = succeeded(run(backend, portrait, make_jobs(17)))
 
     counters = emulator.account.counters()
@@ -37,7 +42,7 @@ def test_seventeen_shots_make_seventeen_paid_images_downloaded_once(
 def test_the_input_sent_is_the_models_schema_with_settings_and_seed(
     emulator: ReplicateEmulator, portrait: bytes
 ) -> None:
-    backend = ReplicateBackend(fast_settings(aspect_ratio="1:1", safety_tolerance=1))
+    backend = replicate_backend(fast_settings(aspect_ratio="1:1", safety_tolerance=1))
     [image] = succeeded(run(backend, portrait, make_jobs(1)))
 
     [prediction] = emulator.account.predictions()
@@ -57,7 +62,7 @@ def test_the_input_sent_is_the_models_schema_with_settings_and_seed(
 
 def test_payloads_and_messages_never_hold_the_token_or_image_data(emulator: ReplicateEmulator, portrait: bytes) -> None:
     jobs = make_jobs(2, prompt="scene {index} [flag]")
-    results = run(ReplicateBackend(fast_settings()), portrait, jobs)
+    results = run(replicate_backend(fast_settings()), portrait, jobs)
 
     encoded = base64.b64encode(portrait).decode()
     for result in results:
@@ -69,7 +74,7 @@ def test_payloads_and_messages_never_hold_the_token_or_image_data(emulator: Repl
 def test_a_large_portrait_is_uploaded_once_and_its_url_reused(
     emulator: ReplicateEmulator, large_portrait: bytes
 ) -> None:
-    images = succeeded(run(ReplicateBackend(fast_settings()), large_portrait, make_jobs(5)))
+    images = succeeded(run(replicate_backend(fast_settings()), large_portrait, make_jobs(5)))
 
     counters = emulator.account.counters()
     assert counters.uploads == 1
@@ -83,7 +88,7 @@ def test_a_large_portrait_is_uploaded_once_and_its_url_reused(
 
 def test_a_failed_upload_is_retried(emulator: ReplicateEmulator, large_portrait: bytes) -> None:
     emulator.account.inject("upload", Fault(500), Fault(None), Fault(503))
-    succeeded(run(ReplicateBackend(fast_settings()), large_portrait, make_jobs(2)))
+    succeeded(run(replicate_backend(fast_settings()), large_portrait, make_jobs(2)))
 
     assert emulator.account.counters().uploads == 1
 
@@ -91,14 +96,14 @@ def test_a_failed_upload_is_retried(emulator: ReplicateEmulator, large_portrait:
 def test_a_portrait_at_the_inline_limit_is_inlined_and_one_byte_over_is_uploaded(
     emulator: ReplicateEmulator, portrait: bytes
 ) -> None:
-    run(ReplicateBackend(fast_settings(inline_limit_bytes=len(portrait))), portrait, make_jobs(1))
+    run(replicate_backend(fast_settings(inline_limit_bytes=len(portrait))), portrait, make_jobs(1))
     assert emulator.account.counters().uploads == 0
-    run(ReplicateBackend(fast_settings(inline_limit_bytes=len(portrait) - 1)), portrait, make_jobs(1))
+    run(replicate_backend(fast_settings(inline_limit_bytes=len(portrait) - 1)), portrait, make_jobs(1))
     assert emulator.account.counters().uploads == 1
 
 
 def test_seeds_are_sent_recorded_and_reproduce_the_image(emulator: ReplicateEmulator, portrait: bytes) -> None:
-    backend = ReplicateBackend(fast_settings())
+    backend = replicate_backend(fast_settings())
     jobs = make_jobs(3)
     first = succeeded(run(backend, portrait, jobs))
     again = succeeded(run(backend, portrait, jobs))
@@ -125,7 +130,7 @@ def test_all_shots_are_in_flight_at_once_up_to_the_bound(
     emulator: ReplicateEmulator, portrait: bytes, max_concurrency: int
 ) -> None:
     emulator.behaviour.latency_s = 0.2  # long enough for every create to land while the first runs
-    succeeded(run(ReplicateBackend(fast_settings()), portrait, make_jobs(9), max_concurrency))
+    succeeded(run(replicate_backend(fast_settings()), portrait, make_jobs(9), max_concurrency))
 
     assert emulator.account.counters().peak_in_flight >= min(max_concurrency, 9)
     assert emulator.account.counters().peak_in_flight <= max_concurrency
@@ -133,14 +138,14 @@ def test_all_shots_are_in_flight_at_once_up_to_the_bound(
 
 def test_one_backend_serves_successive_event_loops(emulator: ReplicateEmulator, portrait: bytes) -> None:
     # The client's httpx.AsyncClient is loop-bound (replicate-python #217): a client per session.
-    backend = ReplicateBackend(fast_settings())
+    backend = replicate_backend(fast_settings())
     for _ in range(3):
         succeeded(run(backend, portrait, make_jobs(2)))
     assert emulator.account.counters().paid == 6
 
 
 def test_concurrent_actors_share_one_backend(emulator: ReplicateEmulator, portrait: bytes) -> None:
-    backend = ReplicateBackend(fast_settings())
+    backend = replicate_backend(fast_settings())
 
     async def both() -> list[list[GeneratedImage | ShotGenerationError]]:
         alice = generate_all(backend, portrait, make_jobs(4, "alice"), 8)
@@ -154,7 +159,7 @@ def test_concurrent_actors_share_one_backend(emulator: ReplicateEmulator, portra
 
 def test_outputs_given_as_data_uris_are_decoded(emulator: ReplicateEmulator, portrait: bytes) -> None:
     emulator.behaviour.data_uri_outputs = True
-    [image] = succeeded(run(ReplicateBackend(fast_settings()), portrait, make_jobs(1)))
+    [image] = succeeded(run(replicate_backend(fast_settings()), portrait, make_jobs(1)))
 
     assert (image.width, image.height) == (1392, 752)
     assert emulator.account.counters().download_requests == 0
@@ -163,16 +168,16 @@ def test_outputs_given_as_data_uris_are_decoded(emulator: ReplicateEmulator, por
 def test_a_missing_token_is_a_configuration_error(
     emulator: ReplicateEmulator, portrait: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("REPLICATE_API_TOKEN")
-    with pytest.raises(ConfigurationError, match="REPLICATE_API_TOKEN is not set"):
-        run(ReplicateBackend(fast_settings()), portrait, make_jobs(1))
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "")
+    with pytest.raises(ConfigurationError, match="set REPLICATE_API_TOKEN"):
+        run(replicate_backend(fast_settings()), portrait, make_jobs(1))
 
 
 def test_a_rejected_token_fails_the_shot_naming_the_fix(
     emulator: ReplicateEmulator, portrait: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_wrong_token_value")
-    [result] = run(ReplicateBackend(fast_settings()), portrait, make_jobs(1))
+    [result] = run(replicate_backend(fast_settings()), portrait, make_jobs(1))
 
     assert isinstance(result, ShotGenerationError) and result.status is ShotStatus.FAILED
     assert "401" in str(result) and "set REPLICATE_API_TOKEN" in str(result)
@@ -185,4 +190,4 @@ def test_a_failed_upload_names_the_problem(
 ) -> None:
     monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_wrong_token_value")
     with pytest.raises(RuntimeError, match=r"could not upload the portrait .* HTTP 401"):
-        run(ReplicateBackend(fast_settings()), large_portrait, make_jobs(1))
+        run(replicate_backend(fast_settings()), large_portrait, make_jobs(1))

@@ -5,11 +5,9 @@ import replicate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actor_pipeline.generation.replicate import ReplicateBackend
 from actor_pipeline.generation.types import GeneratedImage, ShotGenerationError, ShotStatus, Usage
-from actor_pipeline_tests.generation.conftest import fast_settings, run, succeeded
 from actor_pipeline_tests.replicate_emulator import FLAGGED_ERROR, Behaviour, Fault, ReplicateEmulator
-from actor_pipeline_tests.replicate_emulator.driver import make_jobs
+from actor_pipeline_tests.replicate_emulator.driver import fast_settings, make_jobs, replicate_backend, run, succeeded
 
 
 def failure(result: GeneratedImage | ShotGenerationError) -> ShotGenerationError:
@@ -22,7 +20,7 @@ def failure(result: GeneratedImage | ShotGenerationError) -> ShotGenerationError
 
 def test_throttled_creates_are_retried_without_extra_predictions(emulator: ReplicateEmulator, portrait: bytes) -> None:
     emulator.account.throttle_creates(3, retry_after_s=1)  # waits are capped at 0.2 s in tests
-    images = succeeded(run(ReplicateBackend(fast_settings()), portrait, make_jobs(5)))
+    images = succeeded(run(replicate_backend(fast_settings()), portrait, make_jobs(5)))
 
     counters = emulator.account.counters()
     assert counters.throttled == 3 and counters.create_requests == 8
@@ -33,7 +31,7 @@ def test_throttled_creates_are_retried_without_extra_predictions(emulator: Repli
 @pytest.mark.parametrize("style", ["detail", "header", "field"])
 def test_a_429_is_waited_out_as_long_as_it_says(emulator: ReplicateEmulator, portrait: bytes, style: str) -> None:
     emulator.account.throttle_creates(1, retry_after_s=1, style=style)  # type: ignore[arg-type]
-    succeeded(run(ReplicateBackend(fast_settings(retry_max_delay_s=10)), portrait, make_jobs(1)))
+    succeeded(run(replicate_backend(fast_settings(retry_max_delay_s=10)), portrait, make_jobs(1)))
 
     first, second = emulator.account.counters().create_times
     assert second - first >= 1.0  # a lower bound only: the wait may be longer, never shorter
@@ -41,7 +39,7 @@ def test_a_429_is_waited_out_as_long_as_it_says(emulator: ReplicateEmulator, por
 
 def test_endless_429s_give_up_after_the_configured_attempts(emulator: ReplicateEmulator, portrait: bytes) -> None:
     emulator.account.throttle_creates(100, retry_after_s=0)
-    [result] = run(ReplicateBackend(fast_settings(create_attempts=3)), portrait, make_jobs(1))
+    [result] = run(replicate_backend(fast_settings(create_attempts=3)), portrait, make_jobs(1))
 
     error = failure(result)
     assert error.status is ShotStatus.FAILED
@@ -61,7 +59,7 @@ def test_a_failed_create_is_looked_for_before_creating_again(
     emulator: ReplicateEmulator, portrait: bytes, fault: Fault
 ) -> None:
     emulator.account.inject("create", fault)
-    [image] = succeeded(run(ReplicateBackend(fast_settings()), portrait, make_jobs(1)))
+    [image] = succeeded(run(replicate_backend(fast_settings()), portrait, make_jobs(1)))
 
     counters = emulator.account.counters()
     assert counters.predictions_created == counters.paid == 1
@@ -75,7 +73,7 @@ def test_when_the_list_cannot_be_read_no_second_prediction_is_created(
 ) -> None:
     emulator.account.inject("create", Fault(None, after_create=True))
     emulator.account.inject("list", *[Fault(500)] * 10)
-    [result] = run(ReplicateBackend(fast_settings(create_attempts=3)), portrait, make_jobs(1))
+    [result] = run(replicate_backend(fast_settings(create_attempts=3)), portrait, make_jobs(1))
 
     assert "no second prediction was created" in str(failure(result))
     assert emulator.account.counters().create_requests == 1
@@ -83,9 +81,9 @@ def test_when_the_list_cannot_be_read_no_second_prediction_is_created(
 
 def test_the_lookup_reads_every_page_of_the_list(emulator: ReplicateEmulator, portrait: bytes) -> None:
     emulator.behaviour.page_size = 2
-    succeeded(run(ReplicateBackend(fast_settings()), portrait, make_jobs(5, prompt="earlier {index}")))
+    succeeded(run(replicate_backend(fast_settings()), portrait, make_jobs(5, prompt="earlier {index}")))
     emulator.account.inject("create", Fault(502, after_create=True))
-    succeeded(run(ReplicateBackend(fast_settings()), portrait, make_jobs(1)))
+    succeeded(run(replicate_backend(fast_settings()), portrait, make_jobs(1)))
 
     assert emulator.account.counters().predictions_created == 6
 
@@ -99,7 +97,7 @@ def test_no_shot_is_ever_paid_twice_whatever_fails(
         for name, value in emulator.env().items():
             monkeypatch.setenv(name, value)
         emulator.account.inject("create", *faults)
-        results = run(ReplicateBackend(fast_settings(create_attempts=4)), portrait, make_jobs(4))
+        results = run(replicate_backend(fast_settings(create_attempts=4)), portrait, make_jobs(4))
         counters = emulator.account.counters()
 
     assert all(count == 1 for count in counters.predictions_per_shot.values())
@@ -109,7 +107,7 @@ def test_no_shot_is_ever_paid_twice_whatever_fails(
 
 
 def test_a_refused_input_is_not_retried(emulator: ReplicateEmulator) -> None:
-    [result] = run(ReplicateBackend(fast_settings()), b"not a jpeg at all", make_jobs(1))
+    [result] = run(replicate_backend(fast_settings()), b"not a jpeg at all", make_jobs(1))
 
     error = failure(result)
     assert "422" in str(error) and "jpeg, png, gif, or webp" in str(error)
@@ -124,7 +122,7 @@ def test_a_processing_answer_after_prefer_wait_is_polled_to_the_end(
 ) -> None:
     emulator.behaviour.wait_cap_s = 0.05
     emulator.behaviour.latency_s = 0.2
-    [image] = succeeded(run(ReplicateBackend(fast_settings()), portrait, make_jobs(1)))
+    [image] = succeeded(run(replicate_backend(fast_settings()), portrait, make_jobs(1)))
 
     counters = emulator.account.counters()
     assert counters.unfinished_wait_answers == 1 and counters.polls >= 1
@@ -142,7 +140,7 @@ def test_polling_rides_out_errors_and_dropped_connections(emulator: ReplicateEmu
     emulator.behaviour.wait_cap_s = 0.01
     emulator.behaviour.latency_s = 0.3
     emulator.account.inject("poll", Fault(503), Fault(504), Fault(None), Fault(500), Fault(502), Fault(None))
-    [image] = succeeded(run(ReplicateBackend(fast_settings()), portrait, make_jobs(1)))
+    [image] = succeeded(run(replicate_backend(fast_settings()), portrait, make_jobs(1)))
 
     assert emulator.account.counters().polls >= 7
     assert image.usage.predictions_created == 1
@@ -151,7 +149,7 @@ def test_polling_rides_out_errors_and_dropped_connections(emulator: ReplicateEmu
 def test_a_slow_prediction_within_the_deadline_succeeds(emulator: ReplicateEmulator, portrait: bytes) -> None:
     emulator.behaviour.wait_cap_s = 0.01
     emulator.behaviour.slow = {"[slow]": 0.4}
-    succeeded(run(ReplicateBackend(fast_settings()), portrait, make_jobs(1, prompt="[slow]", timeout_s=3)))
+    succeeded(run(replicate_backend(fast_settings()), portrait, make_jobs(1, prompt="[slow]", timeout_s=3)))
 
 
 @pytest.mark.parametrize("prompt", ["[hang] scene", "[slow] scene"])
@@ -161,7 +159,7 @@ def test_a_prediction_past_its_deadline_is_canceled_and_timed_out(
     emulator.behaviour.wait_cap_s = 0.05
     emulator.behaviour.slow = {"[slow]": 5.0}
     jobs = make_jobs(1, prompt=prompt, timeout_s=0.4) + make_jobs(1, prompt="fine scene")
-    hung, fine = run(ReplicateBackend(fast_settings()), portrait, jobs)
+    hung, fine = run(replicate_backend(fast_settings()), portrait, jobs)
 
     error = failure(hung)
     assert error.status is ShotStatus.TIMED_OUT and "did not finish in time" in str(error)
@@ -178,7 +176,7 @@ def test_a_prediction_that_ended_unseen_before_its_deadline_is_taken_as_it_ended
     emulator.behaviour.wait_cap_s = 0.01
     emulator.account.inject("poll", *[Fault(None)] * 100)
     jobs = make_jobs(1, timeout_s=0.5) + make_jobs(1, "other", "[fail] scene", timeout_s=0.5)
-    image, failed = run(ReplicateBackend(fast_settings()), portrait, jobs)
+    image, failed = run(replicate_backend(fast_settings()), portrait, jobs)
 
     assert isinstance(image, GeneratedImage)
     assert image.usage == Usage(predictions_created=1, predictions_succeeded=1, cost_usd=0.04)
@@ -191,7 +189,7 @@ def test_a_prediction_that_ended_unseen_before_its_deadline_is_taken_as_it_ended
 
 
 def test_a_flagged_prediction_is_recorded_and_not_retried(emulator: ReplicateEmulator, portrait: bytes) -> None:
-    [result] = run(ReplicateBackend(fast_settings()), portrait, make_jobs(1, prompt="[flag] scene"))
+    [result] = run(replicate_backend(fast_settings()), portrait, make_jobs(1, prompt="[flag] scene"))
 
     error = failure(result)
     assert error.status is ShotStatus.CONTENT_FLAGGED
@@ -201,7 +199,7 @@ def test_a_flagged_prediction_is_recorded_and_not_retried(emulator: ReplicateEmu
 
 
 def test_a_failed_prediction_is_recorded_as_failed(emulator: ReplicateEmulator, portrait: bytes) -> None:
-    [result] = run(ReplicateBackend(fast_settings()), portrait, make_jobs(1, prompt="[fail] scene"))
+    [result] = run(replicate_backend(fast_settings()), portrait, make_jobs(1, prompt="[fail] scene"))
 
     error = failure(result)
     assert error.status is ShotStatus.FAILED and "failed" in str(error)
@@ -209,7 +207,7 @@ def test_a_failed_prediction_is_recorded_as_failed(emulator: ReplicateEmulator, 
 
 
 def test_a_prediction_canceled_elsewhere_is_recorded_as_canceled(emulator: ReplicateEmulator, portrait: bytes) -> None:
-    [result] = run(ReplicateBackend(fast_settings()), portrait, make_jobs(1, prompt="[cancel] scene"))
+    [result] = run(replicate_backend(fast_settings()), portrait, make_jobs(1, prompt="[cancel] scene"))
 
     error = failure(result)
     assert error.status is ShotStatus.CANCELED
@@ -220,7 +218,7 @@ def test_the_ledger_adds_up_over_mixed_outcomes(emulator: ReplicateEmulator, por
     emulator.behaviour.wait_cap_s = 0.05
     prompts = ["a", "b", "c", "[flag] d", "[hang] e", "[cancel] f"]
     jobs = [job for index, prompt in enumerate(prompts) for job in make_jobs(1, f"actor-{index}", prompt, timeout_s=0.4)]
-    results = run(ReplicateBackend(fast_settings(price_per_image_usd=0.04)), portrait, jobs)
+    results = run(replicate_backend(fast_settings(price_per_image_usd=0.04)), portrait, jobs)
 
     total = sum((result.usage for result in results), Usage())
     assert total == Usage(6, 3, 1, 2, 0.12)
@@ -233,7 +231,7 @@ def test_the_ledger_adds_up_over_mixed_outcomes(emulator: ReplicateEmulator, por
 
 def test_downloads_are_retried_and_complete_exactly_once(emulator: ReplicateEmulator, portrait: bytes) -> None:
     emulator.account.inject("download", Fault(500), Fault(None), Fault(502))
-    [image] = succeeded(run(ReplicateBackend(fast_settings()), portrait, make_jobs(1)))
+    [image] = succeeded(run(replicate_backend(fast_settings()), portrait, make_jobs(1)))
 
     counters = emulator.account.counters()
     assert counters.downloads == {image.prediction_id: 1}
@@ -242,7 +240,7 @@ def test_downloads_are_retried_and_complete_exactly_once(emulator: ReplicateEmul
 
 def test_downloads_give_up_after_the_configured_attempts(emulator: ReplicateEmulator, portrait: bytes) -> None:
     emulator.account.inject("download", *[Fault(500)] * 10)
-    [result] = run(ReplicateBackend(fast_settings(download_attempts=3)), portrait, make_jobs(1))
+    [result] = run(replicate_backend(fast_settings(download_attempts=3)), portrait, make_jobs(1))
 
     error = failure(result)
     assert "after 3 attempts" in str(error)
@@ -252,7 +250,7 @@ def test_downloads_give_up_after_the_configured_attempts(emulator: ReplicateEmul
 
 def test_an_expired_output_fails_at_once_saying_why(emulator: ReplicateEmulator, portrait: bytes) -> None:
     emulator.behaviour.output_ttl_s = 0
-    [result] = run(ReplicateBackend(fast_settings()), portrait, make_jobs(1))
+    [result] = run(replicate_backend(fast_settings()), portrait, make_jobs(1))
 
     error = failure(result)
     assert "gone (HTTP 404)" in str(error) and "an hour" in str(error)

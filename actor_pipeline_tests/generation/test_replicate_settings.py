@@ -54,7 +54,7 @@ def test_safety_tolerance_outside_the_model_range_is_refused(tolerance: object) 
 
 @pytest.mark.parametrize("ratio", ASPECT_RATIOS)
 def test_every_aspect_ratio_the_model_takes_is_configurable(ratio: str) -> None:
-    assert ReplicateBackend(ReplicateSettings(aspect_ratio=ratio)).aspect_ratio == ratio
+    assert ReplicateBackend(ReplicateSettings(aspect_ratio=ratio), "r8_test").aspect_ratio == ratio
 
 
 @pytest.mark.parametrize(
@@ -73,8 +73,13 @@ def test_unusable_settings_name_the_fix(overrides: dict[str, object], message: s
         ReplicateSettings(**overrides)  # type: ignore[arg-type]
 
 
+def test_a_backend_without_a_token_says_where_to_get_one() -> None:
+    with pytest.raises(ConfigurationError, match="set REPLICATE_API_TOKEN to one from https://replicate.com"):
+        ReplicateBackend(ReplicateSettings(), "")
+
+
 def test_fingerprint_holds_what_shapes_the_image() -> None:
-    backend = ReplicateBackend(ReplicateSettings(aspect_ratio="1:1", safety_tolerance=1))
+    backend = ReplicateBackend(ReplicateSettings(aspect_ratio="1:1", safety_tolerance=1), "r8_test")
     assert backend.name == "replicate" and backend.model == "black-forest-labs/flux-kontext-pro"
     assert backend.fingerprint_params() == {
         "model": "black-forest-labs/flux-kontext-pro",
@@ -84,8 +89,8 @@ def test_fingerprint_holds_what_shapes_the_image() -> None:
         "prompt_upsampling": False,
     }
     # Operational settings do not invalidate images already made.
-    assert ReplicateBackend(ReplicateSettings(creates_per_minute=60, poll_interval_s=9)).fingerprint_params() == (
-        ReplicateBackend().fingerprint_params()
+    assert ReplicateBackend(ReplicateSettings(creates_per_minute=60, poll_interval_s=9), "r8_test").fingerprint_params() == (
+        ReplicateBackend(ReplicateSettings(), "r8_test").fingerprint_params()
     )
 
 

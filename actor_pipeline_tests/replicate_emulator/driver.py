@@ -1,12 +1,15 @@
 """A stand-in for the runner: one actor's shots through a backend, at most N at once, with a
-progress that records each step the backend reports instead of journaling it."""
+progress that records each step the backend reports instead of journaling it; and the Replicate
+backend as tests make it (test-sized delays, the emulator's token from the environment)."""
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from actor_pipeline.generation.replicate import ReplicateBackend, ReplicateSettings
 from actor_pipeline.generation.types import GeneratedImage, ImageBackend, ShotGenerationError, ShotJob, Usage
 
 
@@ -57,3 +60,35 @@ async def generate_all(
                     return exc
 
         return await asyncio.gather(*(one(job) for job in jobs))
+
+
+_FAST = {
+    "poll_interval_s": 0.02,
+    "retry_base_delay_s": 0.01,
+    "retry_max_delay_s": 0.2,
+    "creates_per_minute": 60_000.0,
+}
+
+
+def fast_settings(**overrides: object) -> ReplicateSettings:
+    """Settings with test-sized delays; ``overrides`` win."""
+    return ReplicateSettings(**{**_FAST, **overrides})  # type: ignore[arg-type]
+
+
+def replicate_backend(settings: ReplicateSettings | None = None) -> ReplicateBackend:
+    """The backend on the emulator whose token the environment holds (``emulator.env()``)."""
+    return ReplicateBackend(settings or fast_settings(), os.environ["REPLICATE_API_TOKEN"])
+
+
+def run(
+    backend: ReplicateBackend, portrait: bytes, jobs: Sequence[ShotJob], max_concurrency: int = 8
+) -> list[GeneratedImage | ShotGenerationError]:
+    """The shots' results, each run in a fresh event loop as the runner's asset would."""
+    return asyncio.run(generate_all(backend, portrait, jobs, max_concurrency))
+
+
+def succeeded(results: Sequence[GeneratedImage | ShotGenerationError]) -> list[GeneratedImage]:
+    """The images, failing the test with the errors' messages if any shot failed."""
+    errors = [str(r) for r in results if isinstance(r, ShotGenerationError)]
+    assert not errors, errors
+    return [r for r in results if isinstance(r, GeneratedImage)]

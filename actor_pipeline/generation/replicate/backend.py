@@ -18,7 +18,6 @@ Where the client's defaults would cost money or hang, this module takes over:
 import asyncio
 import base64
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -74,8 +73,13 @@ class ReplicateBackend:
 
     name = "replicate"
 
-    def __init__(self, settings: ReplicateSettings | None = None) -> None:
-        self.settings = settings or ReplicateSettings()
+    def __init__(self, settings: ReplicateSettings, api_token: str) -> None:
+        if not api_token:
+            raise ConfigurationError(
+                "no Replicate API token: set REPLICATE_API_TOKEN to one from https://replicate.com/account/api-tokens"
+            )
+        self.settings = settings
+        self._api_token = api_token
         self.model = self.settings.model
         self.aspect_ratio = self.settings.aspect_ratio
         self._pacer = CreatePacer(self.settings.creates_per_minute, self.settings.create_burst)
@@ -99,13 +103,9 @@ class ReplicateBackend:
         is bound to the event loop that first used it (client issue #217), and the transport
         handed to it is closed here, which the client offers no way to do.
         """
-        if not os.environ.get("REPLICATE_API_TOKEN"):
-            raise ConfigurationError(
-                "REPLICATE_API_TOKEN is not set: set it to an API token from https://replicate.com/account/api-tokens"
-            )
         transport = httpx.AsyncHTTPTransport()
-        # Token and base URL come from the environment, read by the client itself.
-        client = replicate.Client(transport=transport, event_hooks={"response": [raise_throttled]})
+        # The base URL is the client's own: REPLICATE_BASE_URL, else Replicate's.
+        client = replicate.Client(self._api_token, transport=transport, event_hooks={"response": [raise_throttled]})
         # Outputs are public URLs: no token is sent, and no retry transport multiplies retries.
         downloads = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True)
         try:

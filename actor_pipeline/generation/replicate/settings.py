@@ -34,8 +34,8 @@ _MODEL_PATTERN = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 class ReplicateSettings:
     """How the Replicate backend calls ``flux-kontext-pro``.
 
-    The API token and base URL are not settings: the ``replicate`` client reads them from
-    ``REPLICATE_API_TOKEN`` and ``REPLICATE_BASE_URL``, and so does this backend.
+    The API token is given to the backend on its own (it must never reach a log or Dagster's
+    storage with these); the base URL is the ``replicate`` client's ``REPLICATE_BASE_URL``.
     """
 
     model: str = "black-forest-labs/flux-kontext-pro"
