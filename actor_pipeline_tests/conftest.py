@@ -26,22 +26,30 @@ from actor_pipeline.storage.local import LocalStorage
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_environment() -> Iterator[None]:
+    """Tests must never pick up a developer's token, bucket or instance from the environment.
+    Session-wide, so module-scoped fixtures are isolated too; a test's own ``monkeypatch``
+    changes are undone after it, back to this."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in (
+            "REPLICATE_API_TOKEN",
+            "AWS_USER_FILES_BUCKET",
+            "ACTOR_PIPELINE_CATALOG",
+            "ACTOR_PIPELINE_STATE_DIR",
+            "ACTOR_PIPELINE_MAX_CONCURRENCY",
+            "DAGSTER_HOME",
+        ):
+            patch.delenv(name, raising=False)
+        # Identity checks load dlib's models (seconds per run, where the extra is installed):
+        # only the tests about them turn them on.
+        patch.setenv("ACTOR_PIPELINE_QC_IDENTITY", "0")
+        yield
+
+
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests must never pick up a developer's token, bucket or instance from the environment,
-    and each test sees the once-per-process backend notice afresh."""
-    for name in (
-        "REPLICATE_API_TOKEN",
-        "AWS_USER_FILES_BUCKET",
-        "ACTOR_PIPELINE_CATALOG",
-        "ACTOR_PIPELINE_STATE_DIR",
-        "ACTOR_PIPELINE_MAX_CONCURRENCY",
-        "DAGSTER_HOME",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    # Identity checks load dlib's models (seconds per run, where the extra is installed): only
-    # the tests about them turn them on.
-    monkeypatch.setenv("ACTOR_PIPELINE_QC_IDENTITY", "0")
+def _fresh_notices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sees the once-per-process backend notice afresh."""
     monkeypatch.setattr(resources_module, "_announced", set())
 
 
