@@ -26,8 +26,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/actor-pipeline demo
 
+# Four workers on two cores: many tests wait on subprocesses, servers and a browser.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 4
 
 # The UI, the daemon and the code server on the CLI's instance, configured by deploy/dagster.yaml
 # (copied in once: an existing dagster.yaml there, e.g. for Postgres, is kept). Ctrl-C stops it.
