@@ -44,8 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="image generator; auto = replicate when REPLICATE_API_TOKEN is set, else preview (default: auto)")
         sub.add_argument("--storage", choices=["auto", "local", "s3"], default="auto",
                          help="where the set goes; auto = S3 when AWS_USER_FILES_BUCKET is set, else --out (default: auto)")
-        sub.add_argument("--out", default=os.environ.get("ACTOR_PIPELINE_OUTPUT_DIR", "output"), metavar="DIR",
-                         help="local storage folder, and the Dagster instance when DAGSTER_HOME is unset (default: output)")
+        sub.add_argument("--out", metavar="DIR",
+                         help="local storage folder, and the Dagster instance when DAGSTER_HOME is unset "
+                         "(default: $ACTOR_PIPELINE_OUTPUT_DIR, else output)")
         sub.add_argument("--debug-dir", metavar="DIR", help="also write the seed's debug files (images, payloads, grid) here")
         sub.add_argument(
             "--catalog", metavar="FILE",
@@ -94,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
                                  description="Show each shot's status, attempts, cost and error for one actor. "
                                  "Exits 1 while the set is incomplete.")
     status.add_argument("--actor-id", required=True)
-    status.add_argument("--out", default=os.environ.get("ACTOR_PIPELINE_OUTPUT_DIR", "output"), metavar="DIR")
+    status.add_argument("--out", metavar="DIR", help="as for generate (default: $ACTOR_PIPELINE_OUTPUT_DIR, else output)")
     status.add_argument("--storage", choices=["auto", "local", "s3"], default="auto")
     status.add_argument("--catalog", metavar="FILE")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -112,8 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Dagster marks APIs this project relies on as beta; that is for its developers, not users.
     warnings.filterwarnings("ignore", message=r".* is currently in (beta|preview)")
     args = _parser().parse_args(argv)
-    # The catalog the code location loads: the shared instance's partitions are its shots.
-    args.shared_catalog = os.environ.get(CATALOG_ENV_VAR) or str(DEFAULT_CATALOG_PATH)
+    # The catalog the code location loads (the shared instance's partitions are its shots), read
+    # before --catalog replaces it for this process.
+    args.shared_catalog = os.environ.get(CATALOG_ENV_VAR, "").strip() or str(DEFAULT_CATALOG_PATH)
     if args.catalog:
         # The catalog defines the partitions, so it must be chosen before Dagster code is imported.
         os.environ[CATALOG_ENV_VAR] = args.catalog
@@ -222,7 +224,8 @@ def _base_settings(args: argparse.Namespace) -> "PipelineSettings":
 
     from actor_pipeline.defs.resources import PipelineSettings
 
-    settings = replace(PipelineSettings.from_env(), storage=args.storage, output_dir=args.out)
+    settings = PipelineSettings.from_env()
+    settings = replace(settings, storage=args.storage, output_dir=args.out or settings.output_dir)
     return replace(settings, instance_dir=_catalog_instance(args, settings.resolved_state_dir))
 
 

@@ -5,7 +5,6 @@ Partitions, prompts, grid labels and the manifest all derive from the ``Catalog`
 ``ACTOR_PIPELINE_CATALOG`` (or ``--catalog``) at their own TOML or YAML file with the same shape.
 """
 
-import os
 import string
 import tomllib
 from enum import Enum
@@ -18,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from actor_pipeline.errors import CatalogError
 from actor_pipeline.render.preview import PreviewLook
+from actor_pipeline.settings import EnvSettings, variable
 
 DEFAULT_CATALOG_PATH = Path(__file__).with_name("default_shots.toml")
-CATALOG_ENV_VAR = "ACTOR_PIPELINE_CATALOG"
+CATALOG_ENV_VAR = variable("catalog")
 
 
 class Category(str, Enum):
@@ -144,7 +144,7 @@ def _validated(model: type[_Model], where: str, **fields: Any) -> _Model:
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
     """Load a catalog from ``path``, else from ``$ACTOR_PIPELINE_CATALOG``, else the default."""
-    chosen = path or os.environ.get(CATALOG_ENV_VAR) or DEFAULT_CATALOG_PATH
+    chosen = path or EnvSettings.load().catalog or DEFAULT_CATALOG_PATH
     file = Path(chosen)
     source = "default" if file == DEFAULT_CATALOG_PATH else str(file)
     try:

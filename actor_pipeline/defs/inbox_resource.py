@@ -1,14 +1,13 @@
 """The inbox resource: where the inbox sensor looks for portraits."""
 
-import os
 from pathlib import Path
 
 import dagster as dg
 
 from actor_pipeline.defs.resources import s3_client
 from actor_pipeline.inbox import InboxSource, open_inbox
+from actor_pipeline.settings import EnvSettings
 
-INBOX_ENV = "ACTOR_PIPELINE_INBOX"
 DEFAULT_INBOX = "inbox"
 
 
@@ -24,7 +23,7 @@ class InboxResource(dg.ConfigurableResource):
     def from_env(cls) -> "InboxResource":
         """``$ACTOR_PIPELINE_INBOX``, default ``./inbox``; a relative folder is resolved against
         the working directory now, so the UI shows the folder actually watched."""
-        location = os.environ.get(INBOX_ENV) or DEFAULT_INBOX
+        location = EnvSettings.load().inbox
         return cls(location=location if location.startswith("s3://") else str(Path(location).resolve()))
 
     def open(self) -> InboxSource:

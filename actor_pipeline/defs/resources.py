@@ -22,6 +22,7 @@ from actor_pipeline.generation.runner import (
 from actor_pipeline.generation.types import ImageBackend
 from actor_pipeline.outputs.bundle import DEFAULT_TRIGGER, Layout
 from actor_pipeline.portrait.limits import DEFAULT_LIMITS
+from actor_pipeline.settings import EnvSettings, variable
 from actor_pipeline.stages import QualityOptions
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.local import STATE_DIR, LocalStorage
@@ -32,14 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OUTPUT_DIR_ENV = "ACTOR_PIPELINE_OUTPUT_DIR"
-DEBUG_DIR_ENV = "ACTOR_PIPELINE_DEBUG_DIR"
-MAX_CONCURRENCY_ENV = "ACTOR_PIPELINE_MAX_CONCURRENCY"
-SHOT_TIMEOUT_ENV = "ACTOR_PIPELINE_SHOT_TIMEOUT_S"
-STORAGE_OUTAGE_ENV = "ACTOR_PIPELINE_STORAGE_OUTAGE_S"
-STATE_DIR_ENV = "ACTOR_PIPELINE_STATE_DIR"
-IDENTITY_ENV = "ACTOR_PIPELINE_QC_IDENTITY"
-TOKEN_VAR = "REPLICATE_API_TOKEN"
+TOKEN_VAR = variable("replicate_api_token")
 _announced: set[str] = set()
 
 
@@ -201,20 +195,20 @@ class PipelineSettings:
     trigger: str = DEFAULT_TRIGGER  # the LoRA bundle's trigger word
     bundle_layout: str = Layout.FLAT.value
     qc_attempts: int = DEFAULT_QC_ATTEMPTS
-    identity_check: bool = field(default_factory=lambda: _flag_env(IDENTITY_ENV, default=True))
+    identity_check: bool = field(default_factory=lambda: EnvSettings.load().qc_identity)
 
     @classmethod
     def from_env(cls) -> "PipelineSettings":
-        concurrency = os.environ.get(MAX_CONCURRENCY_ENV, "").strip()
-        if concurrency and not (concurrency.isdigit() and int(concurrency) >= 1):
-            raise ConfigurationError(f"{MAX_CONCURRENCY_ENV} is {concurrency!r}: use a whole number of shots, e.g. 17")
+        """The defaults with what the environment sets (``EnvSettings``)."""
+        env = EnvSettings.load()
         return cls(
-            output_dir=os.environ.get(OUTPUT_DIR_ENV) or "output",
-            debug_dir=os.environ.get(DEBUG_DIR_ENV) or None,
-            state_dir=os.environ.get(STATE_DIR_ENV) or None,
-            max_concurrency=int(concurrency) if concurrency else None,
-            shot_timeout_s=_seconds_env(SHOT_TIMEOUT_ENV, DEFAULT_SHOT_TIMEOUT_S),
-            storage_outage_s=_seconds_env(STORAGE_OUTAGE_ENV, DEFAULT_STORAGE_OUTAGE_S),
+            output_dir=env.output_dir,
+            debug_dir=env.debug_dir,
+            state_dir=env.state_dir,
+            max_concurrency=env.max_concurrency,
+            shot_timeout_s=env.shot_timeout_s or DEFAULT_SHOT_TIMEOUT_S,
+            storage_outage_s=env.storage_outage_s or DEFAULT_STORAGE_OUTAGE_S,
+            identity_check=env.qc_identity,
         )
 
     def finish_run_config(self) -> dict[str, Any]:
@@ -233,8 +227,7 @@ class PipelineSettings:
 
     def generator(self) -> ImageGeneratorResource:
         """The generator resource, its token resolved (to call it outside a run)."""
-        token = self.replicate_api_token or os.environ.get(TOKEN_VAR) or None
-        return self._generator(token)
+        return self._generator(self.replicate_api_token or EnvSettings.load().replicate_api_token)
 
     def resources(self) -> dict[str, Any]:
         """The resources of a run. A token from the environment goes in as ``dg.EnvVar``; one
@@ -244,7 +237,8 @@ class PipelineSettings:
         if self.replicate_api_token:
             generator: Any = dg.ResourceDefinition.hardcoded_resource(self.generator())
         else:
-            generator = self._generator(dg.EnvVar(TOKEN_VAR) if os.environ.get(TOKEN_VAR) else None)
+            from_env = EnvSettings.load().replicate_api_token is not None
+            generator = self._generator(dg.EnvVar(TOKEN_VAR) if from_env else None)
         return {
             "generator": generator,
             "storage": StorageResource(
@@ -265,21 +259,3 @@ class PipelineSettings:
             qc_attempts=self.qc_attempts,
             identity_check=self.identity_check,
         )
-
-
-def _flag_env(name: str, *, default: bool) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    return default if not raw else raw not in ("0", "false", "no", "off")
-
-
-def _seconds_env(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise ConfigurationError(f"{name} is {raw!r}: use a number of seconds greater than 0")
-    return value

@@ -1,13 +1,9 @@
 """Limits that keep a hostile or broken portrait from exhausting memory, time or the network."""
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from actor_pipeline.errors import ConfigurationError
-
-ALLOW_PRIVATE_URLS_VAR = "ACTOR_PIPELINE_ALLOW_PRIVATE_URLS"
-MAX_SIDE_VAR = "ACTOR_PIPELINE_PORTRAIT_MAX_SIDE"
+from actor_pipeline.settings import EnvSettings
 
 
 @dataclass(frozen=True)
@@ -58,14 +54,12 @@ class PortraitLimits:
     URL cannot be used to reach internal services; tests turn it on to use 127.0.0.1."""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "PortraitLimits":
+    def from_env(cls) -> "PortraitLimits":
         """The defaults, with ``ACTOR_PIPELINE_PORTRAIT_MAX_SIDE`` (pixels) and
-        ``ACTOR_PIPELINE_ALLOW_PRIVATE_URLS`` (``1``/``true``) applied."""
-        allow = environ.get(ALLOW_PRIVATE_URLS_VAR, "").strip().lower() in ("1", "true", "yes")
-        side = environ.get(MAX_SIDE_VAR, "").strip()
-        if side and not side.isdigit():
-            raise ConfigurationError(f"{MAX_SIDE_VAR} is {side!r}: use a whole number of pixels, e.g. 2048")
-        return cls(allow_private_addresses=allow, **({"max_side": int(side)} if side else {}))
+        ``ACTOR_PIPELINE_ALLOW_PRIVATE_URLS`` (``1``/``true``) applied (``EnvSettings``)."""
+        env = EnvSettings.load()
+        side = {} if env.portrait_max_side is None else {"max_side": env.portrait_max_side}
+        return cls(allow_private_addresses=env.allow_private_urls, **side)
 
     def __post_init__(self) -> None:
         for name in _POSITIVE:

@@ -6,23 +6,21 @@ so the standard AWS credential chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_
 ``AWS_PROFILE``, SSO, instance roles) applies.
 """
 
-import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from actor_pipeline.errors import ConfigurationError
+from actor_pipeline.settings import EnvSettings, variable
 
-BUCKET_VAR = "AWS_USER_FILES_BUCKET"
-ACCESS_KEY_VAR = "AWS_ACCESS_KEY"
-SECRET_KEY_VAR = "AWS_ACCESS_SECRET"
-REGION_VAR = "AWS_REGION"
+BUCKET_VAR = variable("bucket")
+ACCESS_KEY_VAR = variable("access_key")
+SECRET_KEY_VAR = variable("access_secret")
+REGION_VAR = variable("region")
 # Same precedence as boto3: the S3-specific variable wins over the global one.
 ENDPOINT_VARS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
-MAX_ATTEMPTS_VAR = "AWS_MAX_ATTEMPTS"
-PREFIX_VAR = "ACTOR_PIPELINE_S3_PREFIX"
-PRESIGN_EXPIRY_VAR = "ACTOR_PIPELINE_PRESIGN_EXPIRY"
+MAX_ATTEMPTS_VAR = variable("max_attempts")
+PRESIGN_EXPIRY_VAR = variable("presign_expiry")
 
 DEFAULT_MAX_ATTEMPTS = 6  # what dagster_aws's S3Resource (defs.resources.s3_client) does by default
 MAX_PRESIGN_EXPIRY_S = 7 * 24 * 3600  # the SigV4 limit
@@ -86,47 +84,26 @@ class S3Settings(S3Connection):
             )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "S3Settings | None":
-        """Settings from the environment, or ``None`` when ``AWS_USER_FILES_BUCKET`` is unset
-        (then "auto" storage is local)."""
-        bucket = _env(environ, BUCKET_VAR)
-        if bucket is None:
+    def from_env(cls) -> "S3Settings | None":
+        """Settings from the environment (``EnvSettings``), or ``None`` when
+        ``AWS_USER_FILES_BUCKET`` is unset (then "auto" storage is local)."""
+        env = EnvSettings.load()
+        if env.bucket is None:
             return None
-        return cls(
-            bucket=bucket,
-            prefix=_env(environ, PREFIX_VAR) or "",
-            presign_expiry_s=_int_env(environ, PRESIGN_EXPIRY_VAR),
-            **_connection_fields(environ),
-        )
+        return cls(bucket=env.bucket, prefix=env.s3_prefix, presign_expiry_s=env.presign_expiry, **_connection_fields(env))
 
 
-def connection_from_env(environ: Mapping[str, str] = os.environ) -> S3Connection:
+def connection_from_env() -> S3Connection:
     """The connection part of ``S3Settings.from_env``, available without a bucket (e.g. to read
     an ``s3://`` portrait while storing results locally)."""
-    return S3Connection(**_connection_fields(environ))
+    return S3Connection(**_connection_fields(EnvSettings.load()))
 
 
-def _connection_fields(environ: Mapping[str, str]) -> dict[str, Any]:
-    max_attempts = _int_env(environ, MAX_ATTEMPTS_VAR)
+def _connection_fields(env: EnvSettings) -> dict[str, Any]:
     return {
-        "region": _env(environ, REGION_VAR),
-        "endpoint_url": next(filter(None, (_env(environ, v) for v in ENDPOINT_VARS)), None),
-        "access_key_id": _env(environ, ACCESS_KEY_VAR),
-        "secret_access_key": _env(environ, SECRET_KEY_VAR),
-        "max_attempts": DEFAULT_MAX_ATTEMPTS if max_attempts is None else max_attempts,
+        "region": env.region,
+        "endpoint_url": env.endpoint_url,
+        "access_key_id": env.access_key,
+        "secret_access_key": env.access_secret,
+        "max_attempts": DEFAULT_MAX_ATTEMPTS if env.max_attempts is None else env.max_attempts,
     }
-
-
-def _env(environ: Mapping[str, str], name: str) -> str | None:
-    """A variable's value; empty counts as unset, as it does for boto3."""
-    return environ.get(name, "").strip() or None
-
-
-def _int_env(environ: Mapping[str, str], name: str) -> int | None:
-    value = _env(environ, name)
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a whole number, got {value!r}") from None

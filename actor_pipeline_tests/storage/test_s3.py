@@ -265,8 +265,14 @@ def test_read_s3_uri_missing_or_forbidden(fault_proxy: FaultProxy, s3_env: S3Env
 # --- settings ----------------------------------------------------------------------------
 
 
-def test_settings_from_env_use_the_seed_variables(isolated_aws_env: None) -> None:
-    settings = S3Settings.from_env(
+def set_environment(monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_settings_from_env_use_the_seed_variables(isolated_aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_environment(
+        monkeypatch,
         {
             "AWS_USER_FILES_BUCKET": "my-bucket",
             "AWS_ACCESS_KEY": ACCESS_KEY,
@@ -277,8 +283,9 @@ def test_settings_from_env_use_the_seed_variables(isolated_aws_env: None) -> Non
             "ACTOR_PIPELINE_S3_PREFIX": "runs/",
             "ACTOR_PIPELINE_PRESIGN_EXPIRY": "600",
             "AWS_MAX_ATTEMPTS": "3",
-        }
+        },
     )
+    settings = S3Settings.from_env()
     assert settings == S3Settings(
         bucket="my-bucket",
         prefix="runs/",
@@ -293,13 +300,17 @@ def test_settings_from_env_use_the_seed_variables(isolated_aws_env: None) -> Non
     assert ACCESS_KEY not in repr(settings) and SECRET_KEY not in repr(settings)
 
 
-def test_settings_without_bucket_are_none(isolated_aws_env: None) -> None:
-    assert S3Settings.from_env({}) is None
-    assert S3Settings.from_env({"AWS_USER_FILES_BUCKET": " ", "AWS_REGION": "us-west-1"}) is None
+def test_settings_without_bucket_are_none(isolated_aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert S3Settings.from_env() is None
+    set_environment(monkeypatch, {"AWS_USER_FILES_BUCKET": " ", "AWS_REGION": "us-west-1"})
+    assert S3Settings.from_env() is None
 
 
-def test_defaults_leave_credentials_to_the_standard_chain(isolated_aws_env: None) -> None:
-    settings = S3Settings.from_env({"AWS_USER_FILES_BUCKET": "my-bucket"})
+def test_defaults_leave_credentials_to_the_standard_chain(
+    isolated_aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_environment(monkeypatch, {"AWS_USER_FILES_BUCKET": "my-bucket"})
+    settings = S3Settings.from_env()
     assert settings == S3Settings(bucket="my-bucket")
     assert settings.access_key_id is None and settings.presign_expiry_s is None
     assert settings.max_attempts == 6
