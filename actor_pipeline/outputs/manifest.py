@@ -1,11 +1,12 @@
 """The training-set manifest: a versioned JSON document describing one actor's set.
 
-``Manifest.model_json_schema()`` is its JSON Schema; bump ``SCHEMA_VERSION`` on any
+``manifest.schema.json`` beside this file is its JSON Schema (equal to ``Manifest``'s, a test checks); bump ``SCHEMA_VERSION`` on any
 incompatible change.
 """
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -19,6 +20,8 @@ from actor_pipeline.registry import Registration
 from actor_pipeline.storage.base import Storage
 
 SCHEMA_VERSION = 1
+# The manifest's JSON Schema, for the sets' consumers (package data; kept equal to ``Manifest``).
+SCHEMA_FILE = Path(__file__).with_name("manifest.schema.json")
 
 
 class PortraitInfo(BaseModel):

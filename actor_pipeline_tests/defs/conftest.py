@@ -9,9 +9,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from actor_pipeline.defs.assets import ALL_ASSETS
+from actor_pipeline.defs.code_location import build_definitions
 from actor_pipeline.defs.inbox_resource import InboxResource
-from actor_pipeline.defs.jobs import ALL_JOBS
 from actor_pipeline.defs.partitions import actors_partitions
 from actor_pipeline.defs.resources import ImageGeneratorResource, PipelineSettings
 from actor_pipeline.registry import register_actor
@@ -58,7 +57,7 @@ def build_pipeline(
     resources = PipelineSettings(storage="local", output_dir=str(tmp_path / "store")).resources()
     resources["generator"] = generator
     resources["inbox"] = InboxResource(location=str(tmp_path / "inbox"), settle_seconds=0)
-    defs = dg.Definitions(assets=ALL_ASSETS, jobs=ALL_JOBS, resources=resources, executor=dg.in_process_executor)
+    defs = build_definitions(resources)
     return Pipeline(defs, instance, resources, resources["storage"].create_storage(), backend, tmp_path / "inbox")
 
 

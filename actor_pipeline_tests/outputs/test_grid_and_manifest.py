@@ -7,6 +7,7 @@ import jsonschema
 from PIL import Image
 
 from actor_pipeline.outputs.grid import COLUMNS, TILE_H, TILE_W, Tile, render_grid
+from actor_pipeline.outputs.manifest import SCHEMA_FILE as SCHEMA
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline_tests.conftest import FlakyBackend
 from actor_pipeline_tests.test_end_to_end import run_actor
@@ -28,12 +29,18 @@ def test_grid_has_a_tile_per_shot_and_marks_missing_ones() -> None:
         assert rgb.getpixel((last_x - TILE_W, last_y))[1] > 150
 
 
+def test_the_published_schema_is_the_models() -> None:
+    """``manifest.schema.json`` is what consumers validate against: a change to the manifest's
+    shape must update it on purpose (and bump ``schema_version`` where it breaks them)."""
+    assert json.loads(SCHEMA.read_text()) == Manifest.model_json_schema()
+
+
 def test_manifest_matches_its_json_schema_and_lists_failures(
     tmp_path: Path, instance: dg.DagsterInstance, portrait_bytes: bytes
 ) -> None:
     result, storage, _ = run_actor(tmp_path, instance, portrait_bytes, FlakyBackend(fail={"watercolor"}))
     document = json.loads(storage.get(result.manifest_url.split("/store/", 1)[1]))
-    jsonschema.validate(document, Manifest.model_json_schema())
+    jsonschema.validate(document, json.loads(SCHEMA.read_text()))
     assert document["schema_version"] == 1
     assert document["totals"] == {"target": 17, "generated": 16, "failed": 1, "cost_usd": 0.0}
     assert document["failed"][0]["shot_id"] == "watercolor" and "injected" in document["failed"][0]["error"]
