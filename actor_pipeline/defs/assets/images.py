@@ -79,7 +79,7 @@ def training_image(
         (actor_id,) = actors
         metadata = prepare_portrait(context.instance, storage, actor_id, config.start)
         context.log_event(dg.AssetMaterialization(normalized_portrait.key, partition=actor_id, metadata=metadata))
-        metadata = prompts_metadata(prompt_stage(store, CATALOG, actor_id))
+        metadata = prompts_metadata(store, prompt_stage(store, CATALOG, actor_id))
         context.log_event(dg.AssetMaterialization(prompt_set.key, partition=actor_id, metadata=metadata))
     failed: list[str] = []
     tally = RunTally()

@@ -1,27 +1,29 @@
 import dagster as dg
 
 from actor_pipeline.catalog.prompts import PromptSet
-from actor_pipeline.defs.assets.reporting import Metadata
+from actor_pipeline.defs.assets.reporting import Metadata, link
 from actor_pipeline.defs.partitions import CATALOG, actors_partitions
 from actor_pipeline.defs.resources import StorageResource
+from actor_pipeline.registry import load_registration
 from actor_pipeline.stages import prompt_stage
+from actor_pipeline.storage.base import Storage
 
 
 @dg.asset(partitions_def=actors_partitions, group_name="training_set", kinds={"json"})
 def prompt_set(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """One prompt and seed per catalog shot, worded for the actor's descriptor."""
-    return dg.MaterializeResult(metadata=prompts_metadata(prompt_stage(storage.create_storage(), CATALOG, context.partition_key)))
+    store = storage.create_storage()
+    return dg.MaterializeResult(metadata=prompts_metadata(store, prompt_stage(store, CATALOG, context.partition_key)))
 
 
-def prompts_metadata(prompts: PromptSet) -> Metadata:
-    table = "\n".join(
-        ["| # | shot | category | seed | prompt |", "|---|---|---|---|---|"]
-        + [f"| {s.index} | {s.shot_id} | {s.category.value} | {s.seed} | {s.prompt} |" for s in prompts.shots]
-    )
+def prompts_metadata(storage: Storage, prompts: PromptSet) -> Metadata:
+    """What the set was planned with. The prompts themselves are on each shot's partition and in
+    the linked file, not repeated here (each would cost the event log 3.6 KB per actor again)."""
+    key = load_registration(storage, prompts.actor_id).layout.prompt_set
     return {
+        **link(storage.url(key)),
         "descriptor": prompts.descriptor,
         "shots": len(prompts.shots),
         "seed_variant": prompts.variant,
         "catalog": prompts.catalog,
-        "prompts": dg.MetadataValue.md(table),
     }
