@@ -315,7 +315,7 @@ class _ActorShots:
         """Account for a finished prediction (unless an earlier run did) and return its output."""
         if prediction.status == "failed":
             usage.predictions_failed += 1
-            error = (prediction.error or "no error message").strip()
+            error = (prediction.error or "no error message").strip().rstrip(".") + "."
             if is_content_flagged(error):
                 raise _ShotFailed(
                     f"prediction {prediction.id} was flagged by Replicate's safety filter: "
