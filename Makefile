@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# The Dagster instance folder the CLI opens (orchestrate.open_instance): $DAGSTER_HOME, else
+# The Dagster instance folder the CLI opens (PipelineSettings.resolved_instance_dir): $DAGSTER_HOME, else
 # <state folder>/dagster, the state folder being $ACTOR_PIPELINE_STATE_DIR or <output>/.state.
 OUTPUT_DIR := $(or $(ACTOR_PIPELINE_OUTPUT_DIR),output)
 STATE_DIR := $(or $(ACTOR_PIPELINE_STATE_DIR),$(OUTPUT_DIR)/.state)
