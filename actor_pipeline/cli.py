@@ -233,7 +233,8 @@ def _catalog_instance(args: argparse.Namespace, state_dir: str) -> str | None:
     """The Dagster instance of a run with ``--catalog``: the shared one (``None``) when the file
     is the catalog the code location loads, else a folder of its own, since other shots are
     other partition keys, which must never enter an instance the UI shows."""
-    if not args.catalog or _digest(args.catalog) == _digest(args.shared_catalog):
+    digest = _digest(args.catalog) if args.catalog else None
+    if digest is None or digest == _digest(args.shared_catalog):
         return None
     if os.environ.get("DAGSTER_HOME"):
         raise InputError(
@@ -241,7 +242,7 @@ def _catalog_instance(args: argparse.Namespace, state_dir: str) -> str | None:
             f"({args.shared_catalog}), whose partitions they would change: unset DAGSTER_HOME to give this catalog "
             f"an instance of its own, or set {CATALOG_ENV_VAR}={args.catalog} for that instance's code location too"
         )
-    return os.path.join(state_dir, f"dagster-catalog-{_digest(args.catalog)[:12]}")
+    return os.path.join(state_dir, f"dagster-catalog-{digest[:12]}")
 
 
 def _digest(path: str) -> str:

@@ -26,10 +26,10 @@ class EnvSettings(BaseSettings):
         env_prefix=PREFIX, env_ignore_empty=True, str_strip_whitespace=True, extra="ignore", frozen=True
     )
 
-    output_dir: str = "output"
+    output_dir: str | None = None
     debug_dir: str | None = None
     state_dir: str | None = None
-    inbox: str = "inbox"
+    inbox: str | None = None
     catalog: str | None = None
     max_concurrency: int | None = Field(None, ge=1, description="use a whole number of shots, e.g. 17")
     shot_timeout_s: float | None = Field(None, gt=0, description="use a number of seconds greater than 0")

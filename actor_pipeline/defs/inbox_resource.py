@@ -23,7 +23,7 @@ class InboxResource(dg.ConfigurableResource):
     def from_env(cls) -> "InboxResource":
         """``$ACTOR_PIPELINE_INBOX``, default ``./inbox``; a relative folder is resolved against
         the working directory now, so the UI shows the folder actually watched."""
-        location = EnvSettings.load().inbox
+        location = EnvSettings.load().inbox or DEFAULT_INBOX
         return cls(location=location if location.startswith("s3://") else str(Path(location).resolve()))
 
     def open(self) -> InboxSource:

@@ -201,15 +201,16 @@ class PipelineSettings:
     def from_env(cls) -> "PipelineSettings":
         """The defaults with what the environment sets (``EnvSettings``)."""
         env = EnvSettings.load()
-        return cls(
-            output_dir=env.output_dir,
-            debug_dir=env.debug_dir,
-            state_dir=env.state_dir,
-            max_concurrency=env.max_concurrency,
-            shot_timeout_s=env.shot_timeout_s or DEFAULT_SHOT_TIMEOUT_S,
-            storage_outage_s=env.storage_outage_s or DEFAULT_STORAGE_OUTAGE_S,
-            identity_check=env.qc_identity,
-        )
+        values = {
+            "output_dir": env.output_dir,
+            "debug_dir": env.debug_dir,
+            "state_dir": env.state_dir,
+            "max_concurrency": env.max_concurrency,
+            "shot_timeout_s": env.shot_timeout_s,
+            "storage_outage_s": env.storage_outage_s,
+            "identity_check": env.qc_identity,
+        }
+        return cls(**{name: value for name, value in values.items() if value is not None})
 
     def finish_run_config(self) -> dict[str, Any]:
         """The finish stage's config: the LoRA bundle's trigger word and layout."""

@@ -43,9 +43,15 @@ class TrainingImageConfig(dg.Config):
     finish: bool = Field(False, description="then draw the contact sheet, zip the bundle and write the manifest")
 
 
+def whole_set_run_config(start: Mapping[str, Any]) -> dict[str, Any]:
+    """The run config of a run that starts its actor with ``start`` (a ``NewActorConfig``),
+    makes every shot and finishes the set (the inbox's runs)."""
+    return {"ops": {training_image.op.name: {"config": {"start": dict(start), "finish": True}}}}
+
+
 def finishes_itself(run_config: Mapping[str, Any]) -> bool:
     """A run of ``training_image`` with ``finish`` set made its actors' grid, bundle and manifest."""
-    return bool(run_config.get("ops", {}).get("training_image", {}).get("config", {}).get("finish"))
+    return bool(run_config.get("ops", {}).get(training_image.op.name, {}).get("config", {}).get("finish"))
 
 
 @dg.asset(
@@ -77,7 +83,7 @@ def training_image(
         if len(actors) != 1:
             raise dg.Failure(f"start: the run covers {len(actors)} actors; a run that starts one covers its shots only")
         (actor_id,) = actors
-        metadata = prepare_portrait(context.instance, storage, actor_id, config.start)
+        metadata = prepare_portrait(context.instance, storage, store, actor_id, config.start)
         context.log_event(dg.AssetMaterialization(normalized_portrait.key, partition=actor_id, metadata=metadata))
         metadata = prompts_metadata(store, prompt_stage(store, CATALOG, actor_id))
         context.log_event(dg.AssetMaterialization(prompt_set.key, partition=actor_id, metadata=metadata))

@@ -13,6 +13,7 @@ from actor_pipeline.portrait.fetch import read_portrait_source
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.registry import NewActor, actor_registered
 from actor_pipeline.stages import normalize_stage, start_actor
+from actor_pipeline.storage.base import Storage
 
 # The descriptors' names, as choices in the Launchpad's config form.
 ActorType = Enum("ActorType", {name: name for name in ACTOR_TYPES}, type=str)  # type: ignore[misc]
@@ -42,15 +43,16 @@ def normalized_portrait(
 ) -> dg.MaterializeResult:
     """The actor's portrait as an upright RGB JPEG: the input image of every shot. With a
     ``portrait`` in the run's config this starts the actor (the UI's way in)."""
-    return dg.MaterializeResult(metadata=prepare_portrait(context.instance, storage, context.partition_key, config))
+    store = storage.create_storage()
+    return dg.MaterializeResult(metadata=prepare_portrait(context.instance, storage, store, context.partition_key, config))
 
 
 def prepare_portrait(
-    instance: dg.DagsterInstance, storage: StorageResource, actor_id: str, config: NewActorConfig
+    instance: dg.DagsterInstance, storage: StorageResource, store: Storage, actor_id: str, config: NewActorConfig
 ) -> Metadata:
     """Start the actor from ``config.portrait`` (or re-normalize a registered actor's without
-    one); a bad portrait fails the run and takes away the partition it was started for."""
-    store = storage.create_storage()
+    one) in ``store`` (``storage``'s, made once by the caller); a bad portrait fails the run and
+    takes away the partition it was started for."""
     if config.portrait:
         sex = config.actor_sex.value if config.actor_sex else None
         new = NewActor(actor_id, config.portrait, config.user_id, config.actor_type.value, sex, config.reseed)
