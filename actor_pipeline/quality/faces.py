@@ -11,7 +11,6 @@ that is not found is "not measured", except on photoreal shots (see ``face_resul
 """
 
 import copy
-import hashlib
 import importlib.util
 import threading
 from collections.abc import Sequence
@@ -60,8 +59,9 @@ class FaceAnalyzer:
         # detector (milliseconds to copy), and encodings take turns (0.1 s each).
         self._local = threading.local()
         self._encoder_lock = threading.Lock()
+        # The last few stored portraits' faces, found once even when threads ask at once.
         self._portrait_lock = threading.Lock()
-        self._portraits: dict[bytes, Face | None] = {}
+        self._stored_portrait_face = lru_cache(maxsize=4)(self._find_stored_portrait_face)
 
     def find_face(self, image: Image.Image, upsample: Sequence[int] = (0,)) -> Face | None:
         """The largest frontal face in ``image`` (its box in ``image``'s pixels), trying each
@@ -89,12 +89,11 @@ class FaceAnalyzer:
         ``prepare_identity`` can find it while the shots are being made."""
         if isinstance(portrait, Image.Image):
             return self.find_face(portrait, upsample=(0, 1))
-        digest = hashlib.sha256(portrait).digest()
         with self._portrait_lock:
-            if digest not in self._portraits:
-                face = self.find_face(load_image(portrait), upsample=(0, 1))
-                self._portraits = {**dict(list(self._portraits.items())[-3:]), digest: face}
-            return self._portraits[digest]
+            return self._stored_portrait_face(portrait)
+
+    def _find_stored_portrait_face(self, portrait: bytes) -> Face | None:
+        return self.find_face(load_image(portrait), upsample=(0, 1))
 
     def _thread_detector(self) -> Any:  # dlib ships no type stubs
         detector = getattr(self._local, "detector", None)
