@@ -60,4 +60,4 @@ def test_a_token_given_in_code_reaches_replicate_and_nothing_else(
             repr(run) + repr(instance.get_job_snapshot(run.job_snapshot_id)) + repr(instance.all_logs(run.run_id))
             for run in runs
         )
-    assert len(runs) == 3 and emulator.token not in stored
+    assert len(runs) == 1 and emulator.token not in stored

@@ -28,7 +28,7 @@ def test_generate_prints_the_result_as_json(capsys: pytest.CaptureFixture[str], 
     assert result["failed"] == [] and result["backend"] == "preview"
     assert result["manifest_url"].endswith("/u7/custom-actors/bob/training_data/manifest.json")
     assert result["grid_url"].endswith("/training_data_grid.jpg")
-    assert "PREVIEW renderer" in err and "bob: generating the shots" in err
+    assert "PREVIEW renderer" in err and "bob: making the set" in err
     debug = tmp_path / "dbg"
     assert len(list(debug.glob("training_data_output_*.jpg"))) == 17
     assert len(list(debug.glob("request_payload_*.json"))) == 17 and (debug / "training_data_grid.jpg").is_file()

@@ -56,7 +56,7 @@ def test_secrets_stay_out_of_every_output(
         for run in instance.get_runs():
             outputs[f"event log {run.run_id}"] = "".join(repr(e) for e in instance.all_logs(run.run_id)).encode()
             outputs[f"run {run.run_id}"] = repr(run).encode()
-    assert len([k for k in outputs if k.startswith("event log")]) == 3
+    assert len([k for k in outputs if k.startswith("event log")]) == 1  # generate makes the set in one run
     help_text = subprocess.run([sys.executable, "-m", "actor_pipeline.cli", "generate", "--help"],
                                capture_output=True, check=True).stdout
     outputs["--help"] = help_text

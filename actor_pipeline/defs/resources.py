@@ -212,9 +212,9 @@ class PipelineSettings:
         }
         return cls(**{name: value for name, value in values.items() if value is not None})
 
-    def finish_run_config(self) -> dict[str, Any]:
-        """The finish stage's config: the LoRA bundle's trigger word and layout."""
-        return {"ops": {"lora_bundle": {"config": {"trigger": self.trigger, "layout": self.bundle_layout}}}}
+    def bundle_config(self) -> dict[str, Any]:
+        """The LoRA bundle's config (``LoraBundleConfig``): its trigger word and layout."""
+        return {"trigger": self.trigger, "layout": self.bundle_layout}
 
     @property
     def resolved_state_dir(self) -> str:

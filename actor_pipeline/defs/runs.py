@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 
 from actor_pipeline.defs.assets import normalized_portrait, prompt_set, training_image
-from actor_pipeline.defs.assets.images import whole_set_run_config
+from actor_pipeline.defs.assets.images import image_run_config
 from actor_pipeline.defs.jobs import finish_training_set, make_training_images
 from actor_pipeline.defs.partitions import (
     ACTOR_DIMENSION,
@@ -59,7 +59,7 @@ def new_set_request(actor_id: str, run_key: str, tags: Mapping[str, str], start:
         job_name=make_training_images.name,
         run_key=run_key,
         tags={**tags, **actor_image_range(actor_id), **actor_tags(actor_id)},
-        run_config=whole_set_run_config(start),
+        run_config=image_run_config(start=start, finish={}),
     )
 
 

@@ -64,7 +64,7 @@ def generate(
             resources=resources,
             storage=storage,
             force=request.force,
-            finish_config=settings.finish_run_config(),
+            bundle=settings.bundle_config(),
         )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from actor_pipeline.defs.assets.images import image_run_config
 from actor_pipeline.defs.partitions import CATALOG
 from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.defs.retries import retry_plan
@@ -81,7 +82,7 @@ def retry_failed(
         layout = load_registration(storage, actor_id).layout
         try:
             with hold_actor(storage, actor_id, "actor-pipeline retry-failed"), spool_reported(storage, layout):
-                _rerun(actor_id, retried.get(actor_id, []), instance, resources, settings.finish_run_config())
+                _rerun(actor_id, retried.get(actor_id, []), instance, resources, settings.bundle_config())
         except ActorBusy as exc:
             if actor_ids is not None:
                 raise
@@ -96,14 +97,21 @@ def _rerun(
     shot_ids: list[str],
     instance: dg.DagsterInstance,
     resources: Mapping[str, Any],
-    finish_config: Mapping[str, Any],
+    bundle: Mapping[str, Any],
 ) -> None:
+    """One run per range of consecutive shots; the last one also finishes the set."""
     ensure_actor_partition(instance, actor_id)
-    for first, last in shot_ranges(shot_ids, CATALOG.ids):
+    ranges = shot_ranges(shot_ids, CATALOG.ids)
+    if not ranges:
+        finish_actor(actor_id, instance=instance, resources=resources, bundle=bundle)
+    for number, (first, last) in enumerate(ranges, 1):
         log.info("%s: retrying %s..%s", actor_id, first, last)
-        materialize_shots(actor_id, shot_range_tags(actor_id, first, last), instance=instance, resources=resources)
+        finish = bundle if number == len(ranges) else None
+        run_config = image_run_config(finish=finish)
+        materialize_shots(
+            actor_id, shot_range_tags(actor_id, first, last), instance=instance, resources=resources, run_config=run_config
+        )
         stop_if_requested()
-    finish_actor(actor_id, instance=instance, resources=resources, run_config=finish_config)
 
 
 def _outcome(actor_id: str, retried: list[str], exhausted: list[UnfinishedShot], storage: Storage) -> ActorRetry:

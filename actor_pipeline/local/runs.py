@@ -1,6 +1,6 @@
-"""Materialize an actor's assets in-process, as the three stages of the asset graph (the
-partitions definitions differ, so they cannot share a run): portrait + prompt set, then every
-shot in one run, then grid, bundle and manifest."""
+"""Materialize an actor's assets in-process: its whole set in one run of ``training_image`` (which
+reports the per-actor assets too, as the inbox's runs do), shots again by range, or the finishing
+assets (grid, bundle, manifest) alone."""
 
 import logging
 import warnings
@@ -11,19 +11,11 @@ from typing import Any
 
 import dagster as dg
 
-from actor_pipeline.defs.assets import (
-    ALL_ASSETS,
-    debug_grid,
-    lora_bundle,
-    normalized_portrait,
-    prompt_set,
-    training_image,
-    training_manifest,
-)
+from actor_pipeline.defs.assets import ALL_ASSETS, debug_grid, lora_bundle, training_image, training_manifest
+from actor_pipeline.defs.assets.images import image_run_config
 from actor_pipeline.defs.failures import FAILED_SHOTS_KEY
 from actor_pipeline.defs.liveness import process_tags
 from actor_pipeline.defs.partitions import actor_image_range, actors_partitions
-from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.defs.runs import actor_tags
 from actor_pipeline.errors import Interrupted, StorageUnavailable
 from actor_pipeline.generation import stopping
@@ -72,27 +64,16 @@ def materialize_actor(
     resources: Mapping[str, Any],
     storage: Storage,
     force: bool = False,
-    finish_config: Mapping[str, Any] = PipelineSettings().finish_run_config(),
+    bundle: Mapping[str, Any] | None = None,
 ) -> ActorResult:
-    """Materialize all five assets for a registered actor. Failed shots do not raise: they are
-    FAILED partitions, listed in the manifest and the result."""
+    """Materialize all five assets for a registered actor in one run, as the inbox does: the
+    portrait and prompts, every shot, then grid, bundle (``bundle``: a ``LoraBundleConfig``) and
+    manifest. Failed shots do not raise: they are FAILED partitions, listed in the manifest and
+    the result."""
     ensure_actor_partition(instance, actor_id)
-    common: dict[str, Any] = {"assets": ALL_ASSETS, "instance": instance, "resources": dict(resources)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=dg.BetaWarning)
-        log.info("%s: normalizing the portrait and planning the prompts", actor_id)
-        dg.materialize(
-            selection=[normalized_portrait, prompt_set],
-            partition_key=actor_id,
-            run_config=QUIET_RUN_CONFIG,
-            tags=_process_tags(actor_id),
-            **common,
-        )
-    stop_if_requested()
-    log.info("%s: generating the shots", actor_id)
-    materialize_shots(actor_id, actor_image_range(actor_id), instance=instance, resources=resources, force=force)
-    stop_if_requested()
-    finish_actor(actor_id, instance=instance, resources=resources, run_config=finish_config)
+    log.info("%s: making the set (portrait, prompts, shots, contact sheet, bundle, manifest)", actor_id)
+    run_config = image_run_config(start={}, finish=bundle or {}, force=force)
+    materialize_shots(actor_id, actor_image_range(actor_id), instance=instance, resources=resources, run_config=run_config)
     key = load_registration(storage, actor_id).layout.manifest
     return ActorResult(Manifest.model_validate_json(storage.get(key)), storage.url(key))
 
@@ -108,11 +89,12 @@ def materialize_shots(
     *,
     instance: dg.DagsterInstance,
     resources: Mapping[str, Any],
-    force: bool = False,
+    run_config: Mapping[str, Any] | None = None,
 ) -> None:
-    """Make the shots in ``range_tags`` in one run. Failed shots do not raise (they end as FAILED
-    partitions); any other failure of the run raises what the asset raised (e.g.
-    ``StorageUnavailable``, ``ActorBusy``, ``Interrupted``)."""
+    """Make the shots in ``range_tags`` in one run (``run_config``: what else the run does, e.g.
+    ``image_run_config``). Failed shots do not raise (they end as FAILED partitions); any
+    other failure of the run raises what the asset raised (e.g. ``StorageUnavailable``,
+    ``ActorBusy``, ``Interrupted``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=dg.BetaWarning)
         try:
@@ -122,7 +104,7 @@ def materialize_shots(
                 instance=instance,
                 resources=dict(resources),
                 tags={**range_tags, **_process_tags(actor_id)},
-                run_config={**QUIET_RUN_CONFIG, "ops": {training_image.op.name: {"config": {"force": force}}}},
+                run_config={**QUIET_RUN_CONFIG, **(run_config or {})},
             )
         except dg.Failure as failure:
             if FAILED_SHOTS_KEY not in failure.metadata:
@@ -134,10 +116,10 @@ def finish_actor(
     *,
     instance: dg.DagsterInstance,
     resources: Mapping[str, Any],
-    run_config: Mapping[str, Any] = PipelineSettings().finish_run_config(),
+    bundle: Mapping[str, Any] | None = None,
 ) -> None:
-    """Draw the grid, zip the LoRA bundle and write the manifest (last) from what storage holds
-    now; ``run_config`` sets the bundle's trigger word and layout."""
+    """Draw the grid, zip the LoRA bundle (``bundle``: a ``LoraBundleConfig``) and write the
+    manifest (last) from what storage holds now."""
     log.info("%s: drawing the grid, zipping the LoRA bundle and writing the manifest", actor_id)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=dg.BetaWarning)
@@ -147,7 +129,7 @@ def finish_actor(
             partition_key=actor_id,
             instance=instance,
             resources=dict(resources),
-            run_config={**QUIET_RUN_CONFIG, **run_config},
+            run_config={**QUIET_RUN_CONFIG, "ops": {lora_bundle.op.name: {"config": dict(bundle or {})}}},
             tags=_process_tags(actor_id),
         )
 

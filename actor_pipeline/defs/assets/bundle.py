@@ -10,6 +10,7 @@ from actor_pipeline.defs.resources import StorageResource
 from actor_pipeline.outputs.bundle import DEFAULT_KOHYA_REPEATS, DEFAULT_TRIGGER, Layout
 from actor_pipeline.outputs.manifest import BundleInfo
 from actor_pipeline.stages import bundle_stage
+from actor_pipeline.storage.base import Storage
 
 # Dagster's config takes an enum by member name: these names are the layouts' own.
 LayoutChoice = Enum("LayoutChoice", {layout.value: layout.value for layout in Layout}, type=str)  # type: ignore[misc]
@@ -23,6 +24,12 @@ class LoraBundleConfig(dg.Config):
     )
     repeats: int = Field(DEFAULT_KOHYA_REPEATS, ge=1, description="kohya layout: repeats per image")
 
+    def make(self, storage: Storage, actor_id: str) -> BundleInfo | None:
+        """Zip the actor's bundle in ``storage`` with this trigger word and layout."""
+        return bundle_stage(
+            storage, CATALOG, actor_id, trigger=self.trigger, layout=Layout(self.layout.value), repeats=self.repeats
+        )
+
 
 @dg.asset(
     partitions_def=actors_partitions,
@@ -33,15 +40,7 @@ class LoraBundleConfig(dg.Config):
 def lora_bundle(context: dg.AssetExecutionContext, config: LoraBundleConfig, storage: StorageResource) -> dg.MaterializeResult:
     """The set as a LoRA trainer takes it: a zip of the made images with one caption file each
     (trigger word, class, and what varies), and what was left out and why."""
-    info = bundle_stage(
-        storage.create_storage(),
-        CATALOG,
-        context.partition_key,
-        trigger=config.trigger,
-        layout=Layout(config.layout.value),
-        repeats=config.repeats,
-    )
-    return dg.MaterializeResult(metadata=bundle_metadata(info))
+    return dg.MaterializeResult(metadata=bundle_metadata(config.make(storage.create_storage(), context.partition_key)))
 
 
 def bundle_metadata(info: BundleInfo | None) -> Metadata:

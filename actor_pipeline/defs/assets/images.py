@@ -1,4 +1,5 @@
 import asyncio
+import logging
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -7,7 +8,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from actor_pipeline.defs.assets.bundle import bundle_metadata, lora_bundle
+from actor_pipeline.defs.assets.bundle import LoraBundleConfig, bundle_metadata, lora_bundle
 from actor_pipeline.defs.assets.grid import debug_grid, grid_metadata
 from actor_pipeline.defs.assets.manifest import manifest_metadata, training_manifest
 from actor_pipeline.defs.assets.portrait import NewActorConfig, normalized_portrait, prepare_portrait
@@ -28,30 +29,45 @@ from actor_pipeline.errors import Interrupted
 from actor_pipeline.generation import stopping
 from actor_pipeline.generation.runner import ShotOutcome
 from actor_pipeline.generation.types import ImageBackend
-from actor_pipeline.stages import bundle_stage, generate_stage, grid_stage, manifest_stage, prompt_stage
+from actor_pipeline.stages import generate_stage, grid_stage, manifest_stage, prompt_stage
 from actor_pipeline.storage.base import Storage
+
+# The CLI shows this logger's lines as progress (a run's own log is kept quiet there).
+log = logging.getLogger(__name__)
 
 
 class TrainingImageConfig(dg.Config):
-    """What the run does besides making its shots: the inbox starts a new actor's whole set in
-    one run (``start`` and ``finish``), one run launch instead of three."""
+    """What the run does besides making its shots: the inbox, the CLI and the Python API make an
+    actor's whole set in one run (``start`` and ``finish``), one run launch instead of three."""
 
     force: bool = Field(False, description="regenerate even when an identical image already exists")
     start: NewActorConfig | None = Field(
-        None, description="first start the run's one actor from this portrait (normalized_portrait and prompt_set)"
+        None,
+        description="first start the run's one actor from this portrait (normalized_portrait and prompt_set); "
+        "an empty portrait re-normalizes a registered actor's",
     )
-    finish: bool = Field(False, description="then draw the contact sheet, zip the bundle and write the manifest")
+    finish: LoraBundleConfig | None = Field(
+        None, description="then draw the contact sheet, zip the bundle (with this config) and write the manifest"
+    )
 
 
-def whole_set_run_config(start: Mapping[str, Any]) -> dict[str, Any]:
-    """The run config of a run that starts its actor with ``start`` (a ``NewActorConfig``),
-    makes every shot and finishes the set (the inbox's runs)."""
-    return {"ops": {training_image.op.name: {"config": {"start": dict(start), "finish": True}}}}
+def image_run_config(
+    *, start: Mapping[str, Any] | None = None, finish: Mapping[str, Any] | None = None, force: bool = False
+) -> dict[str, Any]:
+    """The run config of a ``training_image`` run: ``start`` its one actor first (a
+    ``NewActorConfig``; empty for a registered actor), and ``finish`` the set after its shots
+    (a ``LoraBundleConfig``; empty for the default trigger word and layout)."""
+    config: dict[str, Any] = {"force": force}
+    if start is not None:
+        config["start"] = dict(start)
+    if finish is not None:
+        config["finish"] = dict(finish)
+    return {"ops": {training_image.op.name: {"config": config}}}
 
 
 def finishes_itself(run_config: Mapping[str, Any]) -> bool:
     """A run of ``training_image`` with ``finish`` set made its actors' grid, bundle and manifest."""
-    return bool(run_config.get("ops", {}).get(training_image.op.name, {}).get("config", {}).get("finish"))
+    return run_config.get("ops", {}).get(training_image.op.name, {}).get("config", {}).get("finish") is not None
 
 
 @dg.asset(
@@ -118,8 +134,8 @@ def training_image(
                     failed.append(f"{event.partition} ({outcome.record.status.value}: {outcome.record.error})")
             if (signum := stopping.requested()) is not None:
                 raise Interrupted(signum)
-            if config.finish:
-                for event in _finish(store, actor_id, backend, debug):
+            if config.finish is not None:
+                for event in _finish(store, actor_id, backend, debug, config.finish):
                     context.log_event(event)
     finally:
         # Tagged even when the run is cut short: what it made and paid for stays shown.
@@ -134,13 +150,14 @@ def training_image(
 
 
 def _finish(
-    store: Storage, actor_id: str, backend: ImageBackend, debug: DebugResource
+    store: Storage, actor_id: str, backend: ImageBackend, debug: DebugResource, bundle_config: LoraBundleConfig
 ) -> Iterator[dg.AssetMaterialization]:
-    """The actor's contact sheet, bundle (default trigger and layout) and manifest, failed shots
-    included, as the ``finish_training_set`` job makes them."""
+    """The actor's contact sheet, bundle and manifest, failed shots included, as the
+    ``finish_training_set`` job makes them."""
+    log.info("%s: drawing the contact sheet, zipping the LoRA bundle and writing the manifest", actor_id)
     grid = grid_metadata(store, grid_stage(store, actor_id, debug.writer()), actor_id)
     yield dg.AssetMaterialization(debug_grid.key, partition=actor_id, metadata=grid)
-    bundle = bundle_metadata(bundle_stage(store, CATALOG, actor_id))
+    bundle = bundle_metadata(bundle_config.make(store, actor_id))
     yield dg.AssetMaterialization(lora_bundle.key, partition=actor_id, metadata=bundle)
     manifest = manifest_metadata(*manifest_stage(store, actor_id, (backend.name, backend.model)))
     yield dg.AssetMaterialization(training_manifest.key, partition=actor_id, metadata=manifest)
