@@ -241,9 +241,3 @@ class Deployment:
             return wait_for(f"{actor}'s {'complete ' if complete else ''}manifest", ready, timeout_s)
         except TimeoutError as exc:
             raise AssertionError(f"{exc}; dg dev's log ends with:\n{server.log_tail()}") from None
-
-
-def backfill_statuses(server: DagsterDev) -> list[str]:
-    """The status of every backfill, newest first."""
-    data = server.graphql("{ partitionBackfillsOrError { ... on PartitionBackfills { results { status } } } }")
-    return [b["status"] for b in data["partitionBackfillsOrError"]["results"]]

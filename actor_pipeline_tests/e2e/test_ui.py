@@ -1,10 +1,9 @@
 """End to end under the real webserver and daemon (``dg dev``, as ``make ui``), with the UI driven in
 headless Chromium:
 
-- a portrait dropped in the inbox becomes a training set with no manual step, and the UI shows
-  the asset graph and the actor's partitions (preview backend);
-- two failed shots rerun from the UI (asset page, Materialize, "only failed and missing") create
-  exactly two new predictions, counted by the Replicate emulator, and the set is completed.
+a portrait dropped in the inbox becomes a training set with no manual step, and the UI shows the
+asset graph and the actor's partitions (preview backend). Rerunning failed shots from the UI is
+``test_ui_start.py``'s step 4.
 
 Screenshots and the servers' logs go to ``test-artifacts/``.
 """
@@ -14,8 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from actor_pipeline_tests.e2e.devserver import ARTIFACTS, DagsterDev, Deployment, backfill_statuses, wait_for
-from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
+from actor_pipeline_tests.e2e.devserver import ARTIFACTS, DagsterDev, Deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -48,39 +46,6 @@ def test_a_dropped_portrait_becomes_a_set_shown_in_the_ui(tmp_path: Path, page: 
         expect(page.get_by_text("Materialized (17)")).to_be_visible()
         expect(page.get_by_text("Failed (0)")).to_be_visible()
         page.screenshot(path=ARTIFACTS / "e2e-training-image-partitions.png")
-
-
-def test_rerunning_two_failed_shots_from_the_ui_creates_exactly_two_predictions(tmp_path: Path, page: Page) -> None:
-    failing = Behaviour(latency_s=0.2, failing=("woodcut print", "gouache painting"))  # words of two prompts
-    with ReplicateEmulator(behaviour=failing) as emulator:
-        # Two chains and a backfill (its daemon ticks every 30 s): over the default budget since
-        # image runs check the set's quality (15-35 s a run on a busy 2-CPU machine).
-        deployment = Deployment(tmp_path, "e2e-rerun", emulator.env(), budget_s=240)
-        with deployment.running() as server:
-            deployment.drop("rerun-actor")
-            manifest = deployment.wait_for_manifest(server, "rerun-actor")
-            assert sorted(f["shot_id"] for f in manifest["failed"]) == ["gouache", "woodcut"]
-            assert emulator.account.counters().predictions_created == 17
-            emulator.behaviour.failing = ()
-
-            open_image_partitions(page, server)
-            expect(page.get_by_text("Failed (2)")).to_be_visible()
-            page.get_by_role("button", name="Materialize…").click()
-            dialog = page.get_by_role("dialog")
-            dialog.get_by_role("button", name="All", exact=True).nth(0).click()  # every actor
-            dialog.get_by_role("button", name="All", exact=True).nth(1).click()  # every shot
-            dialog.get_by_text("Backfill only failed and missing partitions within selection").click()
-            page.screenshot(path=ARTIFACTS / "e2e-rerun-dialog.png")
-            dialog.get_by_role("button", name="Launch backfill").click()
-
-            deployment.wait_for_manifest(server, "rerun-actor", complete=True)
-            wait_for("the backfill to complete", lambda: backfill_statuses(server) == ["COMPLETED_SUCCESS"], 60)
-            assert emulator.account.counters().predictions_created == 17 + 2
-
-            open_image_partitions(page, server)
-            expect(page.get_by_text("Materialized (17)")).to_be_visible()
-            expect(page.get_by_text("Failed (0)")).to_be_visible()
-            page.screenshot(path=ARTIFACTS / "e2e-rerun-partitions.png")
 
 
 def open_image_partitions(page: Page, server: DagsterDev) -> None:
