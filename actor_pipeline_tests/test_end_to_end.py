@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from PIL import Image, ImageOps
+from PIL import Image
 
-from actor_pipeline.defs.assets import training_image
+from actor_pipeline.defs.assets import ALL_ASSETS, training_image
 from actor_pipeline.defs.partitions import CATALOG, image_key, image_partitions
 from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.local.runs import ActorResult, materialize_actor
@@ -51,7 +51,8 @@ def partition_statuses(instance: dg.DagsterInstance) -> dict[str, dg.AssetPartit
 
 
 def test_whole_graph_makes_a_complete_set(tmp_path: Path, instance: dg.DagsterInstance, portrait_bytes: bytes) -> None:
-    result, storage, _ = run_actor(tmp_path, instance, portrait_bytes)
+    backend = FlakyBackend()
+    result, storage, _ = run_actor(tmp_path, instance, portrait_bytes, backend)
     manifest = result.manifest
 
     assert manifest.totals.target == manifest.totals.generated == 17 and not manifest.failed
@@ -72,77 +73,54 @@ def test_whole_graph_makes_a_complete_set(tmp_path: Path, instance: dg.DagsterIn
     assert summary["total_training_images"] == summary["target_training_images"] == 17
     assert summary["training_image_urls"] == [image.url for image in manifest.images]
 
-
-def test_one_failed_shot_fails_alone_and_a_rerun_makes_only_it(
-    tmp_path: Path, instance: dg.DagsterInstance, portrait_bytes: bytes
-) -> None:
-    backend = FlakyBackend(fail={"charcoal"})
-    result, storage, _ = run_actor(tmp_path, instance, portrait_bytes, backend)
-
-    statuses = partition_statuses(instance)
-    failed_key = str(image_key("alice", "charcoal"))
-    assert statuses.pop(failed_key) == dg.AssetPartitionStatus.FAILED
-    assert set(statuses.values()) == {dg.AssetPartitionStatus.MATERIALIZED} and len(statuses) == 16
-    assert [(f.shot_id, f.status) for f in result.manifest.failed] == [("charcoal", "failed")]
-    assert "injected failure" in result.manifest.failed[0].error
-    assert result.as_dict()["total_training_images"] == 16
-    assert len(backend.calls) == 17
-    bundle = result.manifest.bundle  # the LoRA bundle holds what was made, and says what was not
-    assert bundle and result.as_dict()["bundle_url"] == bundle.url and len(bundle.report.images) == 16
-    assert [(o.shot_id, o.reason) for o in bundle.report.left_out] == [("charcoal", "failed: injected failure for charcoal")]
-    with zipfile.ZipFile(io.BytesIO(storage.get(bundle.key))) as archive:
-        names = archive.namelist()
-        assert len(names) == 32 and "10.jpg" not in names  # charcoal is shot 10
-        assert archive.read("08.txt").decode().startswith("TOK, a woman, black and white pen and ink drawing")
-
-    backend.fail.clear()
+    # Reuse without ``force`` is the reruns' test below; a new portrait's, the runner's.
     backend.calls.clear()
-    rerun, _, _ = run_actor(tmp_path, instance, portrait_bytes, backend)
-    assert backend.calls == ["charcoal"]
-    assert rerun.manifest.totals.generated == 17 and not rerun.manifest.failed
-    assert set(partition_statuses(instance).values()) == {dg.AssetPartitionStatus.MATERIALIZED}
-    entry = next(i for i in rerun.manifest.images if i.shot_id == "charcoal")
-    assert entry.attempts == 2
-
-
-def test_materializing_one_failed_partition_regenerates_only_it(
-    tmp_path: Path, instance: dg.DagsterInstance, portrait_bytes: bytes
-) -> None:
-    backend = FlakyBackend(fail={"woodcut", "gouache"})
-    _, _, resources = run_actor(tmp_path, instance, portrait_bytes, backend)
-    backend.fail.clear()
-    backend.calls.clear()
-
-    from actor_pipeline.defs.assets import ALL_ASSETS
-
-    for shot_id in ("woodcut", "gouache"):  # as a user selecting FAILED partitions in the UI does
-        dg.materialize(ALL_ASSETS, selection=[training_image], partition_key=str(image_key("alice", shot_id)),
-                       instance=instance, resources=resources)
-    assert sorted(backend.calls) == ["gouache", "woodcut"]
-    assert set(partition_statuses(instance).values()) == {dg.AssetPartitionStatus.MATERIALIZED}
-
-
-def test_unchanged_rerun_reuses_every_image_and_force_regenerates(
-    tmp_path: Path, instance: dg.DagsterInstance, portrait_bytes: bytes
-) -> None:
-    backend = FlakyBackend()
-    run_actor(tmp_path, instance, portrait_bytes, backend)
-    backend.calls.clear()
-    run_actor(tmp_path, instance, portrait_bytes, backend)
-    assert backend.calls == []
     run_actor(tmp_path, instance, portrait_bytes, backend, force=True)
     assert len(backend.calls) == 17
 
 
-def test_a_new_portrait_regenerates_the_set(tmp_path: Path, instance: dg.DagsterInstance, portrait_bytes: bytes) -> None:
-    backend = FlakyBackend()
-    first, _, _ = run_actor(tmp_path, instance, portrait_bytes, backend)
-    backend.calls.clear()
-    other = io.BytesIO()  # another person, as far as the pipeline knows: the sample, mirrored
-    ImageOps.mirror(Image.open(io.BytesIO(portrait_bytes))).save(other, "JPEG")
-    second, _, _ = run_actor(tmp_path, instance, other.getvalue(), backend)
+def test_failed_shots_fail_alone_and_reruns_make_only_them(
+    tmp_path: Path, instance: dg.DagsterInstance, portrait_bytes: bytes
+) -> None:
+    backend = FlakyBackend(fail={"charcoal", "woodcut"})
+    result, storage, resources = run_actor(tmp_path, instance, portrait_bytes, backend)
+
+    statuses = partition_statuses(instance)
+    failed = {str(image_key("alice", shot)) for shot in ("charcoal", "woodcut")}
+    assert {statuses.pop(key) for key in failed} == {dg.AssetPartitionStatus.FAILED}
+    assert set(statuses.values()) == {dg.AssetPartitionStatus.MATERIALIZED} and len(statuses) == 15
+    assert [(f.shot_id, f.status) for f in result.manifest.failed] == [("charcoal", "failed"), ("woodcut", "failed")]
+    assert "injected failure" in result.manifest.failed[0].error
+    assert result.as_dict()["total_training_images"] == 15
     assert len(backend.calls) == 17
-    assert first.manifest.portrait.sha256 != second.manifest.portrait.sha256
+    bundle = result.manifest.bundle  # the LoRA bundle holds what was made, and says what was not
+    assert bundle and result.as_dict()["bundle_url"] == bundle.url and len(bundle.report.images) == 15
+    assert [(o.shot_id, o.reason) for o in bundle.report.left_out] == [
+        ("charcoal", "failed: injected failure for charcoal"),
+        ("woodcut", "failed: injected failure for woodcut"),
+    ]
+    with zipfile.ZipFile(io.BytesIO(storage.get(bundle.key))) as archive:
+        names = archive.namelist()
+        assert len(names) == 30 and not {"10.jpg", "11.jpg"} & set(names)  # charcoal and woodcut
+        assert archive.read("08.txt").decode().startswith("TOK, a woman, black and white pen and ink drawing")
+
+    backend.fail.clear()
+    backend.calls.clear()
+    # As a user selecting one FAILED partition in the UI does.
+    dg.materialize(ALL_ASSETS, selection=[training_image], partition_key=str(image_key("alice", "woodcut")),
+                   instance=instance, resources=resources)
+    assert backend.calls == ["woodcut"]
+    assert partition_statuses(instance)[str(image_key("alice", "woodcut"))] == dg.AssetPartitionStatus.MATERIALIZED
+
+    backend.calls.clear()
+    rerun, _, _ = run_actor(tmp_path, instance, portrait_bytes, backend)  # as `generate` again does
+    assert backend.calls == ["charcoal"]
+    assert rerun.manifest.totals.generated == 17 and not rerun.manifest.failed
+    assert set(partition_statuses(instance).values()) == {dg.AssetPartitionStatus.MATERIALIZED}
+    assert {i.shot_id: i.attempts for i in rerun.manifest.images if i.shot_id in ("charcoal", "woodcut")} == {
+        "charcoal": 2,
+        "woodcut": 2,
+    }
 
 
 def test_definitions_load_the_assets() -> None:

@@ -59,15 +59,6 @@ def test_generate_puts_the_set_in_s3_and_the_manifest_urls_resolve(
     assert head["ContentType"] == "image/jpeg" and head["Metadata"]["shot-id"] == "pen_ink"
 
 
-def test_without_presigning_urls_are_the_objects_https_or_endpoint_urls(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, portrait_file: Path, s3_env: S3Env
-) -> None:
-    code, result = generate(capsys, tmp_path, str(portrait_file))
-    assert code == 0
-    assert result["manifest_url"] == f"{s3_env.endpoint}/{s3_env.bucket}/{PREFIX}manifest.json"
-    assert httpx.get(result["manifest_url"]).status_code == 403  # private by default
-
-
 def test_manifest_is_written_last_and_transient_slowdowns_lose_nothing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, portrait_file: Path, s3_env: S3Env, fault_proxy: FaultProxy
 ) -> None:

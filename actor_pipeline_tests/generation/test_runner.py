@@ -198,6 +198,16 @@ def test_reuse_needs_the_same_inputs_and_the_stored_bytes(storage: LocalStorage)
     assert backend.calls == ["manga_screentone"]
 
 
+def test_force_or_another_portrait_makes_every_shot_again(storage: LocalStorage) -> None:
+    backend = PaidBackend()
+    run(storage, backend)
+    run(storage, backend, force=True)
+    assert len(backend.created) == 2 * 17
+    other = jpeg(color=(40, 90, 160))  # another person, as far as the pipeline knows
+    asyncio.run(generate_shots(batch(other), backend, storage))
+    assert len(backend.created) == 3 * 17
+
+
 def test_images_carry_what_rebuilds_their_record(storage: LocalStorage) -> None:
     run(storage, PaidBackend(), ["comic_book"])
     head = storage.head(LAYOUT.image(14))

@@ -1,16 +1,22 @@
+import asyncio
 import io
 import json
-from pathlib import Path
 
-import dagster as dg
 import jsonschema
 from PIL import Image
 
+from actor_pipeline.catalog.model import load_catalog
+from actor_pipeline.generation.runner import RunLimits
 from actor_pipeline.outputs.grid import COLUMNS, TILE_H, TILE_W, Tile, render_grid
 from actor_pipeline.outputs.manifest import SCHEMA_FILE as SCHEMA
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline_tests.conftest import FlakyBackend
-from actor_pipeline_tests.test_end_to_end import run_actor
+from actor_pipeline.registry import NewActor
+from actor_pipeline.stages import bundle_stage, generate_stage, grid_stage, manifest_stage, prompt_stage, start_actor
+from actor_pipeline.storage.layout import ActorLayout
+from actor_pipeline.storage.local import LocalStorage
+
+CATALOG = load_catalog()
 
 
 def test_grid_has_a_tile_per_shot_and_marks_missing_ones() -> None:
@@ -35,11 +41,18 @@ def test_the_published_schema_is_the_models() -> None:
     assert json.loads(SCHEMA.read_text()) == Manifest.model_json_schema()
 
 
-def test_manifest_matches_its_json_schema_and_lists_failures(
-    tmp_path: Path, instance: dg.DagsterInstance, portrait_bytes: bytes
-) -> None:
-    result, storage, _ = run_actor(tmp_path, instance, portrait_bytes, FlakyBackend(fail={"watercolor"}))
-    document = json.loads(storage.get(result.manifest_url.split("/store/", 1)[1]))
+def test_manifest_matches_its_json_schema_and_lists_failures(storage: LocalStorage, portrait_bytes: bytes) -> None:
+    """The stages behind the assets, without Dagster: a set with one failed shot, then its manifest."""
+    backend = FlakyBackend(fail={"watercolor"})
+    start_actor(storage, NewActor("alice", "portrait.jpg", "u1", "human", "female"), portrait_bytes)
+    prompt_stage(storage, CATALOG, "alice")
+    asyncio.run(generate_stage(storage, backend, "alice", CATALOG.ids, limits=RunLimits(), maker="test"))
+    grid_stage(storage, "alice")
+    bundle_stage(storage, CATALOG, "alice")
+    _, url = manifest_stage(storage, "alice", (backend.name, backend.model))
+    key = ActorLayout("u1", "alice").manifest
+    assert url == storage.url(key)
+    document = json.loads(storage.get(key))
     jsonschema.validate(document, json.loads(SCHEMA.read_text()))
     assert document["schema_version"] == 1
     assert document["totals"] == {"target": 17, "generated": 16, "failed": 1, "cost_usd": 0.0}
