@@ -9,8 +9,8 @@ from PIL import Image
 from actor_pipeline.outputs.grid import COLUMNS, TILE_H, TILE_W, Tile, render_grid
 from actor_pipeline.outputs.manifest import SCHEMA_FILE as SCHEMA
 from actor_pipeline.outputs.manifest import Manifest
-from actor_pipeline_tests.conftest import FlakyBackend
-from actor_pipeline_tests.test_end_to_end import run_actor
+from actor_pipeline_tests.support.actors import run_actor
+from actor_pipeline_tests.support.backends import FlakyBackend
 
 
 def test_grid_has_a_tile_per_shot_and_marks_missing_ones() -> None:
