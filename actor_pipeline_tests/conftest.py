@@ -1,29 +1,21 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures and plugins shared by the whole suite."""
 
-import io
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from PIL import Image
 
-from actor_pipeline.catalog.model import Catalog, load_catalog
 from actor_pipeline.defs import resources as resources_module
-from actor_pipeline.defs.resources import ImageGeneratorResource
-from actor_pipeline.generation.preview_backend import PreviewBackend
-from actor_pipeline.generation.types import (
-    GeneratedImage,
-    ImageBackend,
-    ShotGenerationError,
-    ShotGenerator,
-    ShotJob,
-    ShotProgress,
-)
 from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline.storage.local import LocalStorage
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
+from actor_pipeline_tests.support.backends import FlakyBackend
+
+# Moto's S3 server, the fault proxy and the AWS environment, for every folder (one moto per worker).
+pytest_plugins = ["actor_pipeline_tests.support.s3"]
+# Helper modules that assert: their failures are reported like a test's own.
+pytest.register_assert_rewrite("actor_pipeline_tests.defs.pipeline", "actor_pipeline_tests.durability.harness")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -89,59 +81,6 @@ def storage(tmp_path: Path) -> LocalStorage:
 def instance() -> Iterator[dg.DagsterInstance]:
     with dg.instance_for_test() as test_instance:
         yield test_instance
-
-
-def jpeg(size: tuple[int, int] = (640, 800), color: tuple[int, int, int] = (150, 120, 100)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, "JPEG")
-    return buffer.getvalue()
-
-
-class FlakyBackend:
-    """The preview backend, counting calls and failing the shots named in ``fail``."""
-
-    def __init__(self, fail: set[str] | None = None) -> None:
-        self.inner: ImageBackend = PreviewBackend(load_catalog())
-        self.name, self.model, self.aspect_ratio = self.inner.name, self.inner.model, self.inner.aspect_ratio
-        self.fail = set(fail or ())
-        self.calls: list[str] = []
-
-    def fingerprint_params(self) -> Mapping[str, object]:
-        return self.inner.fingerprint_params()
-
-    @asynccontextmanager
-    async def session(self, portrait_jpeg: bytes) -> AsyncIterator[ShotGenerator]:
-        async with self.inner.session(portrait_jpeg) as inner:
-            yield _FlakySession(self, inner)
-
-
-class _FlakySession:
-    def __init__(self, backend: FlakyBackend, inner: ShotGenerator) -> None:
-        self.backend, self.inner = backend, inner
-
-    async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
-        self.backend.calls.append(job.shot_id)
-        if job.shot_id in self.backend.fail:
-            raise ShotGenerationError(f"injected failure for {job.shot_id}")
-        return await self.inner.generate(job, progress)
-
-
-# Dagster may rebuild resources from their config, so the backend object is looked up by name.
-_BACKENDS: dict[str, ImageBackend] = {}
-
-
-class InjectedGeneratorResource(ImageGeneratorResource):
-    """A generator resource whose backend is the test's own object, registered by ``name``."""
-
-    name: str
-
-    def create_backend(self, catalog: Catalog) -> ImageBackend:
-        return _BACKENDS[self.name]
-
-
-def generator_for(backend: ImageBackend, max_concurrency: int | None = None) -> InjectedGeneratorResource:
-    _BACKENDS[str(id(backend))] = backend
-    return InjectedGeneratorResource(name=str(id(backend)), max_concurrency=max_concurrency)
 
 
 @pytest.fixture

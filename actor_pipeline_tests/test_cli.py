@@ -10,7 +10,7 @@ import pytest
 
 from actor_pipeline.cli import main
 from actor_pipeline.defs.resources import ImageGeneratorResource
-from actor_pipeline_tests.conftest import FlakyBackend
+from actor_pipeline_tests.support.backends import FlakyBackend
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -15,7 +15,7 @@ from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.local.runs import ActorResult, materialize_actor
 from actor_pipeline.registry import register_actor
 from actor_pipeline.storage.local import LocalStorage
-from actor_pipeline_tests.conftest import FlakyBackend, generator_for
+from actor_pipeline_tests.support.backends import FlakyBackend, generator_for
 
 
 def run_actor(
@@ -26,6 +26,8 @@ def run_actor(
     *,
     force: bool = False,
 ) -> tuple[ActorResult, LocalStorage, dict[str, Any]]:
+    """Make actor ``alice``'s set into ``tmp_path/store``, with ``backend`` (else the preview
+    backend); returns the result, the storage and the resources used."""
     settings = PipelineSettings(storage="local", output_dir=str(tmp_path / "store"))
     resources = settings.resources()
     if backend:

@@ -1,7 +1,6 @@
 """Bad input at the entry points: a clear error, and nothing an earlier run made is touched."""
 
 import hashlib
-import io
 import shutil
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from actor_pipeline.cli import main
 from actor_pipeline.registry import load_registration
 from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline_tests.support.images import encode
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -25,9 +25,7 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def tiny_png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (120, 200), (1, 2, 3)).save(buffer, "PNG")
-    return buffer.getvalue()
+    return encode(Image.new("RGB", (120, 200), (1, 2, 3)), "PNG")
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pytest
 from actor_pipeline.cli import main
 from actor_pipeline.defs.resources import ImageGeneratorResource
 from actor_pipeline.samples import SAMPLE_PORTRAIT
-from actor_pipeline_tests.conftest import FlakyBackend
 from actor_pipeline_tests.replicate_emulator import ReplicateEmulator
+from actor_pipeline_tests.support.backends import FlakyBackend
 
 
 @pytest.fixture

@@ -10,16 +10,8 @@ import pytest
 from actor_pipeline import ActorTrainingDataGenerator
 from actor_pipeline.cli import main
 from actor_pipeline.defs.resources import ImageGeneratorResource
-from actor_pipeline_tests.conftest import FlakyBackend
-from actor_pipeline_tests.s3_fixtures import (  # noqa: F401  (fixtures)
-    Fault,
-    FaultProxy,
-    S3Env,
-    fault_proxy,
-    isolated_aws_env,
-    moto_endpoint,
-    s3_env,
-)
+from actor_pipeline_tests.support.backends import FlakyBackend
+from actor_pipeline_tests.support.s3 import Fault, FaultProxy, S3Env
 
 PREFIX = "u1/custom-actors/alice/training_data/"
 

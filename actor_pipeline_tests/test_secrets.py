@@ -10,13 +10,7 @@ import pytest
 
 from actor_pipeline.cli import main
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
-from actor_pipeline_tests.s3_fixtures import (  # noqa: F401  (fixtures)
-    SECRET_KEY,
-    S3Env,
-    isolated_aws_env,
-    moto_endpoint,
-    s3_env,
-)
+from actor_pipeline_tests.support.s3 import SECRET_KEY, S3Env
 
 
 def test_secrets_stay_out_of_every_output(

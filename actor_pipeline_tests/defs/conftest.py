@@ -1,64 +1,16 @@
-"""A code location wired to test resources (local storage, a counting backend, a local inbox)."""
+"""A code location wired to test resources (``pipeline.Pipeline``), and the shipped instance."""
 
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pytest
 
-from actor_pipeline.defs.code_location import build_definitions
-from actor_pipeline.defs.inbox_resource import InboxResource
-from actor_pipeline.defs.partitions import actors_partitions
-from actor_pipeline.defs.resources import ImageGeneratorResource, PipelineSettings
-from actor_pipeline.registry import register_actor
-from actor_pipeline.storage.base import Storage
-from actor_pipeline_tests.conftest import FlakyBackend, generator_for
+from actor_pipeline.defs.resources import ImageGeneratorResource
+from actor_pipeline_tests.defs.pipeline import Pipeline, build_pipeline
 from actor_pipeline_tests.replicate_emulator import ReplicateEmulator
-
-
-@dataclass
-class Pipeline:
-    defs: dg.Definitions
-    instance: dg.DagsterInstance
-    resources: dict[str, Any]
-    storage: Storage
-    backend: FlakyBackend
-    inbox: Path
-
-    def register(self, portrait: bytes, actor_id: str = "alice") -> None:
-        register_actor(
-            self.storage,
-            actor_id=actor_id,
-            user_id="u1",
-            actor_type="human",
-            actor_sex="female",
-            portrait_source="portrait.jpg",
-            portrait_bytes=portrait,
-        )
-        self.instance.add_dynamic_partitions(actors_partitions.name, [actor_id])
-
-    def run(self, job: str, **kwargs: Any) -> dg.ExecuteInProcessResult:
-        """Run a job as the daemon would run a request for it."""
-        return self.defs.resolve_job_def(job).execute_in_process(instance=self.instance, raise_on_error=False, **kwargs)
-
-    def execute(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
-        assert request.job_name, request
-        return self.run(
-            request.job_name, partition_key=request.partition_key, tags=dict(request.tags), run_config=request.run_config
-        )
-
-
-def build_pipeline(
-    tmp_path: Path, instance: dg.DagsterInstance, generator: ImageGeneratorResource, backend: FlakyBackend
-) -> Pipeline:
-    resources = PipelineSettings(storage="local", output_dir=str(tmp_path / "store")).resources()
-    resources["generator"] = generator
-    resources["inbox"] = InboxResource(location=str(tmp_path / "inbox"), settle_seconds=0)
-    defs = build_definitions(resources)
-    return Pipeline(defs, instance, resources, resources["storage"].create_storage(), backend, tmp_path / "inbox")
+from actor_pipeline_tests.support.backends import FlakyBackend, generator_for
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from actor_pipeline.defs.assets import normalized_portrait, prompt_set, training_image
 from actor_pipeline.defs.partitions import CATALOG, image_key, shot_range
 from actor_pipeline.defs.runs import RANGE_END_TAG, RANGE_START_TAG, planned_partitions
-from actor_pipeline_tests.defs.conftest import Pipeline
+from actor_pipeline_tests.defs.pipeline import Pipeline
 
 
 @pytest.fixture(params=[False, True], ids=["event per partition", "event per run"])

@@ -8,7 +8,7 @@ import pytest
 from actor_pipeline.defs.partitions import actor_image_range, image_key
 from actor_pipeline.defs.schedules import nightly_retry
 from actor_pipeline.unfinished import DEFAULT_MAX_ATTEMPTS
-from actor_pipeline_tests.defs.conftest import Pipeline
+from actor_pipeline_tests.defs.pipeline import Pipeline
 
 
 def nightly(pipeline: Pipeline) -> list[dg.RunRequest] | dg.SkipReason:

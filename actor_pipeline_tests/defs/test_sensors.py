@@ -11,7 +11,7 @@ from actor_pipeline.defs.runs import ACTOR_TAG
 from actor_pipeline.defs.sensors import SOURCE_TAG, advance_training_set, portrait_inbox, report_failed_run
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.registry import load_registration
-from actor_pipeline_tests.defs.conftest import Pipeline
+from actor_pipeline_tests.defs.pipeline import Pipeline
 from actor_pipeline_tests.replicate_emulator import ReplicateEmulator
 
 

@@ -28,7 +28,7 @@ from actor_pipeline.generation.types import ShotStatus, Usage
 from actor_pipeline.outputs.thumbnails import INLINE_MARKDOWN_CHARS
 from actor_pipeline.registry import load_registration
 from actor_pipeline.stages import load_prompt_set
-from actor_pipeline_tests.defs.conftest import Pipeline
+from actor_pipeline_tests.defs.pipeline import Pipeline
 from actor_pipeline_tests.replicate_emulator import ReplicateEmulator
 
 RUN_TAGS = (MADE_TAG, FAILED_TAG, COST_TAG, LEDGER_TAG)

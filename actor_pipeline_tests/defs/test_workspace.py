@@ -5,16 +5,18 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
-from dagster._core.workspace.load_target import PyProjectFileTarget, WorkspaceFileTarget
+import yaml
 
 from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.local.instance import open_instance
 
 REPO = Path(__file__).resolve().parents[2]
 DG = Path(sys.executable).with_name("dg")
+DAGSTER = Path(sys.executable).with_name("dagster")
 # The variables that decide the instance folder.
 _FOLDER_VARIABLES = ("DAGSTER_HOME", "ACTOR_PIPELINE_OUTPUT_DIR", "ACTOR_PIPELINE_STATE_DIR")
 
@@ -52,16 +54,24 @@ def test_make_ui_serves_the_instance_folder_the_cli_opens(
     assert Path(made.stdout.strip()) == tmp_path / folder
 
 
-def test_pyproject_and_workspace_yaml_declare_the_same_code_location() -> None:
+def test_pyproject_and_workspace_yaml_declare_the_same_code_location(tmp_path: Path) -> None:
     # With no -w, dg and `dagster dev` read [tool.dg] and ignore workspace.yaml.
-    [from_pyproject] = PyProjectFileTarget(str(REPO / "pyproject.toml")).create_origins()
-    [from_workspace] = WorkspaceFileTarget(paths=[str(REPO / "workspace.yaml")]).create_origins()
-    assert from_pyproject.location_name == from_workspace.location_name == "actor_pipeline"
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["dg"]["project"]
+    [entry] = yaml.safe_load((REPO / "workspace.yaml").read_text())["load_from"]
     assert (
-        from_pyproject.loadable_target_origin.module_name
-        == from_workspace.loadable_target_origin.module_name
-        == "actor_pipeline.definitions"
+        (project["code_location_name"], project["code_location_target_module"])
+        == (entry["python_module"]["location_name"], entry["python_module"]["module_name"])
+        == ("actor_pipeline", "actor_pipeline.definitions")
     )
+    # Dagster loads each as that location (`dagster definitions validate` reads [tool.dg] too).
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {"DAGSTER_HOME": str(tmp_path)}
+    for workspace in ([], ["-w", "workspace.yaml"]):
+        validated = subprocess.run(
+            [str(DAGSTER), "definitions", "validate", *workspace],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        output = validated.stdout + validated.stderr
+        assert validated.returncode == 0 and "Validation successful for code location actor_pipeline." in output, output
 
 
 def test_dg_checks_and_lists_the_definitions_without_warnings() -> None:

@@ -4,7 +4,7 @@ create, polling, download and store, and retries do not multiply across layers."
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from actor_pipeline_tests.durability.conftest import Harness
+    from actor_pipeline_tests.durability.harness import Harness
 
 SHOT_TIMEOUT_S = 12  # a prediction takes 3 s: ample for one shot, short for a test
 # Download attempts one shot may make within its deadline: a handful, not the client's 10 inside our 4.

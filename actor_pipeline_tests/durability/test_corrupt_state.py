@@ -5,7 +5,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from actor_pipeline_tests.durability.conftest import Harness
+    from actor_pipeline_tests.durability.harness import Harness
 
 
 def make_the_set(harness: "Harness") -> None:

@@ -8,10 +8,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 
-from actor_pipeline_tests.s3_fixtures import ACCESS_KEY, REGION, SECRET_KEY
+from actor_pipeline_tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY
 
 if TYPE_CHECKING:
-    from actor_pipeline_tests.s3_fixtures import FaultProxy, S3Env
+    from actor_pipeline_tests.support.s3 import FaultProxy, S3Env
 
 
 def test_the_s3_proxy_goes_down_and_comes_back(s3_env: "S3Env", fault_proxy: "FaultProxy") -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from actor_pipeline_tests.durability.conftest import Harness
+    from actor_pipeline_tests.durability.harness import Harness
 
 # Eight at once, so that "8 predictions in flight" is a moment the test can catch and the
 # remaining nine are not created yet.

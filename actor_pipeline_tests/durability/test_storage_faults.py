@@ -6,8 +6,8 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from actor_pipeline_tests.durability.conftest import Harness, SmallDisk
-    from actor_pipeline_tests.s3_fixtures import FaultProxy
+    from actor_pipeline_tests.durability.harness import Harness, SmallDisk
+    from actor_pipeline_tests.support.s3 import FaultProxy
 
 # Every shot in flight at once (whatever the default), so all 17 are paid for before storage fails.
 ALL = ("--max-concurrency", "17")

@@ -16,14 +16,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 UI_TIMEOUT_MS = 30_000  # default wait of every Playwright action and expect() (its own default: 5 s)
 
 
-def require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs it with apt-get install chromium")
-    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the UI tests")
-
-
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
     """Keep each phase's report on the test item, so ``page`` knows whether the test failed."""
@@ -36,7 +28,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def page(request: pytest.FixtureRequest) -> Iterator[Page]:
     """A 1600x1000 page in headless Chromium (skipped, or failed on CI, without Chromium). When
     the test fails, what the page showed last is kept as ``test-artifacts/<test>-failure.png``."""
-    require_chromium()
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs it with apt-get install chromium")
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the UI tests")
     expect.set_options(timeout=UI_TIMEOUT_MS)  # the UI loads statuses after the page: often over 5 s
     failure_screenshot = ARTIFACTS / f"{request.node.name}-failure.png"
     failure_screenshot.unlink(missing_ok=True)  # an earlier run's

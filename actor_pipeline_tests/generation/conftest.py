@@ -1,25 +1,23 @@
 """Fixtures for the Replicate backend tests: portraits small and large (the emulator the real
 client reaches through the environment is the root conftest's)."""
 
-import io
 import os
 
 import pytest
 from PIL import Image
 
+from actor_pipeline_tests.support.images import encode, jpeg
+
 
 @pytest.fixture
 def portrait() -> bytes:
     """A small JPEG portrait: sent inline."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 80), (150, 120, 100)).save(buffer, "JPEG")
-    return buffer.getvalue()
+    return jpeg((64, 80))
 
 
 @pytest.fixture
 def large_portrait() -> bytes:
     """A JPEG portrait above the 256 KB data-URI limit: uploaded through the Files API."""
-    buffer = io.BytesIO()
-    Image.frombytes("RGB", (640, 640), os.urandom(640 * 640 * 3)).save(buffer, "JPEG", quality=95)
-    assert len(buffer.getvalue()) > 256_000
-    return buffer.getvalue()
+    data = encode(Image.frombytes("RGB", (640, 640), os.urandom(640 * 640 * 3)), "JPEG", quality=95)
+    assert len(data) > 256_000
+    return data

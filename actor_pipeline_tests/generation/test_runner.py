@@ -30,7 +30,8 @@ from actor_pipeline.generation.types import (
 from actor_pipeline.quality.model import CheckName, CheckResult, Outcome, SetReport, ShotReport
 from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline.storage.local import LocalStorage
-from actor_pipeline_tests.conftest import FlakyBackend, jpeg
+from actor_pipeline_tests.support.backends import FlakyBackend
+from actor_pipeline_tests.support.images import jpeg
 
 CATALOG = load_catalog()
 LAYOUT = ActorLayout("u1", "alice")

@@ -4,7 +4,7 @@ import boto3
 
 from actor_pipeline.defs.resources import s3_client
 from actor_pipeline.inbox import InboxCursor, open_inbox, take_in
-from actor_pipeline_tests.s3_fixtures import ACCESS_KEY, REGION, SECRET_KEY, S3Env
+from actor_pipeline_tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Env
 
 
 def test_an_s3_prefix_is_scanned_like_a_folder(s3_env: S3Env, portrait_bytes: bytes) -> None:

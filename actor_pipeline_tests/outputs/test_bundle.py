@@ -24,6 +24,7 @@ from actor_pipeline.outputs.bundle import (
     class_phrase,
 )
 from actor_pipeline.render.preview import STYLES
+from actor_pipeline_tests.support.images import encode, jpeg
 
 SHOTS = load_catalog().shots
 REPLICATE_IMAGES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")  # flux-fine-tuner caption.py
@@ -31,9 +32,7 @@ LEFT_OUT = {"woodcut": "failed sharpness", "gouache": "near-duplicate of 16_wate
 
 
 def _jpeg(shade: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 36), (shade, 255 - shade, 128)).save(buffer, "JPEG")
-    return buffer.getvalue()
+    return jpeg((64, 36), (shade, 255 - shade, 128))
 
 
 def _entries(shots: tuple[Shot, ...] = SHOTS) -> list[BundleEntry]:
@@ -212,7 +211,6 @@ def test_bad_inputs_are_refused(change: dict[str, object], message: str) -> None
 
 
 def test_non_jpeg_images_are_refused() -> None:
-    png = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(png, "PNG")
+    png = encode(Image.new("RGB", (8, 8)), "PNG")
     with pytest.raises(ValueError, match="JPEG"):
-        build_bundle([BundleEntry(SHOTS[0], png.getvalue())], "woman")
+        build_bundle([BundleEntry(SHOTS[0], png)], "woman")

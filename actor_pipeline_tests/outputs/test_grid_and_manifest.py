@@ -10,11 +10,11 @@ from actor_pipeline.generation.runner import RunLimits
 from actor_pipeline.outputs.grid import COLUMNS, TILE_H, TILE_W, Tile, render_grid
 from actor_pipeline.outputs.manifest import SCHEMA_FILE as SCHEMA
 from actor_pipeline.outputs.manifest import Manifest
-from actor_pipeline_tests.conftest import FlakyBackend
 from actor_pipeline.registry import NewActor
 from actor_pipeline.stages import bundle_stage, generate_stage, grid_stage, manifest_stage, prompt_stage, start_actor
 from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline_tests.support.backends import FlakyBackend
 
 CATALOG = load_catalog()
 

@@ -16,14 +16,12 @@ from actor_pipeline.outputs.thumbnails import (
     sheet_markdown,
     thumbnail,
 )
-from actor_pipeline_tests.conftest import jpeg
+from actor_pipeline_tests.support.images import encode, jpeg
 
 
 def noise(size: tuple[int, int], fmt: str = "JPEG", mode: str = "RGB") -> bytes:
     """The worst case for a compressor: every pixel random."""
-    buffer = io.BytesIO()
-    Image.frombytes(mode, size, os.urandom(size[0] * size[1] * len(mode))).save(buffer, fmt)
-    return buffer.getvalue()
+    return encode(Image.frombytes(mode, size, os.urandom(size[0] * size[1] * len(mode))), fmt)
 
 
 def decoded(data: bytes) -> Image.Image:

@@ -17,7 +17,8 @@ from actor_pipeline.errors import PortraitError
 from actor_pipeline.portrait import fetch
 from actor_pipeline.portrait.fetch import is_public_address, read_portrait_source, redact_source, resolve_host
 from actor_pipeline.portrait.limits import PortraitLimits
-from actor_pipeline_tests.portrait.conftest import LocalServer, encode, quadrants
+from actor_pipeline_tests.portrait.http_server import LocalServer
+from actor_pipeline_tests.support.images import encode, quadrants
 
 JPEG = encode(quadrants(), "JPEG")
 LOCAL = PortraitLimits(allow_private_addresses=True, connect_timeout_s=2, read_timeout_s=2, fetch_deadline_s=5)

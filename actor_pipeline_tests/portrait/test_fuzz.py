@@ -10,7 +10,7 @@ from PIL import ExifTags, Image
 from actor_pipeline.errors import PortraitError
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import normalize_portrait
-from actor_pipeline_tests.portrait.conftest import encode, quadrants
+from actor_pipeline_tests.support.images import encode, quadrants
 
 # Small limits so that mutated files get past the size checks into the decoders, quickly.
 LIMITS = PortraitLimits(max_pixels=100_000, max_side=24, min_short_side=16)

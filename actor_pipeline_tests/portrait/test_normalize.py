@@ -11,7 +11,7 @@ from PIL import ExifTags, GifImagePlugin, Image
 from actor_pipeline.errors import ConfigurationError, PortraitError
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import BACKGROUND, NormalizedPortrait, normalize_portrait, sniff_format
-from actor_pipeline_tests.portrait.conftest import QUADRANT_COLOURS, encode, quadrants
+from actor_pipeline_tests.support.images import QUADRANT_COLOURS, encode, quadrants
 
 # sRGB primaries adapted to D50, as an ICC profile stores them.
 SRGB_RED = (0.4361, 0.2225, 0.0139)

@@ -1,25 +1,14 @@
 """The preview renders of the 17 catalog shots, rendered once for all quality tests."""
 
-from dataclasses import dataclass
-
 import pytest
 from PIL import Image
 
-from actor_pipeline.catalog.model import Category, load_catalog
+from actor_pipeline.catalog.model import load_catalog
 from actor_pipeline.generation.preview_backend import JPEG_QUALITY
 from actor_pipeline.render.preview import render_preview
 from actor_pipeline.samples import SAMPLE_PORTRAIT
-from actor_pipeline_tests.quality.crafted import decoded, jpeg
-
-
-@dataclass(frozen=True)
-class Preview:
-    category: Category
-    data: bytes  # JPEG, as the PreviewBackend stores it
-
-    @property
-    def image(self) -> Image.Image:
-        return decoded(self.data)
+from actor_pipeline_tests.quality.crafted import jpeg
+from actor_pipeline_tests.quality.previews import Preview
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,13 @@ from random import Random
 
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
+from actor_pipeline_tests.support.images import encode
+
 SIZE = (1392, 752)
 
 
 def jpeg(image: Image.Image, quality: int = 90) -> bytes:
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
+    return encode(image.convert("RGB"), "JPEG", quality=quality)
 
 
 def decoded(data: bytes) -> Image.Image:

@@ -4,7 +4,7 @@ import pytest
 
 from actor_pipeline.quality import DEFAULT_THRESHOLDS, CheckName, Outcome, QualityThresholds, SetReport, check_set
 from actor_pipeline_tests.quality import crafted
-from actor_pipeline_tests.quality.conftest import Preview
+from actor_pipeline_tests.quality.previews import Preview
 
 
 def run(

@@ -7,7 +7,7 @@ from PIL import Image, ImageEnhance
 
 from actor_pipeline.quality import CheckName, ImageInput, Outcome, check_near_duplicates, fingerprint
 from actor_pipeline_tests.quality import crafted
-from actor_pipeline_tests.quality.conftest import Preview
+from actor_pipeline_tests.quality.previews import Preview
 
 
 def pairs_of(images: Mapping[str, ImageInput]) -> list[tuple[str, str]]:

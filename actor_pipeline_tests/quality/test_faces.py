@@ -22,7 +22,7 @@ from actor_pipeline.quality import (
 )
 from actor_pipeline.quality.faces import load_face_models, upsample_levels
 from actor_pipeline_tests.quality import crafted
-from actor_pipeline_tests.quality.conftest import Preview
+from actor_pipeline_tests.quality.previews import Preview
 
 SUBSET = ("eye_contact_closeup", "rooftop_silhouette", "pen_ink", "mono_vector")
 

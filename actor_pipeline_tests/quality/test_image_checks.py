@@ -16,7 +16,7 @@ from actor_pipeline.quality import (
     load_image,
 )
 from actor_pipeline_tests.quality import crafted
-from actor_pipeline_tests.quality.conftest import Preview
+from actor_pipeline_tests.quality.previews import Preview
 
 
 def encoded(image: Image.Image) -> Image.Image:

@@ -19,7 +19,7 @@ from actor_pipeline.storage.lease import LeaseInfo, current_holder, hold_actor, 
 from actor_pipeline.storage.local import LocalStorage
 from actor_pipeline.storage.s3 import S3Storage
 from actor_pipeline.storage.s3_settings import S3Settings
-from actor_pipeline_tests.s3_fixtures import S3Env
+from actor_pipeline_tests.support.s3 import S3Env
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -16,7 +16,7 @@ from actor_pipeline.errors import ConfigurationError, PortraitError, StorageUnav
 from actor_pipeline.storage.base import Storage, StoredObject
 from actor_pipeline.storage.s3 import S3Storage, read_s3_uri
 from actor_pipeline.storage.s3_settings import S3Settings, connection_from_env
-from actor_pipeline_tests.s3_fixtures import (
+from actor_pipeline_tests.support.s3 import (
     ACCESS_KEY,
     SECRET_KEY,
     Fault,

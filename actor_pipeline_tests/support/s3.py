@@ -1,10 +1,8 @@
 """S3 test doubles reachable over real HTTP: moto's server and a fault-injecting proxy.
 
-Import the fixtures into a ``conftest.py`` to use them::
-
-    from actor_pipeline_tests.s3_fixtures import (  # noqa: F401
-        fault_proxy, isolated_aws_env, moto_endpoint, s3_env,
-    )
+A pytest plugin: the root conftest registers it (``pytest_plugins``), so its fixtures
+(``moto_endpoint``, ``isolated_aws_env``, ``s3_env``, ``fault_proxy``) serve every folder; tests
+import only its classes and constants.
 
 ``s3_env`` points the process environment (the variables a user sets) at moto with a fresh
 bucket, so tests exercise the same code path as a real run.

@@ -1,0 +1,64 @@
+"""Image backends for tests: ``FlakyBackend`` (the preview backend, counting calls and failing
+chosen shots) and ``generator_for``, which puts any backend object behind the generator resource."""
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from actor_pipeline.catalog.model import Catalog, load_catalog
+from actor_pipeline.defs.resources import ImageGeneratorResource
+from actor_pipeline.generation.preview_backend import PreviewBackend
+from actor_pipeline.generation.types import (
+    GeneratedImage,
+    ImageBackend,
+    ShotGenerationError,
+    ShotGenerator,
+    ShotJob,
+    ShotProgress,
+)
+
+
+class FlakyBackend:
+    """The preview backend, counting calls and failing the shots named in ``fail``."""
+
+    def __init__(self, fail: set[str] | None = None) -> None:
+        self.inner: ImageBackend = PreviewBackend(load_catalog())
+        self.name, self.model, self.aspect_ratio = self.inner.name, self.inner.model, self.inner.aspect_ratio
+        self.fail = set(fail or ())
+        self.calls: list[str] = []
+
+    def fingerprint_params(self) -> Mapping[str, object]:
+        return self.inner.fingerprint_params()
+
+    @asynccontextmanager
+    async def session(self, portrait_jpeg: bytes) -> AsyncIterator[ShotGenerator]:
+        async with self.inner.session(portrait_jpeg) as inner:
+            yield _FlakySession(self, inner)
+
+
+class _FlakySession:
+    def __init__(self, backend: FlakyBackend, inner: ShotGenerator) -> None:
+        self.backend, self.inner = backend, inner
+
+    async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
+        self.backend.calls.append(job.shot_id)
+        if job.shot_id in self.backend.fail:
+            raise ShotGenerationError(f"injected failure for {job.shot_id}")
+        return await self.inner.generate(job, progress)
+
+
+# Dagster may rebuild resources from their config, so the backend object is looked up by name.
+_BACKENDS: dict[str, ImageBackend] = {}
+
+
+class InjectedGeneratorResource(ImageGeneratorResource):
+    """A generator resource whose backend is the test's own object, registered by ``name``."""
+
+    name: str
+
+    def create_backend(self, catalog: Catalog) -> ImageBackend:
+        return _BACKENDS[self.name]
+
+
+def generator_for(backend: ImageBackend, max_concurrency: int | None = None) -> InjectedGeneratorResource:
+    _BACKENDS[str(id(backend))] = backend
+    return InjectedGeneratorResource(name=str(id(backend)), max_concurrency=max_concurrency)
