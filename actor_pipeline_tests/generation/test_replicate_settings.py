@@ -9,6 +9,7 @@ import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from replicate.exceptions import ReplicateError
 
 from actor_pipeline.defs.resources import ImageGeneratorResource
@@ -33,12 +34,22 @@ def test_defaults_follow_the_issue() -> None:
     assert 3 * 17 * 60 / s.poll_interval_s <= 3060
 
 
+def test_every_setting_says_what_it_is() -> None:
+    # The descriptions are what the Launchpad shows for the generator's replicate config.
+    assert all(field.description for field in ReplicateSettings.model_fields.values())
+
+
+def test_settings_cannot_be_changed_once_made() -> None:
+    with pytest.raises(ValidationError, match="frozen"):
+        ReplicateSettings().safety_tolerance = 6  # type: ignore[misc]
+
+
 @pytest.mark.parametrize("tolerance", [0, 1, 2])
 def test_safety_tolerance_up_to_two_is_accepted(tolerance: int) -> None:
     assert ReplicateSettings(safety_tolerance=tolerance).safety_tolerance == tolerance
 
 
-@pytest.mark.parametrize("tolerance", [3, 6])
+@pytest.mark.parametrize("tolerance", [3, 6, 7])
 def test_safety_tolerance_above_two_is_refused_not_sent(tolerance: int) -> None:
     with pytest.raises(
         ConfigurationError, match=r"at most 2 when an input image is sent.*set safety_tolerance to 0, 1 or 2"
@@ -46,9 +57,16 @@ def test_safety_tolerance_above_two_is_refused_not_sent(tolerance: int) -> None:
         ReplicateSettings(safety_tolerance=tolerance)
 
 
-@pytest.mark.parametrize("tolerance", [-1, 7, True, 2.0])
-def test_safety_tolerance_outside_the_model_range_is_refused(tolerance: object) -> None:
-    with pytest.raises(ConfigurationError, match="outside the model's range"):
+@pytest.mark.parametrize(
+    ("tolerance", "message"),
+    [
+        (-1, "safety_tolerance -1 is refused: input should be greater than or equal to 0"),
+        (True, "safety_tolerance True is refused: input should be a valid integer"),
+        (2.0, "safety_tolerance 2.0 is refused: input should be a valid integer"),
+    ],
+)
+def test_safety_tolerance_that_is_no_tolerance_is_refused(tolerance: object, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
         ReplicateSettings(safety_tolerance=tolerance)  # type: ignore[arg-type]
 
 
@@ -63,9 +81,14 @@ def test_every_aspect_ratio_the_model_takes_is_configurable(ratio: str) -> None:
         ({"aspect_ratio": "16:10"}, "use one of match_input_image, 1:1, 16:9"),
         ({"output_format": "png"}, "set output_format to 'jpg'"),
         ({"model": "flux-kontext-pro"}, "'owner/name'"),
-        ({"create_attempts": 0}, "create_attempts must be at least 1"),
-        ({"poll_interval_s": 0}, "poll_interval_s must be greater than 0"),
-        ({"price_per_image_usd": -1}, "must not be negative"),
+        ({"create_attempts": 0}, "create_attempts 0 is refused: input should be greater than or equal to 1"),
+        ({"poll_interval_s": 0}, "poll_interval_s 0 is refused: input should be greater than 0"),
+        ({"price_per_image_usd": -1}, "price_per_image_usd -1 is refused: input should be greater than or equal to 0"),
+        ({"poll_interval": 2}, "poll_interval 2 is refused: extra inputs are not permitted"),
+        (
+            {"create_burst": 0, "aspect_ratio": "16:10"},
+            r"aspect_ratio '16:10' is not accepted .*; create_burst 0 is refused: input should be greater",
+        ),
     ],
 )
 def test_unusable_settings_name_the_fix(overrides: dict[str, object], message: str) -> None:
