@@ -2,7 +2,7 @@
 
 import logging
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
@@ -43,6 +43,13 @@ def _announce_once(message: str) -> None:
         log.warning(message)
 
 
+class ReplicateConfig(dg.Config, ReplicateSettings):
+    """``ReplicateSettings`` as Dagster config: the generator's ``replicate`` field, shown with
+    each setting's description in the Launchpad. Dagster's config schema checks only the types;
+    the constraints and their messages are ``ReplicateSettings``' own, and a value they refuse
+    fails the run when the resource is built, naming the field."""
+
+
 class ImageGeneratorResource(dg.ConfigurableResource):
     """Makes the images. ``auto`` uses Replicate when it has a token, otherwise the offline
     preview renderer."""
@@ -62,14 +69,9 @@ class ImageGeneratorResource(dg.ConfigurableResource):
     storage_outage_s: float = Field(
         DEFAULT_STORAGE_OUTAGE_S, gt=0, description="how long new predictions wait for storage that stopped answering"
     )
-    model: str = ReplicateSettings.model
-    aspect_ratio: str = ReplicateSettings.aspect_ratio
-    safety_tolerance: int = ReplicateSettings.safety_tolerance
-    prompt_upsampling: bool = ReplicateSettings.prompt_upsampling
-    creates_per_minute: float = ReplicateSettings.creates_per_minute
-    create_wait_s: int = ReplicateSettings.create_wait_s
-    poll_interval_s: float = ReplicateSettings.poll_interval_s
-    price_per_image_usd: float = ReplicateSettings.price_per_image_usd
+    replicate: ReplicateConfig = Field(
+        ReplicateConfig(), description="how the replicate backend calls the model (ReplicateSettings)"
+    )
 
     qc_attempts: int = Field(
         DEFAULT_QC_ATTEMPTS, ge=0, description="regenerations of a shot whose image fails a blocking quality check"
@@ -106,9 +108,7 @@ class ImageGeneratorResource(dg.ConfigurableResource):
             return PreviewBackend(catalog)
         if not self.replicate_api_token:
             raise ConfigurationError(f"the replicate backend needs {TOKEN_VAR}: export it, or use --backend preview")
-        shared = fields(ReplicateSettings)
-        settings = ReplicateSettings(**{f.name: getattr(self, f.name) for f in shared if hasattr(self, f.name)})
-        return ReplicateBackend(settings, self.replicate_api_token)
+        return ReplicateBackend(self.replicate, self.replicate_api_token)
 
 
 class StorageResource(dg.ConfigurableResource):

@@ -1,13 +1,14 @@
+import re
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from actor_pipeline.catalog.model import load_catalog
-from actor_pipeline.defs.resources import ImageGeneratorResource, PipelineSettings, StorageResource
+from actor_pipeline.defs.resources import ImageGeneratorResource, PipelineSettings, ReplicateConfig, StorageResource
 from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.generation.preview_backend import PreviewBackend
-from actor_pipeline.generation.replicate import ReplicateBackend
+from actor_pipeline.generation.replicate import ReplicateBackend, ReplicateSettings
 from actor_pipeline.storage.local import LocalStorage
 from actor_pipeline.storage.s3 import S3Storage
 
@@ -28,16 +29,59 @@ def test_auto_backend_follows_the_token(monkeypatch: pytest.MonkeyPatch, caplog:
     assert isinstance(ImageGeneratorResource().create_backend(catalog), PreviewBackend)
     assert "offline PREVIEW renderer" in caplog.text
     token = {"replicate_api_token": "r8_x"}
-    backend = ImageGeneratorResource(safety_tolerance=1, aspect_ratio="4:3", **token).create_backend(catalog)
-    assert isinstance(backend, ReplicateBackend) and backend.aspect_ratio == "4:3"
-    with pytest.raises(ConfigurationError, match="at most 2"):
-        ImageGeneratorResource(safety_tolerance=6, **token).create_backend(catalog)
+    backend = ImageGeneratorResource(**token).create_backend(catalog)
+    assert isinstance(backend, ReplicateBackend) and backend.settings.model_dump() == ReplicateSettings().model_dump()
     # From the environment, the settings hand the resource a dg.EnvVar: the variable is what
     # Dagster records and shows, never the value.
     monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_x")
     configured = PipelineSettings().resources()["generator"]
     assert isinstance(configured.replicate_api_token, dg.EnvVar)
     assert isinstance(PipelineSettings().generator().create_backend(catalog), ReplicateBackend)
+
+
+def test_replicate_settings_are_the_generators_nested_config() -> None:
+    replicate = ReplicateConfig(safety_tolerance=1, aspect_ratio="4:3")
+    backend = ImageGeneratorResource(replicate=replicate, replicate_api_token="r8_x").create_backend(load_catalog())
+    assert isinstance(backend, ReplicateBackend) and backend.settings is replicate  # no copy to drift
+    with pytest.raises(ConfigurationError, match="at most 2 when an input image is sent"):
+        ReplicateConfig(safety_tolerance=6)
+
+
+@dg.asset
+def _replicate_settings(generator: ImageGeneratorResource) -> ReplicateSettings:
+    backend = generator.create_backend(load_catalog())
+    assert isinstance(backend, ReplicateBackend)
+    return backend.settings
+
+
+def _run_with(replicate: dict[str, object]) -> dg.ExecuteInProcessResult:
+    defs = dg.Definitions(assets=[_replicate_settings], resources={"generator": ImageGeneratorResource()})
+    # Run config for a resource replaces all its configured values (Dagster), hence the backend
+    # and token beside the replicate settings.
+    generator = {"backend": "replicate", "replicate_api_token": "r8_x", "replicate": replicate}
+    run_config = {"resources": {"generator": {"config": generator}}}
+    return defs.resolve_implicit_global_asset_job_def().execute_in_process(run_config=run_config, raise_on_error=False)
+
+
+def test_run_config_reaches_the_backend() -> None:
+    settings = _run_with({"safety_tolerance": 1, "aspect_ratio": "4:3"}).output_for_node("_replicate_settings")
+    assert (settings.safety_tolerance, settings.aspect_ratio, settings.model) == (1, "4:3", ReplicateSettings().model)
+
+
+@pytest.mark.parametrize(
+    ("replicate", "message"),
+    [
+        ({"safety_tolerance": 6}, "safety_tolerance 6 is refused: .* set safety_tolerance to 0, 1 or 2"),
+        ({"poll_interval_s": 0}, "poll_interval_s 0.0 is refused: input should be greater than 0"),
+        ({"aspect_ratio": "16:10"}, "aspect_ratio '16:10' is not accepted by flux-kontext-pro: use one of"),
+    ],
+)
+def test_a_bad_run_config_value_fails_the_run_naming_the_field(replicate: dict[str, object], message: str) -> None:
+    # Dagster's config schema checks only the types; the settings' own checks refuse the value
+    # when the resource is built, before any asset runs.
+    result = _run_with(replicate)
+    [failure] = [event for event in result.all_events if event.event_type_value == "RESOURCE_INIT_FAILURE"]
+    assert not result.success and re.search(message, failure.event_specific_data.error.message)
 
 
 def test_auto_storage_follows_the_bucket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

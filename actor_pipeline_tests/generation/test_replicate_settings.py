@@ -1,7 +1,8 @@
-"""Settings validation and the small pure helpers of the Replicate backend."""
+"""Settings validation and the small helpers of the Replicate backend: waits, retries, pacing."""
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from replicate.exceptions import ReplicateError
 
 from actor_pipeline.defs.resources import ImageGeneratorResource
@@ -16,7 +18,7 @@ from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.generation.replicate import ASPECT_RATIOS, ReplicateBackend, ReplicateSettings
 from actor_pipeline.generation.replicate.pacing import CreatePacer
 from actor_pipeline.generation.replicate.problems import describe
-from actor_pipeline.generation.replicate.retry import Throttled, backoff_s, retry_after_s, retry_delay_s, transient
+from actor_pipeline.generation.replicate.retry import RetryWait, Throttled, retry_after_s, retrying, transient
 
 # --- settings -----------------------------------------------------------------------------------
 
@@ -33,12 +35,22 @@ def test_defaults_follow_the_issue() -> None:
     assert 3 * 17 * 60 / s.poll_interval_s <= 3060
 
 
+def test_every_setting_says_what_it_is() -> None:
+    # The descriptions are what the Launchpad shows for the generator's replicate config.
+    assert all(field.description for field in ReplicateSettings.model_fields.values())
+
+
+def test_settings_cannot_be_changed_once_made() -> None:
+    with pytest.raises(ValidationError, match="frozen"):
+        ReplicateSettings().safety_tolerance = 6  # type: ignore[misc]
+
+
 @pytest.mark.parametrize("tolerance", [0, 1, 2])
 def test_safety_tolerance_up_to_two_is_accepted(tolerance: int) -> None:
     assert ReplicateSettings(safety_tolerance=tolerance).safety_tolerance == tolerance
 
 
-@pytest.mark.parametrize("tolerance", [3, 6])
+@pytest.mark.parametrize("tolerance", [3, 6, 7])
 def test_safety_tolerance_above_two_is_refused_not_sent(tolerance: int) -> None:
     with pytest.raises(
         ConfigurationError, match=r"at most 2 when an input image is sent.*set safety_tolerance to 0, 1 or 2"
@@ -46,9 +58,16 @@ def test_safety_tolerance_above_two_is_refused_not_sent(tolerance: int) -> None:
         ReplicateSettings(safety_tolerance=tolerance)
 
 
-@pytest.mark.parametrize("tolerance", [-1, 7, True, 2.0])
-def test_safety_tolerance_outside_the_model_range_is_refused(tolerance: object) -> None:
-    with pytest.raises(ConfigurationError, match="outside the model's range"):
+@pytest.mark.parametrize(
+    ("tolerance", "message"),
+    [
+        (-1, "safety_tolerance -1 is refused: input should be greater than or equal to 0"),
+        (True, "safety_tolerance True is refused: input should be a valid integer"),
+        (2.0, "safety_tolerance 2.0 is refused: input should be a valid integer"),
+    ],
+)
+def test_safety_tolerance_that_is_no_tolerance_is_refused(tolerance: object, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
         ReplicateSettings(safety_tolerance=tolerance)  # type: ignore[arg-type]
 
 
@@ -63,9 +82,14 @@ def test_every_aspect_ratio_the_model_takes_is_configurable(ratio: str) -> None:
         ({"aspect_ratio": "16:10"}, "use one of match_input_image, 1:1, 16:9"),
         ({"output_format": "png"}, "set output_format to 'jpg'"),
         ({"model": "flux-kontext-pro"}, "'owner/name'"),
-        ({"create_attempts": 0}, "create_attempts must be at least 1"),
-        ({"poll_interval_s": 0}, "poll_interval_s must be greater than 0"),
-        ({"price_per_image_usd": -1}, "must not be negative"),
+        ({"create_attempts": 0}, "create_attempts 0 is refused: input should be greater than or equal to 1"),
+        ({"poll_interval_s": 0}, "poll_interval_s 0 is refused: input should be greater than 0"),
+        ({"price_per_image_usd": -1}, "price_per_image_usd -1 is refused: input should be greater than or equal to 0"),
+        ({"poll_interval": 2}, "poll_interval 2 is refused: extra inputs are not permitted"),
+        (
+            {"create_burst": 0, "aspect_ratio": "16:10"},
+            r"aspect_ratio '16:10' is not accepted .*; create_burst 0 is refused: input should be greater",
+        ),
     ],
 )
 def test_unusable_settings_name_the_fix(overrides: dict[str, object], message: str) -> None:
@@ -135,16 +159,60 @@ def test_any_resets_in_figure_is_read(seconds: int) -> None:
     st.floats(min_value=0.01, max_value=100),
 )
 def test_backoff_grows_but_never_passes_the_cap(attempt: int, base: float, cap: float) -> None:
-    assert (
-        min(cap, base * 2 ** (attempt - 1))
-        <= backoff_s(attempt, base, cap)
-        <= min(cap, 1.2 * base * 2 ** (attempt - 1))
-    )
+    wait = RetryWait(base, cap).after(httpx.ConnectError("refused"), attempt)
+    assert min(cap, base * 2 ** (attempt - 1)) <= wait <= min(cap, base * 2 ** (attempt - 1) + base)
 
 
 def test_a_servers_hint_is_honoured_with_jitter_and_capped() -> None:
-    assert 3.0 <= retry_delay_s(Throttled("x", 3.0), 1, 0.1, 60) <= 3.6
-    assert retry_delay_s(Throttled("x", 500.0), 1, 0.1, 60) == 60
+    assert 3.0 <= RetryWait(0.1, 60).after(Throttled("x", 3.0), 1) <= 3.6
+    assert RetryWait(0.1, 60).after(Throttled("x", 500.0), 1) == 60
+    # A 429 without a hint backs off as any transient failure does.
+    assert 0.4 <= RetryWait(0.1, 60).after(Throttled("x", None), 3) <= 0.5
+
+
+class Flaky:
+    """A request that fails with each of ``failures`` in turn, then answers."""
+
+    def __init__(self, *failures: Exception) -> None:
+        self.failures = list(failures)
+        self.calls: list[float] = []
+
+    def __call__(self) -> Awaitable[str]:
+        # Not a coroutine function, as the backend's lambdas are not.
+        self.calls.append(time.monotonic())
+        return self._answer()
+
+    async def _answer(self) -> str:
+        if self.failures:
+            raise self.failures.pop(0)
+        return "answer"
+
+
+def test_transient_failures_are_retried_until_the_answer() -> None:
+    call = Flaky(httpx.ReadTimeout("slow"), ReplicateError(status=503))
+    assert asyncio.run(retrying(call, 3, RetryWait(0.001, 0.01))) == "answer"
+    assert len(call.calls) == 3
+
+
+def test_retries_stop_at_the_attempt_bound_with_the_last_failure() -> None:
+    call = Flaky(*[ReplicateError(status=502)] * 3, ReplicateError(status=504))
+    with pytest.raises(ReplicateError) as raised:
+        asyncio.run(retrying(call, 4, RetryWait(0.001, 0.01)))
+    assert raised.value.status == 504 and len(call.calls) == 4
+
+
+def test_a_refusal_is_not_retried() -> None:
+    call = Flaky(ReplicateError(status=422))
+    with pytest.raises(ReplicateError):
+        asyncio.run(retrying(call, 5, RetryWait(0.001, 0.01)))
+    assert len(call.calls) == 1
+
+
+def test_a_429_is_retried_after_the_delay_it_asks_for() -> None:
+    call = Flaky(Throttled("Request was throttled.", 0.2))
+    assert asyncio.run(retrying(call, 2, RetryWait(0.001, 10))) == "answer"
+    first, second = call.calls
+    assert 0.2 <= second - first < 1.0  # the hint, not the 1 ms backoff
 
 
 @pytest.mark.parametrize(

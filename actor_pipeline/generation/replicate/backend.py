@@ -35,10 +35,10 @@ from actor_pipeline.generation.replicate.lookup import find_created, parse_times
 from actor_pipeline.generation.replicate.pacing import CreatePacer
 from actor_pipeline.generation.replicate.problems import describe, is_content_flagged
 from actor_pipeline.generation.replicate.retry import (
+    RetryWait,
     Throttled,
     http_status,
     raise_throttled,
-    retry_delay_s,
     retrying,
     transient,
 )
@@ -143,6 +143,7 @@ class _ActorShots:
         self._portrait = portrait
         self._settings = settings
         self._pacer = pacer
+        self._wait = RetryWait(settings.retry_base_delay_s, settings.retry_max_delay_s)
 
     async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
         """Create (or adopt), await and download one prediction, reporting each step to
@@ -195,10 +196,7 @@ class _ActorShots:
         if resume.prediction_id is not None:
             prediction_id = resume.prediction_id
             return await retrying(
-                lambda: self._client.predictions.async_get(prediction_id),
-                s.create_attempts,
-                s.retry_base_delay_s,
-                s.retry_max_delay_s,
+                lambda: self._client.predictions.async_get(prediction_id), s.create_attempts, self._wait
             )
         found = await self._find(input_, resume.started_at, "an earlier run stopped during the create", resume.earlier_prediction)
         if found is not None:
@@ -222,13 +220,13 @@ class _ActorShots:
             except Throttled as exc:
                 last_error = describe(exc)
                 # The account's create budget is spent: hold back every shot, not just this one.
-                self._pacer.pause(retry_delay_s(exc, attempt, s.retry_base_delay_s, s.retry_max_delay_s))
+                self._pacer.pause(self._wait.after(exc, attempt))
                 continue
             except (ReplicateError, httpx.TransportError) as exc:
                 last_error = describe(exc)
                 if not transient(exc):
                     raise _ShotFailed(f"Replicate refused the prediction: {last_error}") from exc
-                await asyncio.sleep(retry_delay_s(exc, attempt, s.retry_base_delay_s, s.retry_max_delay_s))
+                await asyncio.sleep(self._wait.after(exc, attempt))
                 if isinstance(exc, _UNSENT):
                     continue
                 # Earlier attempts were proven not to have created it, so a match is this one's.
@@ -251,10 +249,7 @@ class _ActorShots:
         s = self._settings
         try:
             return await retrying(
-                lambda: find_created(self._client, s.model, input_, since, exclude),
-                s.create_attempts,
-                s.retry_base_delay_s,
-                s.retry_max_delay_s,
+                lambda: find_created(self._client, s.model, input_, since, exclude), s.create_attempts, self._wait
             )
         except Exception as exc:
             raise _ShotFailed(
@@ -291,10 +286,7 @@ class _ActorShots:
         limit = f"prediction {prediction.id} did not finish in time"
         try:
             prediction = await retrying(
-                lambda: self._client.predictions.async_cancel(prediction.id),
-                s.create_attempts,
-                s.retry_base_delay_s,
-                s.retry_max_delay_s,
+                lambda: self._client.predictions.async_cancel(prediction.id), s.create_attempts, self._wait
             )
         except Exception as exc:
             raise _ShotFailed(
@@ -344,7 +336,7 @@ class _ActorShots:
         A failure other than the output being gone leaves the paid attempt for a rerun."""
         s = self._settings
         try:
-            data = await retrying(lambda: self._fetch(url), s.download_attempts, s.retry_base_delay_s, s.retry_max_delay_s)
+            data = await retrying(lambda: self._fetch(url), s.download_attempts, self._wait)
         except Exception as exc:
             status = http_status(exc)
             if status is not None and 400 <= status < 500 and status != 429:

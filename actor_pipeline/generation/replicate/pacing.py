@@ -12,7 +12,9 @@ class CreatePacer:
     steady rate; a create may go up to ``burst - 1`` intervals before it is due.
 
     One pacer serves every actor of a backend, whatever event loop each runs in, so its state is
-    guarded by a thread lock (held only for arithmetic, never across an ``await``).
+    guarded by a thread lock (held only for arithmetic, never across an ``await``). No library
+    fits that: aiolimiter's limiter must not be shared across event loops, and neither it nor
+    pyrate-limiter nor limits can hold every waiting caller back for the delay a 429 names.
     """
 
     def __init__(self, per_minute: float, burst: int = 1) -> None:

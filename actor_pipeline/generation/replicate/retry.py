@@ -1,6 +1,5 @@
 """Whether, and after how long, to try a Replicate request again."""
 
-import asyncio
 import random
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -10,15 +9,15 @@ from typing import TypeVar
 
 import httpx
 from replicate.exceptions import ReplicateError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_base, wait_exponential, wait_random
 
 T = TypeVar("T")
 
 # "Your rate limit resets in ~30s." (current wording) and "Expected available in 1 second."
 # (older wording) in the 429 body's ``detail``.
 _DETAIL_DELAY = re.compile(r"(?:resets in ~?\s*|available in\s+)(\d+(?:\.\d+)?)\s*(?:s\b|sec|second)", re.IGNORECASE)
-# Server hints are honoured, but never waited on exactly: many shots throttled by the same
-# 429 burst would otherwise all come back at the same instant.
-_JITTER = 0.2
+_HINT_JITTER = 0.2  # a server's hint is stretched by up to this fraction (see RetryWait)
 
 
 class Throttled(ReplicateError):
@@ -73,22 +72,31 @@ async def raise_throttled(response: httpx.Response) -> None:
     raise Throttled(detail if isinstance(detail, str) else None, retry_after_s(response.headers, body))
 
 
-def jittered(delay_s: float) -> float:
-    """``delay_s`` stretched by up to a fifth, so that retries spread out."""
-    return delay_s * (1.0 + random.uniform(0.0, _JITTER))
+class RetryWait(wait_base):
+    """Tenacity's wait between retries: what a 429 asked for, stretched by up to a fifth (a server's
+    hint is honoured, but never to the instant: shots throttled by the same burst would otherwise
+    all come back together); else exponential backoff from ``base_s`` plus up to ``base_s`` of
+    jitter. At most ``cap_s`` either way."""
 
+    def __init__(self, base_s: float, cap_s: float) -> None:
+        self._backoff = wait_exponential(multiplier=base_s, max=cap_s) + wait_random(0, base_s)
+        self._cap_s = cap_s
 
-def backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
-    """Exponential backoff for the ``attempt``-th retry (1-based), jittered, at most ``cap_s``."""
-    return min(cap_s, jittered(base_s * 2 ** (attempt - 1)))
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        hint = exc.retry_after_s if isinstance(exc, Throttled) else None
+        delay = hint * random.uniform(1.0, 1.0 + _HINT_JITTER) if hint is not None else self._backoff(retry_state)
+        return min(self._cap_s, delay)
 
-
-def retry_delay_s(exc: BaseException, attempt: int, base_s: float, cap_s: float) -> float:
-    """How long to wait after the ``attempt``-th failure (1-based): what a 429 asked for, else
-    exponential backoff; jittered either way, and at most ``cap_s``."""
-    hint = exc.retry_after_s if isinstance(exc, Throttled) else None
-    delay = jittered(hint) if hint is not None else backoff_s(attempt, base_s, cap_s)
-    return min(cap_s, delay)
+    def after(self, exc: BaseException, attempt: int) -> float:
+        """The wait after the ``attempt``-th failure (1-based), ``exc``, of a loop tenacity does
+        not drive: the backend's creates, which look for what a failed create made before the
+        next one."""
+        state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+        state.attempt_number = attempt
+        state.set_exception((type(exc), exc, exc.__traceback__))
+        return self(state)
 
 
 def http_status(exc: BaseException) -> int | None:
@@ -109,14 +117,13 @@ def transient(exc: BaseException) -> bool:
     return status is not None and (status == 429 or status >= 500)
 
 
-async def retrying(call: Callable[[], Awaitable[T]], attempts: int, base_s: float, cap_s: float) -> T:
+async def retrying(call: Callable[[], Awaitable[T]], attempts: int, wait: RetryWait) -> T:
     """``call()``, repeated up to ``attempts`` times while it fails transiently. Only for
     requests that are safe to repeat: never for a create, which would pay twice."""
-    for attempt in range(1, attempts + 1):
-        try:
+    # Iterated rather than called: called, tenacity 9 would not await what a lambda returns.
+    async for attempt in AsyncRetrying(
+        stop=stop_after_attempt(attempts), retry=retry_if_exception(transient), wait=wait, reraise=True
+    ):
+        with attempt:
             return await call()
-        except Exception as exc:
-            if attempt == attempts or not transient(exc):
-                raise
-            await asyncio.sleep(retry_delay_s(exc, attempt, base_s, cap_s))
     raise AssertionError("unreachable: the last attempt returns or raises")

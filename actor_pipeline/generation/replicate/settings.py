@@ -1,7 +1,10 @@
 """Settings of the Replicate backend, validated when constructed."""
 
 import re
-from dataclasses import dataclass, fields
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from actor_pipeline.errors import ConfigurationError
 
@@ -22,93 +25,143 @@ ASPECT_RATIOS: tuple[str, ...] = (
     "2:1",
     "1:2",
 )
-SAFETY_TOLERANCE_RANGE = range(0, 7)
-# "2 is currently the maximum allowed when input images are used" (model schema); this backend
-# always sends the portrait as input image.
+# "2 is currently the maximum allowed when input images are used" (model schema; without one it
+# is 6); this backend always sends the portrait as input image.
 MAX_SAFETY_TOLERANCE_WITH_IMAGE = 2
 
 _MODEL_PATTERN = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
-@dataclass(frozen=True)
-class ReplicateSettings:
+class ReplicateSettings(BaseModel):
     """How the Replicate backend calls ``flux-kontext-pro``.
 
     The API token is given to the backend on its own (it must never reach a log or Dagster's
     storage with these); the base URL is the ``replicate`` client's ``REPLICATE_BASE_URL``.
+    Constructing it with a value the backend cannot use raises ``ConfigurationError``, naming the
+    field and the fix.
     """
 
-    model: str = "black-forest-labs/flux-kontext-pro"
-    aspect_ratio: str = "16:9"
-    safety_tolerance: int = 2
-    # JPEG only: the generator contract hands JPEG bytes to storage.
-    output_format: str = "jpg"
-    prompt_upsampling: bool = False
-    # Replicate allows 600 creates/min per account. The pacer is per process: with N processes
-    # creating predictions at the same time, give each 600/N.
-    creates_per_minute: float = 600.0
-    # Creates that may go at once before that rate applies ("short bursts tolerated"): one
-    # actor's set starts together instead of over 1.6 s.
-    create_burst: int = 20
-    # The create request is held this long (``Prefer: wait=N``) for a quick image; it answers
-    # with the prediction id after at most this, so the id reaches the shot journal while the
-    # image is still being made (a kill then adopts it rather than paying again).
-    create_wait_s: int = 1
-    # Reads are limited to 3000/min per account; each prediction in flight polls 60/min at 1 s,
-    # so about 50 predictions (three actors) in flight at once stay within the budget.
-    poll_interval_s: float = 1.0
-    price_per_image_usd: float = 0.04
-    # Largest portrait sent inline as a data URI: the HTTP API reference says data URLs are for
-    # files "<= 256kb" (read as 256,000 bytes, the stricter reading); larger ones are uploaded.
-    inline_limit_bytes: int = 256_000
-    # The Files API upload has no client-side timeout at all, so it gets one here.
-    upload_timeout_s: float = 60.0
-    # Attempts per shot to create its prediction (429s and ambiguous failures both count).
-    create_attempts: int = 5
-    download_attempts: int = 4
-    # Exponential backoff with jitter between retries, capped; also caps a server's Retry-After.
-    retry_base_delay_s: float = 1.0
-    retry_max_delay_s: float = 60.0
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    def __post_init__(self) -> None:
-        if not _MODEL_PATTERN.fullmatch(self.model):
-            raise ConfigurationError(
-                f"model {self.model!r} is not an 'owner/name' model reference: use e.g. "
-                "'black-forest-labs/flux-kontext-pro'"
+    model: str = Field("black-forest-labs/flux-kontext-pro", description="the Replicate model, as 'owner/name'")
+    aspect_ratio: str = Field("16:9", description=f"the images' aspect ratio: one of {', '.join(ASPECT_RATIOS)}")
+    # Strict: True and 2.0 are not tolerances.
+    safety_tolerance: int = Field(
+        2,
+        ge=0,
+        strict=True,
+        description="the model's safety filter, from 0 (strict) to 2: the most Replicate allows when an input "
+        "image is sent, as every shot sends the portrait",
+    )
+    output_format: str = Field("jpg", description="JPEG only: the generator contract hands JPEG bytes to storage")
+    prompt_upsampling: bool = Field(False, description="let the model rewrite each prompt")
+    creates_per_minute: float = Field(
+        600.0,
+        gt=0,
+        description="prediction creates per minute: Replicate allows 600 per account, and the pacer is per "
+        "process, so with N processes creating at the same time give each 600/N",
+    )
+    create_burst: int = Field(
+        20,
+        ge=1,
+        description="creates that may go at once before that rate applies (Replicate tolerates short bursts): "
+        "one actor's set starts together",
+    )
+    create_wait_s: int = Field(
+        1,
+        description="seconds the create request is held (Prefer: wait, 1 to 60) for a quick image; the "
+        "prediction id comes back within it, so it is journaled while the image is made and a killed run "
+        "adopts the prediction rather than paying again",
+    )
+    poll_interval_s: float = Field(
+        1.0,
+        gt=0,
+        description="seconds between polls of a prediction in flight: reads are limited to 3000/min per "
+        "account, and at 1 s about 50 predictions (three actors) in flight stay within that",
+    )
+    price_per_image_usd: float = Field(0.04, ge=0, description="dollars per succeeded prediction, for the cost ledger")
+    inline_limit_bytes: int = Field(
+        256_000,
+        ge=1,
+        description="largest portrait sent inline as a data URI (the HTTP API takes data URLs up to 256 KB, "
+        "read as 256,000 bytes); a larger one is uploaded once through the Files API",
+    )
+    upload_timeout_s: float = Field(
+        60.0, gt=0, description="seconds allowed for a Files API upload (the client sets no timeout on it)"
+    )
+    create_attempts: int = Field(
+        5,
+        ge=1,
+        description="attempts per shot to create its prediction (429s and ambiguous failures both count); also "
+        "bounds the retries of reads, cancels and uploads",
+    )
+    download_attempts: int = Field(4, ge=1, description="attempts to download a finished image")
+    retry_base_delay_s: float = Field(
+        1.0, gt=0, description="seconds before the first retry; doubled at each next one, plus jitter"
+    )
+    retry_max_delay_s: float = Field(
+        60.0, gt=0, description="cap on the wait between retries, also on the wait a server's Retry-After asks for"
+    )
+
+    def __init__(self, **values: Any) -> None:
+        # One exception for every unusable setting, whatever caught it: the CLI and the API turn
+        # ConfigurationError into a one-line message.
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigurationError("; ".join(_describe(error) for error in exc.errors())) from None
+
+    @field_validator("model")
+    @classmethod
+    def _owner_and_name(cls, model: str) -> str:
+        if not _MODEL_PATTERN.fullmatch(model):
+            raise ValueError(
+                f"model {model!r} is not an 'owner/name' model reference: use e.g. 'black-forest-labs/flux-kontext-pro'"
             )
-        if self.aspect_ratio not in ASPECT_RATIOS:
-            raise ConfigurationError(
-                f"aspect_ratio {self.aspect_ratio!r} is not accepted by flux-kontext-pro: "
-                f"use one of {', '.join(ASPECT_RATIOS)}"
+        return model
+
+    @field_validator("aspect_ratio")
+    @classmethod
+    def _accepted_ratio(cls, ratio: str) -> str:
+        if ratio not in ASPECT_RATIOS:
+            raise ValueError(
+                f"aspect_ratio {ratio!r} is not accepted by flux-kontext-pro: use one of {', '.join(ASPECT_RATIOS)}"
             )
-        if (
-            isinstance(self.safety_tolerance, bool)
-            or not isinstance(self.safety_tolerance, int)
-            or self.safety_tolerance not in SAFETY_TOLERANCE_RANGE
-        ):
-            raise ConfigurationError(
-                f"safety_tolerance {self.safety_tolerance!r} is outside the model's range: "
-                "use an integer from 0 (strict) to 2"
-            )
-        if self.safety_tolerance > MAX_SAFETY_TOLERANCE_WITH_IMAGE:
-            raise ConfigurationError(
-                f"safety_tolerance {self.safety_tolerance} is refused: Replicate allows at most "
+        return ratio
+
+    @field_validator("safety_tolerance")
+    @classmethod
+    def _tolerance_with_an_image(cls, tolerance: int) -> int:
+        if tolerance > MAX_SAFETY_TOLERANCE_WITH_IMAGE:
+            raise ValueError(
+                f"safety_tolerance {tolerance} is refused: Replicate allows at most "
                 f"{MAX_SAFETY_TOLERANCE_WITH_IMAGE} when an input image is sent, and every shot "
-                f"sends the portrait; set safety_tolerance to 0, 1 or 2"
+                "sends the portrait; set safety_tolerance to 0, 1 or 2"
             )
-        if self.output_format != "jpg":
-            raise ConfigurationError(
-                f"output_format {self.output_format!r} is not supported: the pipeline stores "
-                "JPEG images, set output_format to 'jpg'"
+        return tolerance
+
+    @field_validator("output_format")
+    @classmethod
+    def _jpeg(cls, output_format: str) -> str:
+        if output_format != "jpg":
+            raise ValueError(
+                f"output_format {output_format!r} is not supported: the pipeline stores JPEG images, set "
+                "output_format to 'jpg'"
             )
-        if not 1 <= self.create_wait_s <= 60:
-            raise ConfigurationError(f"create_wait_s must be 1 to 60 (the API's Prefer: wait range), got {self.create_wait_s!r}")
-        for name in ("create_attempts", "create_burst", "download_attempts", "inline_limit_bytes"):
-            if getattr(self, name) < 1:
-                raise ConfigurationError(f"{name} must be at least 1, got {getattr(self, name)!r}")
-        positive = {f.name for f in fields(self) if f.name.endswith("_s")} | {"creates_per_minute"}
-        for name in sorted(positive):
-            if not getattr(self, name) > 0:
-                raise ConfigurationError(f"{name} must be greater than 0, got {getattr(self, name)!r}")
-        if self.price_per_image_usd < 0:
-            raise ConfigurationError(f"price_per_image_usd must not be negative, got {self.price_per_image_usd!r}")
+        return output_format
+
+    @field_validator("create_wait_s")
+    @classmethod
+    def _prefer_wait_range(cls, wait_s: int) -> int:
+        if not 1 <= wait_s <= 60:
+            raise ValueError(f"create_wait_s must be 1 to 60 (the API's Prefer: wait range), got {wait_s!r}")
+        return wait_s
+
+
+def _describe(error: ErrorDetails) -> str:
+    """One of pydantic's errors as a sentence that names the field."""
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"])  # the validators' own messages name the field and the fix
+    field = ".".join(str(part) for part in error["loc"])
+    message = error["msg"]
+    return f"{field} {error['input']!r} is refused: {message[:1].lower()}{message[1:]}"

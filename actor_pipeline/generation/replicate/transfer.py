@@ -11,7 +11,7 @@ import replicate
 from replicate.exceptions import ReplicateError
 
 from actor_pipeline.generation.replicate.problems import describe
-from actor_pipeline.generation.replicate.retry import retrying
+from actor_pipeline.generation.replicate.retry import RetryWait, retrying
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,8 @@ async def send_portrait(client: replicate.Client, jpeg: bytes, settings: Replica
     try:
         # Repeating an upload is harmless (unpaid, and it expires in a day) but the client never
         # retries a POST, so this does.
-        file_id, url = await retrying(
-            upload, settings.create_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s
-        )
+        wait = RetryWait(settings.retry_base_delay_s, settings.retry_max_delay_s)
+        file_id, url = await retrying(upload, settings.create_attempts, wait)
     except (ReplicateError, httpx.HTTPError, TimeoutError) as exc:
         raise RuntimeError(
             f"could not upload the portrait ({len(jpeg)} bytes) to Replicate's Files API: "
