@@ -69,6 +69,8 @@ class ReplicateSettings(BaseModel):
     )
     create_wait_s: int = Field(
         1,
+        ge=1,
+        le=60,
         description="seconds the create request is held (Prefer: wait, 1 to 60) for a quick image; the "
         "prediction id comes back within it, so it is journaled while the image is made and a killed run "
         "adopts the prediction rather than paying again",
@@ -149,13 +151,6 @@ class ReplicateSettings(BaseModel):
                 "output_format to 'jpg'"
             )
         return output_format
-
-    @field_validator("create_wait_s")
-    @classmethod
-    def _prefer_wait_range(cls, wait_s: int) -> int:
-        if not 1 <= wait_s <= 60:
-            raise ValueError(f"create_wait_s must be 1 to 60 (the API's Prefer: wait range), got {wait_s!r}")
-        return wait_s
 
 
 def _describe(error: ErrorDetails) -> str:
