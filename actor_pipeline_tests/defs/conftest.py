@@ -20,6 +20,12 @@ def pipeline(tmp_path: Path, instance: dg.DagsterInstance, flaky: FlakyBackend) 
 
 
 @pytest.fixture
+def scheduled_pipeline(tmp_path: Path, sqlite_instance: dg.DagsterInstance, flaky: FlakyBackend) -> Pipeline:
+    """``pipeline`` on an instance that a schedule's context can reopen from its reference."""
+    return build_pipeline(tmp_path, sqlite_instance, generator_for(flaky), flaky)
+
+
+@pytest.fixture
 def replicate_pipeline(tmp_path: Path, instance: dg.DagsterInstance, emulator: ReplicateEmulator) -> Pipeline:
     """Images from the Replicate backend, talking to the emulator (which counts predictions)."""
     return build_pipeline(

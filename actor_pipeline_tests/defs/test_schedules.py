@@ -22,8 +22,9 @@ def nightly(pipeline: Pipeline) -> list[dg.RunRequest] | dg.SkipReason:
 
 
 def test_failed_shots_are_retried_in_ranges_and_only_they_are_paid_for(
-    pipeline: Pipeline, portrait_bytes: bytes
+    scheduled_pipeline: Pipeline, portrait_bytes: bytes
 ) -> None:
+    pipeline = scheduled_pipeline
     pipeline.register(portrait_bytes)
     pipeline.run("prepare_actor", partition_key="alice")
     pipeline.backend.fail = {"charcoal", "woodcut", "gouache"}  # charcoal and woodcut are adjacent
@@ -47,8 +48,9 @@ def test_failed_shots_are_retried_in_ranges_and_only_they_are_paid_for(
 
 
 def test_a_shot_that_keeps_failing_stops_at_the_attempt_limit(
-    pipeline: Pipeline, portrait_bytes: bytes, capsys: pytest.CaptureFixture[str]
+    scheduled_pipeline: Pipeline, portrait_bytes: bytes, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    pipeline = scheduled_pipeline
     pipeline.register(portrait_bytes)
     pipeline.run("prepare_actor", partition_key="alice")
     pipeline.backend.fail = {"gouache"}
