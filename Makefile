@@ -26,9 +26,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/actor-pipeline demo
 
-# Four workers on two cores: many tests wait on subprocesses, servers and a browser.
+# Four workers on two cores: many tests wait on subprocesses, servers and a browser. One test at a
+# time per worker (xdist would otherwise hand the first worker the longest tests, collected first).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 4
+	$(BIN)/python -m pytest -n 4 --maxschedchunk=1
 
 # The UI, the daemon and the code server on the CLI's instance, configured by deploy/dagster.yaml
 # (copied in once: an existing dagster.yaml there, e.g. for Postgres, is kept). Ctrl-C stops it.

@@ -6,11 +6,11 @@ run launch, where each costs about 3-4 s on 2 cores (a fresh interpreter importi
 the code location), so drop to manifest stays within L + 15 s, L being one prediction's latency
 (``benchmarks/bench_inbox_latency.py``).
 
-Runs started otherwise follow the chain ``prepare_actor`` (portrait + prompts) ->
-``make_training_images`` -> ``finish_training_set`` (grid, bundle, manifest): a run-status sensor
-requests each next stage from the asset partitions a run planned, however it was launched, so a
-run started from the UI (e.g. rerunning failed ``training_image`` partitions) also refreshes the
-actor's grid and manifest.
+Runs started otherwise are chained by a run-status sensor from the asset partitions a run planned,
+however it was launched: after ``prepare_actor`` (portrait + prompts, e.g. from the Launchpad)
+comes one ``make_training_images`` run that also finishes the set; after any other image run (e.g.
+rerunning failed ``training_image`` partitions from the UI), ``finish_training_set`` (grid,
+bundle, manifest) refreshes the actor's set.
 """
 
 from collections.abc import Mapping, Sequence
@@ -126,6 +126,7 @@ def next_stage_requests(run_id: str, plan: Plan) -> list[dg.RunRequest]:
                 job_name=make_training_images.name,
                 run_key=f"{run_id}:images:{actor}",
                 tags={**actor_image_range(actor), **actor_tags(actor)},
+                run_config=image_run_config(finish={}),  # one run launch fewer: it finishes the set too
             )
             for actor in sorted(prepared)
         ]
