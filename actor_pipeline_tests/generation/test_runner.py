@@ -2,6 +2,7 @@
 the shot journal (resume from every step, stop requests, storage outages)."""
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import signal
@@ -103,7 +104,11 @@ class PaidBackend:
         if self.in_flight >= self.hold_until:
             self._all_in.set()
         try:
-            await asyncio.wait_for(self._all_in.wait(), 5.0)
+            # asyncio.timeout, not wait_for, which on Python 3.11 can swallow the cancellation
+            # that a stop request sends as the event is set.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5.0):
+                    await self._all_in.wait()
             await asyncio.sleep(self.delay_s)
         finally:
             self.in_flight -= 1

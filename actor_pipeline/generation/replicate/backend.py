@@ -269,10 +269,10 @@ class _ActorShots:
                 return await self._cancel_late(prediction, usage)
             await asyncio.sleep(min(s.poll_interval_s, max(0.0, deadline - time.monotonic())))
             try:
-                prediction = await asyncio.wait_for(
-                    self._client.predictions.async_get(prediction.id),
-                    max(0.0, deadline - time.monotonic()),
-                )
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+                # (a stop request) that arrives as the poll answers.
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    prediction = await self._client.predictions.async_get(prediction.id)
             except Exception as exc:
                 if not transient(exc):
                     raise _ShotFailed(f"could not follow prediction {prediction.id}: {describe(exc)}") from exc

@@ -34,10 +34,8 @@ async def send_portrait(client: replicate.Client, jpeg: bytes, settings: Replica
         return Portrait(f"data:image/jpeg;base64,{encoded}", f"<data URI, {len(jpeg)} bytes>")
 
     async def upload() -> tuple[str, str]:
-        file = await asyncio.wait_for(
-            client.files.async_create(io.BytesIO(jpeg), filename="portrait.jpg", content_type="image/jpeg"),
-            settings.upload_timeout_s,
-        )
+        async with asyncio.timeout(settings.upload_timeout_s):  # not wait_for: see _settle in backend.py
+            file = await client.files.async_create(io.BytesIO(jpeg), filename="portrait.jpg", content_type="image/jpeg")
         return file.id, file.urls["get"]
 
     try:
