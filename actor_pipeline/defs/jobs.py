@@ -1,5 +1,7 @@
-"""Asset jobs: the three stages of an actor's set (they cannot share a run: their partitions
-differ). ``make_training_images`` also reruns failed shots (the nightly schedule's runs)."""
+"""Asset jobs: the three stages of an actor's set (their partitions differ, so a run holds one
+stage's assets; ``make_training_images`` may record the other stages' materializations itself, see
+``TrainingImageConfig``). ``make_training_images`` also reruns failed shots (the nightly schedule's
+runs)."""
 
 import dagster as dg
 

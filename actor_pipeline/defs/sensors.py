@@ -1,5 +1,6 @@
-"""Sensors: the inbox starts an actor's set (one run), run-status sensors carry other runs through
-the three stages, and failed runs are reported with the actor, the shots and why.
+"""Sensors: the inbox starts an actor's set (one run), run-status sensors carry other runs on (a
+prepared actor's images run finishes the set itself; a rerun of images is followed by the finishing
+stage), and failed runs are reported with the actor, the shots and why.
 
 Stages are chained here rather than by declarative automation, which was 3-4 times slower from
 drop to manifest (``benchmarks/bench_inbox_latency.py``, 5 s predictions: median 56-62 s against
