@@ -58,7 +58,7 @@ class ImageGeneratorResource(dg.ConfigurableResource):
     replicate_api_token: str | None = Field(
         None,
         description="the Replicate API token, as dg.EnvVar('REPLICATE_API_TOKEN'): Dagster then records and "
-        "shows the variable's name, never its value",
+        "shows the variable's name, never its value. Unset: $REPLICATE_API_TOKEN where the run runs",
     )
     max_concurrency: int | None = Field(
         None, ge=1, description="shots of one actor in flight at once; unset: all of them (Replicate's rate limits bound the total)"
@@ -92,10 +92,16 @@ class ImageGeneratorResource(dg.ConfigurableResource):
         """How images are checked, or ``None`` when they are not."""
         return QualityOptions(identity=self.identity_check) if self.quality_checks else None
 
+    def api_token(self) -> str | None:
+        """The configured token, else the environment's: run config that sets some of this
+        resource's fields resets the others to their defaults (Dagster 1.13), so a Launchpad user
+        changing ``max_concurrency`` must not silently lose the token and get preview images."""
+        return self.replicate_api_token or EnvSettings.load().replicate_api_token
+
     def resolved_backend(self) -> str:
         if self.backend != "auto":
             return self.backend
-        if self.replicate_api_token:
+        if self.api_token():
             return "replicate"
         _announce_once(
             f"{TOKEN_VAR} is not set: using the offline PREVIEW renderer (restyled portraits, "
@@ -106,9 +112,9 @@ class ImageGeneratorResource(dg.ConfigurableResource):
     def create_backend(self, catalog: Catalog) -> ImageBackend:
         if self.resolved_backend() == "preview":
             return PreviewBackend(catalog)
-        if not self.replicate_api_token:
+        if not (token := self.api_token()):
             raise ConfigurationError(f"the replicate backend needs {TOKEN_VAR}: export it, or use --backend preview")
-        return ReplicateBackend(self.replicate, self.replicate_api_token)
+        return ReplicateBackend(self.replicate, token)
 
 
 class StorageResource(dg.ConfigurableResource):

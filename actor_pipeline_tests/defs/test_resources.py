@@ -54,17 +54,26 @@ def _replicate_settings(generator: ImageGeneratorResource) -> ReplicateSettings:
     return backend.settings
 
 
-def _run_with(replicate: dict[str, object]) -> dg.ExecuteInProcessResult:
-    defs = dg.Definitions(assets=[_replicate_settings], resources={"generator": ImageGeneratorResource()})
-    # Run config for a resource replaces all its configured values (Dagster), hence the backend
-    # and token beside the replicate settings.
-    generator = {"backend": "replicate", "replicate_api_token": "r8_x", "replicate": replicate}
-    run_config = {"resources": {"generator": {"config": generator}}}
+def _run_with(replicate: dict[str, object], **generator: object) -> dg.ExecuteInProcessResult:
+    configured = ImageGeneratorResource(backend="preview", replicate_api_token="r8_configured")
+    defs = dg.Definitions(assets=[_replicate_settings], resources={"generator": configured})
+    run_config = {"resources": {"generator": {"config": {"replicate": replicate, **generator}}}}
     return defs.resolve_implicit_global_asset_job_def().execute_in_process(run_config=run_config, raise_on_error=False)
 
 
+def test_run_config_for_some_fields_keeps_the_environments_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run config for a resource resets the fields it leaves out to their defaults (Dagster 1.13):
+    here ``backend`` back to auto and the token to unset. The environment's token still applies,
+    so a Launchpad user tuning one setting does not silently get preview images."""
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_env")
+    assert _run_with({"safety_tolerance": 1}).success  # the asset asserts a Replicate backend
+    monkeypatch.delenv("REPLICATE_API_TOKEN")
+    assert not _run_with({"safety_tolerance": 1}).success  # no token anywhere: the preview renderer
+
+
 def test_run_config_reaches_the_backend() -> None:
-    settings = _run_with({"safety_tolerance": 1, "aspect_ratio": "4:3"}).output_for_node("_replicate_settings")
+    result = _run_with({"safety_tolerance": 1, "aspect_ratio": "4:3"}, backend="replicate", replicate_api_token="r8_x")
+    settings = result.output_for_node("_replicate_settings")
     assert (settings.safety_tolerance, settings.aspect_ratio, settings.model) == (1, "4:3", ReplicateSettings().model)
 
 
@@ -79,7 +88,7 @@ def test_run_config_reaches_the_backend() -> None:
 def test_a_bad_run_config_value_fails_the_run_naming_the_field(replicate: dict[str, object], message: str) -> None:
     # Dagster's config schema checks only the types; the settings' own checks refuse the value
     # when the resource is built, before any asset runs.
-    result = _run_with(replicate)
+    result = _run_with(replicate, backend="replicate", replicate_api_token="r8_x")
     [failure] = [event for event in result.all_events if event.event_type_value == "RESOURCE_INIT_FAILURE"]
     assert not result.success and re.search(message, failure.event_specific_data.error.message)
 
