@@ -233,8 +233,9 @@ class PipelineSettings:
         return self.instance_dir or os.environ.get("DAGSTER_HOME") or os.path.join(self.resolved_state_dir, "dagster")
 
     def generator(self) -> ImageGeneratorResource:
-        """The generator resource, its token resolved (to call it outside a run)."""
-        return self._generator(self.replicate_api_token or EnvSettings.load().replicate_api_token)
+        """The generator resource, to call outside a run (without a token given in code, it reads
+        ``$REPLICATE_API_TOKEN`` itself: ``ImageGeneratorResource.api_token``)."""
+        return self._generator(self.replicate_api_token)
 
     def resources(self) -> dict[str, Any]:
         """The resources of a run. A token from the environment goes in as ``dg.EnvVar``; one
