@@ -83,6 +83,7 @@ class ReplicateBackend:
         self.model = self.settings.model
         self.aspect_ratio = self.settings.aspect_ratio
         self._pacer = CreatePacer(self.settings.creates_per_minute, self.settings.create_burst)
+        self._wait = RetryWait(self.settings.retry_base_delay_s, self.settings.retry_max_delay_s)
 
     def fingerprint_params(self) -> Mapping[str, object]:
         """The inputs besides portrait, prompt and seed that shape the image."""
@@ -109,9 +110,9 @@ class ReplicateBackend:
         # Outputs are public URLs: no token is sent, and no retry transport multiplies retries.
         downloads = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True)
         try:
-            portrait = await send_portrait(client, portrait_jpeg, self.settings)
+            portrait = await send_portrait(client, portrait_jpeg, self.settings, self._wait)
             try:
-                yield _ActorShots(client, downloads, portrait, self.settings, self._pacer)
+                yield _ActorShots(client, downloads, portrait, self.settings, self._pacer, self._wait)
             finally:
                 await discard_portrait(client, portrait)
         finally:
@@ -137,13 +138,14 @@ class _ActorShots:
         portrait: Portrait,
         settings: ReplicateSettings,
         pacer: CreatePacer,
+        wait: RetryWait,
     ) -> None:
         self._client = client
         self._downloads = downloads
         self._portrait = portrait
         self._settings = settings
         self._pacer = pacer
-        self._wait = RetryWait(settings.retry_base_delay_s, settings.retry_max_delay_s)
+        self._wait = wait
 
     async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
         """Create (or adopt), await and download one prediction, reporting each step to

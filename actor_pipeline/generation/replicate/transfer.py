@@ -26,7 +26,9 @@ class Portrait:
     file_id: str | None = None  # the Files API upload, deleted when the actor is done
 
 
-async def send_portrait(client: replicate.Client, jpeg: bytes, settings: ReplicateSettings) -> Portrait:
+async def send_portrait(
+    client: replicate.Client, jpeg: bytes, settings: ReplicateSettings, wait: RetryWait
+) -> Portrait:
     """Inline the portrait as a data URI when the API allows it, else upload it once through
     the Files API so that every shot reuses the same URL."""
     if len(jpeg) <= settings.inline_limit_bytes:
@@ -41,7 +43,6 @@ async def send_portrait(client: replicate.Client, jpeg: bytes, settings: Replica
     try:
         # Repeating an upload is harmless (unpaid, and it expires in a day) but the client never
         # retries a POST, so this does.
-        wait = RetryWait(settings.retry_base_delay_s, settings.retry_max_delay_s)
         file_id, url = await retrying(upload, settings.create_attempts, wait)
     except (ReplicateError, httpx.HTTPError, TimeoutError) as exc:
         raise RuntimeError(
