@@ -40,8 +40,9 @@ def _isolated_environment() -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest tests first (the UI's, then the interrupted CLI's): xdist hands the first tests
-    out round-robin, so they start together and overlap the rest instead of ending the run alone."""
+    """The longest tests first (the UI's, then the interrupted CLI's). With ``make test``'s
+    ``--maxschedchunk=1`` xdist hands tests out one at a time in this order, so the long ones
+    start together and overlap the rest instead of ending the run alone."""
     items.sort(key=lambda item: 0 if item.get_closest_marker("e2e") else 1 if "durability" in item.path.parts else 2)
 
 
