@@ -10,7 +10,6 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 
 from PIL import Image
 
@@ -30,7 +29,7 @@ from actor_pipeline.quality import (
     CheckName,
     Outcome,
     QualityThresholds,
-    check_set,
+    SetChecker,
     prepare_identity,
 )
 from actor_pipeline.registry import NewActor, Registration, load_registration, register_actor
@@ -129,13 +128,12 @@ async def generate_stage(
         if quality.identity:
             # Idle CPU while Replicate works: the identity check's set-up is ready when the shots are.
             threading.Thread(target=prepare_identity, args=(portrait, registration.actor_type), daemon=True).start()
-        gate = partial(
-            check_set,
-            portrait=portrait,
-            categories={shot.shot_id: shot.category for shot in prompt_set.shots},
-            actor_type=registration.actor_type,
-            thresholds=quality.thresholds,
-            identity=quality.identity,
+        gate = SetChecker(
+            portrait,
+            {shot.shot_id: shot.category for shot in prompt_set.shots},
+            registration.actor_type,
+            quality.thresholds,
+            quality.identity,
         )
     with hold_actor(storage, actor_id, maker, wait_s=lease_wait_s) as held:
         return await generate_shots(

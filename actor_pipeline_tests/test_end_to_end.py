@@ -25,13 +25,14 @@ def run_actor(
     backend: FlakyBackend | None = None,
     *,
     force: bool = False,
+    identity_check: bool = False,
 ) -> tuple[ActorResult, LocalStorage, dict[str, Any]]:
     """Make actor ``alice``'s set into ``tmp_path/store``, with ``backend`` (else the preview
     backend); returns the result, the storage and the resources used."""
     settings = PipelineSettings(storage="local", output_dir=str(tmp_path / "store"))
     resources = settings.resources()
     if backend:
-        resources["generator"] = generator_for(backend)
+        resources["generator"] = generator_for(backend, identity_check=identity_check)
     storage = resources["storage"].create_storage()
     register_actor(
         storage,
@@ -54,7 +55,7 @@ def partition_statuses(instance: dg.DagsterInstance) -> dict[str, dg.AssetPartit
 
 def test_whole_graph_makes_a_complete_set(tmp_path: Path, instance: dg.DagsterInstance, portrait_bytes: bytes) -> None:
     backend = FlakyBackend()
-    result, storage, _ = run_actor(tmp_path, instance, portrait_bytes, backend)
+    result, storage, _ = run_actor(tmp_path, instance, portrait_bytes, backend, identity_check=True)
     manifest = result.manifest
 
     assert manifest.totals.target == manifest.totals.generated == 17 and not manifest.failed
@@ -66,7 +67,10 @@ def test_whole_graph_makes_a_complete_set(tmp_path: Path, instance: dg.DagsterIn
         assert stored and stored.sha256 == image.sha256 and stored.size == image.bytes == len(data)
         with Image.open(io.BytesIO(data)) as decoded:
             assert decoded.format == "JPEG" and decoded.size == (image.width, image.height) == (1392, 752)
-        assert image.prompt.count("woman") >= 1 and image.status == "succeeded"
+        assert image.prompt.count("woman") >= 1 and image.status == "succeeded" and image.qc == "passed"
+    # Every check ran, faces included: the portrait's face is found on the photoreal shots.
+    identity = {image.shot_id: next(r for r in image.quality if r.check == "identity") for image in manifest.images}
+    assert identity["eye_contact_closeup"].outcome == "passed" and identity["eye_contact_closeup"].blocking
     assert json.loads(storage.get("u1/custom-actors/alice/training_data/manifest.json"))["totals"]["generated"] == 17
     with Image.open(io.BytesIO(storage.get(manifest.grid.key))) as grid:
         assert grid.format == "JPEG" and grid.width > 2000

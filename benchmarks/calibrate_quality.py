@@ -17,7 +17,6 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 from actor_pipeline.catalog.model import Category, load_catalog
@@ -25,7 +24,6 @@ from actor_pipeline.generation.preview_backend import JPEG_QUALITY
 from actor_pipeline.quality import (
     DEFAULT_THRESHOLDS,
     CheckResult,
-    Face,
     FacesUnavailable,
     check_blank,
     check_color,
@@ -308,7 +306,7 @@ def calibrate_identity(portrait: Image.Image, photos: Images) -> None:
     if len(faces) == 2:
         a, b = faces.values()
         if a and b:
-            print(f"Different people, portrait to portrait: {_distance(a, b):.3f}\n")
+            print(f"Different people, portrait to portrait: {a.distance(b):.3f}\n")
     print(
         "| renders of | category | same person (to own portrait) | other person (to the other portrait) | no face found |\n|---|---|---|---|---|"
     )
@@ -325,15 +323,11 @@ def calibrate_identity(portrait: Image.Image, photos: Images) -> None:
                 if face is None or own is None:
                     missing.append(shot)
                     continue
-                same.append(_distance(face, own))
+                same.append(face.distance(own))
                 if other is not None:
-                    cross.append(_distance(face, other))
+                    cross.append(face.distance(other))
             print(f"| {name} | {category.value} | {_span(same)} | {_span(cross)} | {', '.join(missing) or '-'} |")
     print()
-
-
-def _distance(a: Face, b: Face) -> float:
-    return float(np.linalg.norm(a.descriptor - b.descriptor))
 
 
 def _span(values: list[float]) -> str:

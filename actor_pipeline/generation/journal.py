@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from actor_pipeline.catalog.prompts import PlannedShot
 from actor_pipeline.errors import StateError
 from actor_pipeline.generation.types import ShotStatus, Usage
-from actor_pipeline.quality.model import CheckResult
+from actor_pipeline.quality.model import CheckResult, ImageAnalysis
 from actor_pipeline.storage.base import Storage, atomic_write
 from actor_pipeline.storage.layout import ActorLayout
 
@@ -90,6 +90,7 @@ class ShotRecord(BaseModel):
     attempts: int = 0
     usage: Usage = Field(default_factory=Usage)  # every attempt, the one under way included
     quality: list[CheckResult] = Field(default_factory=list)  # the checks of ``image``; empty: not checked
+    analysis: ImageAnalysis | None = None  # what the checks measured on ``image``, reused by later checks
     regenerations: int = 0  # attempts made because an image failed a blocking quality check
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 

@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 from datetime import UTC, datetime
 
 from PIL import Image
@@ -43,7 +44,7 @@ from actor_pipeline.generation.types import (
     ShotStatus,
     Usage,
 )
-from actor_pipeline.quality.model import SetReport
+from actor_pipeline.quality.model import ImageAnalysis, SetReport
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.layout import ActorLayout
 
@@ -85,9 +86,12 @@ class RunLimits:
     qc_attempts: int = DEFAULT_QC_ATTEMPTS  # regenerations per shot that fails a blocking quality check
 
 
-# Checks one actor's made images (shot id -> JPEG bytes): ``actor_pipeline.quality.check_set``
-# bound to the portrait, the categories and the actor's type.
-Quality = Callable[[Mapping[str, bytes]], SetReport]
+class Quality(Protocol):
+    """Checks one actor's made images: ``actor_pipeline.quality.SetChecker``."""
+
+    def reusable(self, shot: str, image_sha256: str, analysis: ImageAnalysis) -> bool: ...
+
+    def check(self, images_by_shot: Mapping[str, bytes | ImageAnalysis]) -> SetReport: ...
 
 
 async def generate_shots(
@@ -242,12 +246,15 @@ class _ActorRun:
             made = {s.shot_id: records[s.shot_id] for s in self.batch.prompt_set.shots if s.shot_id in records}
             if not any(sid in by_id for sid in made):
                 return
-            images = {sid: await asyncio.to_thread(self.storage.get, r.image.key) for sid, r in made.items() if r.image}
-            report = await asyncio.to_thread(quality, images)
+            images = {
+                sid: await self._image_to_check(sid, r.image, r.analysis, quality) for sid, r in made.items() if r.image
+            }
+            report = await asyncio.to_thread(quality.check, images)
             again: list[PlannedShot] = []
             for sid, shot_report in report.shots.items():
                 record = made[sid]
                 record.quality = list(shot_report.results)
+                record.analysis = report.analyses.get(sid)
                 regenerate = sid in by_id and not shot_report.passed and not self.gate.stopped.is_set()
                 if regenerate and record.regenerations < self.limits.qc_attempts:
                     failed = ", ".join(r.check.value for r in shot_report.results if r.blocks)
@@ -261,6 +268,14 @@ class _ActorRun:
             for shot in again:
                 self.plan(shot, outcomes[shot.shot_id].record)
             outcomes.update((o.record.shot_id, o) for o in await self.make_all(again, force=False))
+
+    async def _image_to_check(
+        self, shot_id: str, image: StoredImage, analysis: ImageAnalysis | None, quality: Quality
+    ) -> bytes | ImageAnalysis:
+        """The image's kept analysis while it holds (no download, no measuring), else its bytes."""
+        if analysis is not None and quality.reusable(shot_id, image.sha256, analysis):
+            return analysis
+        return await asyncio.to_thread(self.storage.get, image.key)
 
     async def make_all(self, todo: list[PlannedShot], force: bool) -> list[ShotOutcome]:
         semaphore = asyncio.Semaphore(self.limits.max_concurrency or len(todo))
@@ -506,6 +521,7 @@ def _working_record(
         backend=backend.name,
         model=backend.model,
         image=before.image if before else None,  # a failure keeps the last good image
+        analysis=before.analysis if before else None,
         attempt=attempt.model_copy(deep=True) if attempt else None,
         prediction_id=before.prediction_id if before else None,
         attempts=before.attempts if before else 0,

@@ -1,6 +1,7 @@
 """Automatic per-image quality checks of one actor's training set (issue 12, item 1).
 
-Plain Python, no Dagster: ``check_set`` runs every check on one actor's shots and returns a
+Plain Python, no Dagster: ``check_set`` (or a ``SetChecker``, which also reuses the kept analysis of
+an unchanged image) runs every check on one actor's shots and returns a
 ``SetReport`` of ``CheckResult``s (check, outcome passed / failed / not_measured, measured values,
 thresholds, a one-line reason, and whether a failure blocks, i.e. should trigger a regeneration).
 The single checks are importable for other callers. Thresholds are a ``QualityThresholds``
@@ -12,8 +13,8 @@ monochrome and the others in colour; near-duplicates within the set; and, with t
 the portrait.
 """
 
-from actor_pipeline.quality.duplicates import Fingerprint, check_near_duplicates, fingerprint
-from actor_pipeline.quality.faces import Face, FaceAnalyzer, FacesUnavailable, face_results, load_face_analyzer
+from actor_pipeline.quality.duplicates import check_near_duplicates, fingerprint
+from actor_pipeline.quality.faces import FaceAnalyzer, FacesUnavailable, face_results, load_face_analyzer
 from actor_pipeline.quality.image_checks import (
     ImageInput,
     UnreadableImage,
@@ -24,8 +25,18 @@ from actor_pipeline.quality.image_checks import (
     check_size,
     load_image,
 )
-from actor_pipeline.quality.model import CheckName, CheckResult, DuplicatePair, Outcome, SetReport, ShotReport
-from actor_pipeline.quality.set_checks import check_set, prepare_identity
+from actor_pipeline.quality.model import (
+    CheckName,
+    CheckResult,
+    DuplicatePair,
+    Face,
+    Fingerprint,
+    ImageAnalysis,
+    Outcome,
+    SetReport,
+    ShotReport,
+)
+from actor_pipeline.quality.set_checks import SetChecker, check_set, prepare_identity
 from actor_pipeline.quality.settings import DEFAULT_THRESHOLDS, QualityThresholds
 
 __all__ = [
@@ -37,9 +48,11 @@ __all__ = [
     "FaceAnalyzer",
     "FacesUnavailable",
     "Fingerprint",
+    "ImageAnalysis",
     "ImageInput",
     "Outcome",
     "QualityThresholds",
+    "SetChecker",
     "SetReport",
     "ShotReport",
     "UnreadableImage",

@@ -2,37 +2,38 @@
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import imagehash
 import numpy as np
 from PIL import Image
 
 from actor_pipeline.quality.image_checks import ImageInput, load_image, make_result, srgb_to_lab
-from actor_pipeline.quality.model import CheckName, CheckResult, DuplicatePair
+from actor_pipeline.quality.model import CheckName, CheckResult, DuplicatePair, Fingerprint, pack, unpack
 from actor_pipeline.quality.settings import DEFAULT_THRESHOLDS, QualityThresholds
 
 _THUMBNAIL = (32, 18)  # 16:9, coarse enough to ignore grain and JPEG noise
 
 
-@dataclass(frozen=True, eq=False)  # eq=False: arrays do not compare to one bool
-class Fingerprint:
-    phash: imagehash.ImageHash
-    dhash: imagehash.ImageHash
-    thumbnail_lab: np.ndarray
-
-
 def fingerprint(image: ImageInput) -> Fingerprint:
     rgb = load_image(image)
+    thumbnail = np.asarray(rgb.resize(_THUMBNAIL, Image.Resampling.BOX))
     return Fingerprint(
-        imagehash.phash(rgb), imagehash.dhash(rgb), srgb_to_lab(rgb.resize(_THUMBNAIL, Image.Resampling.BOX))
+        phash=str(imagehash.phash(rgb)), dhash=str(imagehash.dhash(rgb)), thumbnail=pack(thumbnail, "u1")
     )
 
 
 def distance(a: Fingerprint, b: Fingerprint) -> tuple[int, float]:
     """(pHash + dHash Hamming distance, mean delta E of the thumbnails)."""
-    hashes = int(a.phash - b.phash) + int(a.dhash - b.dhash)
-    return hashes, float(np.linalg.norm(a.thumbnail_lab - b.thumbnail_lab, axis=-1).mean())
+    hashes = _hamming(a.phash, b.phash) + _hamming(a.dhash, b.dhash)
+    return hashes, float(np.linalg.norm(_lab(a) - _lab(b), axis=-1).mean())
+
+
+def _hamming(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def _lab(print_: Fingerprint) -> np.ndarray:
+    return srgb_to_lab(Image.fromarray(unpack(print_.thumbnail, "u1").reshape(_THUMBNAIL[1], _THUMBNAIL[0], 3)))
 
 
 def check_near_duplicates(

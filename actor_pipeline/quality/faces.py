@@ -14,7 +14,6 @@ import copy
 import importlib.util
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -25,7 +24,7 @@ from PIL import Image
 
 from actor_pipeline.catalog.model import Category
 from actor_pipeline.quality.image_checks import ImageInput, load_image, make_result, not_measured
-from actor_pipeline.quality.model import CheckName, CheckResult, Outcome
+from actor_pipeline.quality.model import CheckName, CheckResult, Face, Outcome, pack
 from actor_pipeline.quality.settings import DEFAULT_THRESHOLDS, QualityThresholds
 
 INSTALL_HINT = "pip install 'actor-pipeline[faces]'"
@@ -39,12 +38,6 @@ _SEARCH_MAX_SIDE = 1024
 
 class FacesUnavailable(RuntimeError):
     """The faces extra is not installed (or its model files are missing)."""
-
-
-@dataclass(frozen=True, eq=False)  # eq=False: arrays do not compare to one bool
-class Face:
-    box: tuple[int, int, int, int]  # left, top, right, bottom in pixels
-    descriptor: np.ndarray  # 128 floats
 
 
 class FaceAnalyzer:
@@ -82,7 +75,7 @@ class FaceAnalyzer:
         with self._encoder_lock:
             descriptor = np.array(self._encoder.compute_face_descriptor(pixels, self._predictor(pixels, box)))
         left, top, right, bottom = (round(edge / scale) for edge in (box.left(), box.top(), box.right(), box.bottom()))
-        return Face((left, top, right, bottom), descriptor)
+        return Face(box=(left, top, right, bottom), descriptor=pack(descriptor, "<f4"))
 
     def find_portrait_face(self, portrait: ImageInput) -> Face | None:
         """The portrait's face; a stored portrait's (bytes) is remembered for the last few, so
@@ -167,7 +160,7 @@ def face_results(
     )
     if isinstance(portrait, str):
         return face_result, not_measured(CheckName.IDENTITY, portrait)
-    distance = float(np.linalg.norm(face.descriptor - portrait.descriptor))
+    distance = face.distance(portrait)
     photoreal = category is Category.PHOTOREAL
     limit = thresholds.identity_max_distance_photoreal if photoreal else thresholds.identity_max_distance_stylized
     passed = distance <= limit
@@ -180,4 +173,3 @@ def face_results(
         blocking=CheckName.IDENTITY in thresholds.blocking and photoreal,
     )
     return face_result, identity_result
-

@@ -1,8 +1,11 @@
-"""What the quality checks return: one ``CheckResult`` per check and shot, gathered per actor."""
+"""What the quality checks return: one ``CheckResult`` per check and shot, gathered per actor, and
+the ``ImageAnalysis`` of each image, kept with its shot so an unchanged image is not measured twice."""
 
+import base64
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, computed_field
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from actor_pipeline.catalog.model import Category
 
@@ -64,6 +67,55 @@ class ShotReport(BaseModel):
         return next((result for result in self.results if result.check is check), None)
 
 
+def pack(values: np.ndarray, dtype: str) -> str:
+    """``values`` as base64 text (JSON-friendly, a fraction of the size of a list of numbers)."""
+    return base64.b64encode(np.ascontiguousarray(values, dtype=dtype).tobytes()).decode()
+
+
+def unpack(text: str, dtype: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=dtype)
+
+
+class Fingerprint(BaseModel):
+    """What near-duplicate detection compares: perceptual hashes and a tiny colour thumbnail."""
+
+    model_config = ConfigDict(frozen=True)
+
+    phash: str  # 64 bits, hex
+    dhash: str  # 64 bits, hex
+    thumbnail: str  # the 32x18 RGB thumbnail's bytes (packed uint8)
+
+
+class Face(BaseModel):
+    """The largest frontal face found on an image."""
+
+    model_config = ConfigDict(frozen=True)
+
+    box: tuple[int, int, int, int]  # left, top, right, bottom in pixels
+    descriptor: str  # dlib's 128-float face descriptor (packed float32)
+
+    @property
+    def vector(self) -> np.ndarray:
+        return unpack(self.descriptor, "<f4")
+
+    def distance(self, other: "Face") -> float:
+        """Euclidean distance of the descriptors (dlib: under 0.6 is the same person)."""
+        return float(np.linalg.norm(self.vector - other.vector))
+
+
+class ImageAnalysis(BaseModel):
+    """Everything measured on one image alone; duplicates and identity combine these per set.
+    ``key`` names what the measurements depend on (the image's bytes, its shot's category, the
+    thresholds, whether faces were searched): an analysis with the same key can be used again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    results: tuple[CheckResult, ...]  # size, blank, sharpness and colour or monochrome
+    fingerprint: Fingerprint | None = None  # None: the image is not readable
+    face: Face | None = None  # None: no face found, or faces not searched (see ``key``)
+
+
 class DuplicatePair(BaseModel):
     """Two shots of one actor that look alike: ``second`` (later in the set's order) is the one
     that fails, so regenerating it alone resolves the pair."""
@@ -83,6 +135,8 @@ class SetReport(BaseModel):
 
     shots: dict[str, ShotReport]
     duplicate_pairs: tuple[DuplicatePair, ...] = ()
+    # Shot id -> its image's analysis, for the caller to keep with the shot (see ``SetChecker``).
+    analyses: dict[str, ImageAnalysis] = Field(default_factory=dict)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -1,17 +1,17 @@
-"""``check_set``: every check on one actor's set of shots."""
+"""``SetChecker`` and ``check_set``: every check on one actor's set of shots."""
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-
-from PIL import Image
+from functools import cached_property
 
 from actor_pipeline.catalog.descriptors import normalize_actor_type
 from actor_pipeline.catalog.model import Category
-from actor_pipeline.quality.duplicates import Fingerprint, check_near_duplicates, fingerprint
+from actor_pipeline.quality.duplicates import check_near_duplicates, fingerprint
 from actor_pipeline.quality.faces import (
-    Face,
     FaceAnalyzer,
     FacesUnavailable,
     face_results,
@@ -30,21 +30,140 @@ from actor_pipeline.quality.image_checks import (
     make_result,
     not_measured,
 )
-from actor_pipeline.quality.model import CheckName, CheckResult, SetReport, ShotReport
+from actor_pipeline.quality.model import CheckName, CheckResult, Face, ImageAnalysis, SetReport, ShotReport
 from actor_pipeline.quality.settings import DEFAULT_THRESHOLDS, QualityThresholds
+
+# Part of every analysis key: raise it when a measurement changes, so kept analyses are redone.
+_ANALYSIS_VERSION = 1
 
 
 @dataclass(frozen=True)
-class _Analysis:
-    """The single-image checks of one shot; duplicates and identity need the whole set."""
+class SetChecker:
+    """The checks of one actor's set, bound to its normalized portrait (as the pipeline stores
+    it: EXIF orientation applied), each shot's category and the actor's type.
 
-    results: tuple[CheckResult, ...]
-    image: Image.Image | None = None  # None: unreadable
-    fingerprint: Fingerprint | None = None
+    Face and identity are measured for human actors when ``identity`` is on and the faces extra is
+    installed, otherwise they are "not measured". Images are analysed on ``workers`` threads
+    (default: one per core); numpy, Pillow and dlib release the GIL in their loops.
+
+    Measuring an image costs about 0.2 CPU-s (faces most of it), so a caller that keeps each
+    image's ``ImageAnalysis`` (``SetReport.analyses``) hands it back instead of the image when
+    ``reusable`` says it still holds: a rerun of two shots then measures two images, not the set.
+    """
+
+    portrait: ImageInput | None
+    categories: Mapping[str, Category | str]
+    actor_type: str
+    thresholds: QualityThresholds = DEFAULT_THRESHOLDS
+    identity: bool = True
+    workers: int | None = None
+
+    def reusable(self, shot: str, image_sha256: str, analysis: ImageAnalysis) -> bool:
+        """Whether ``analysis`` is what measuring the shot's image (of this sha256) would give."""
+        return analysis.key == self._key(shot, image_sha256)
+
+    def check(self, images_by_shot: Mapping[str, ImageInput | ImageAnalysis]) -> SetReport:
+        """Check the set: shot id -> JPEG bytes or image, or a kept analysis of it (see
+        ``reusable``), in catalog order."""
+        if missing := [shot for shot in images_by_shot if shot not in self.categories]:
+            raise ValueError(f"no category given for shot(s) {', '.join(missing)}")
+        with ThreadPoolExecutor(max_workers=self.workers or os.cpu_count() or 1) as pool:
+            # Submitted first, so dlib's models load while the other workers measure images.
+            portrait_job = pool.submit(self._portrait_face)
+            jobs = {
+                shot: pool.submit(self._analyse, shot, image)
+                for shot, image in images_by_shot.items()
+                if not isinstance(image, ImageAnalysis)
+            }
+            analyses = {
+                shot: image if isinstance(image, ImageAnalysis) else jobs[shot].result()
+                for shot, image in images_by_shot.items()
+            }
+            portrait_face = portrait_job.result()
+
+        duplicates, pairs = check_near_duplicates(
+            {shot: found.fingerprint for shot, found in analyses.items() if found.fingerprint}, self.thresholds
+        )
+        reports = {}
+        for shot, found in analyses.items():
+            category = self._category(shot)
+            if found.fingerprint is None:  # unreadable: its size result says why
+                results = (*found.results, *_faces_not_measured("image not readable"))
+            elif isinstance(self._analyzer, str):
+                results = (*found.results, duplicates[shot], *_faces_not_measured(self._analyzer))
+            else:
+                results = (
+                    *found.results,
+                    duplicates[shot],
+                    *face_results(found.face, portrait_face, category, self.thresholds),
+                )
+            reports[shot] = ShotReport(shot=shot, category=category, results=results)
+        return SetReport(shots=reports, duplicate_pairs=pairs, analyses=analyses)
+
+    @cached_property
+    def _analyzer(self) -> FaceAnalyzer | str:
+        """The analyzer, or why faces are not measured."""
+        return _face_analyzer(normalize_actor_type(self.actor_type), self.identity)
+
+    def _category(self, shot: str) -> Category:
+        return Category(self.categories[shot])
+
+    def _key(self, shot: str, image_sha256: str) -> str:
+        """What an analysis of the shot's image depends on, hashed."""
+        thresholds = self.thresholds.model_dump(mode="json")
+        thresholds["blocking"] = sorted(thresholds["blocking"])  # a set: its order varies between processes
+        inputs = {
+            "version": _ANALYSIS_VERSION,
+            "image": image_sha256,
+            "category": self._category(shot).value,
+            "thresholds": thresholds,
+            "faces": not isinstance(self._analyzer, str),
+        }
+        return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+    def _analyse(self, shot: str, data: ImageInput) -> ImageAnalysis:
+        # Black-and-white shots must be monochrome; photoreal and colour-stylized ones in colour.
+        category, thresholds = self._category(shot), self.thresholds
+        tone_name, tone_check = (
+            (CheckName.MONOCHROME, check_monochrome)
+            if category is Category.BW_STYLIZED
+            else (CheckName.COLOR, check_color)
+        )
+        # Only bytes get a key: the bytes behind an image object are unknown, so it is never reused.
+        key = self._key(shot, hashlib.sha256(data).hexdigest()) if isinstance(data, bytes) else ""
+        try:
+            image = load_image(data)
+        except UnreadableImage as exc:
+            unreadable = make_result(CheckName.SIZE, False, {}, {}, str(exc), thresholds)
+            skipped = (CheckName.BLANK, CheckName.SHARPNESS, tone_name, CheckName.NEAR_DUPLICATE)
+            return ImageAnalysis(
+                key=key, results=(unreadable, *(not_measured(c, "image not readable") for c in skipped))
+            )
+        results = (
+            check_size(image, thresholds),
+            check_blank(image, thresholds),
+            check_sharpness(image, thresholds),
+            tone_check(image, thresholds),
+        )
+        analyzer = self._analyzer
+        face = None if isinstance(analyzer, str) else analyzer.find_face(image, upsample_levels(category))
+        return ImageAnalysis(key=key, results=results, fingerprint=fingerprint(image), face=face)
+
+    def _portrait_face(self) -> Face | str:
+        """The portrait's face, or why there is none."""
+        analyzer = self._analyzer
+        if isinstance(analyzer, str):
+            return analyzer
+        if self.portrait is None:
+            return "no portrait given"
+        try:
+            return analyzer.find_portrait_face(self.portrait) or "no face found on the portrait"
+        except UnreadableImage:
+            return "portrait not readable"
 
 
 def check_set(
-    images_by_shot: Mapping[str, ImageInput],
+    images_by_shot: Mapping[str, ImageInput | ImageAnalysis],
     portrait: ImageInput | None,
     categories: Mapping[str, Category | str],
     actor_type: str,
@@ -53,53 +172,8 @@ def check_set(
     identity: bool = True,
     workers: int | None = None,
 ) -> SetReport:
-    """Check one actor's images (shot id -> JPEG bytes or image, in catalog order) against the
-    normalized portrait (as the pipeline stores it: EXIF orientation applied).
-
-    ``categories`` gives each shot's category. Face and identity are measured for human actors
-    when ``identity`` is on and the faces extra is installed, otherwise they are "not measured".
-    Images are checked on ``workers`` threads (default: one per core); numpy, Pillow and dlib
-    release the GIL in their loops.
-    """
-    if missing := [shot for shot in images_by_shot if shot not in categories]:
-        raise ValueError(f"no category given for shot(s) {', '.join(missing)}")
-    shot_categories = {shot: Category(categories[shot]) for shot in images_by_shot}
-    kind = normalize_actor_type(actor_type)
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        # The pool runs jobs in submission order: dlib's models load (1-2 s) while the other
-        # workers run the single-image checks, then faces are searched. A job only waits for
-        # jobs submitted before it, so even one worker cannot deadlock.
-        analyzer_job = pool.submit(_face_analyzer, kind, identity)
-        jobs = {
-            shot: pool.submit(_check_image, image, shot_categories[shot], thresholds)
-            for shot, image in images_by_shot.items()
-        }
-        face_jobs = {
-            shot: pool.submit(_find_face, job, analyzer_job, shot_categories[shot]) for shot, job in jobs.items()
-        }
-        portrait_job = pool.submit(_portrait_face, analyzer_job, portrait)
-        analyses = {shot: job.result() for shot, job in jobs.items()}
-        faces = {shot: job.result() for shot, job in face_jobs.items()}
-        analyzer, portrait_face = analyzer_job.result(), portrait_job.result()
-
-    duplicates, pairs = check_near_duplicates(
-        {shot: found.fingerprint for shot, found in analyses.items() if found.fingerprint}, thresholds
-    )
-    reports = {}
-    for shot, found in analyses.items():
-        category = shot_categories[shot]
-        if found.fingerprint is None:  # unreadable: its size result says why
-            results = (*found.results, *_faces_not_measured("image not readable"))
-        elif isinstance(analyzer, str):
-            results = (*found.results, duplicates[shot], *_faces_not_measured(analyzer))
-        else:
-            results = (
-                *found.results,
-                duplicates[shot],
-                *face_results(faces[shot], portrait_face, category, thresholds),
-            )
-        reports[shot] = ShotReport(shot=shot, category=category, results=results)
-    return SetReport(shots=reports, duplicate_pairs=pairs)
+    """Check one actor's images once: ``SetChecker(...).check(images_by_shot)``."""
+    return SetChecker(portrait, categories, actor_type, thresholds, identity, workers).check(images_by_shot)
 
 
 def prepare_identity(portrait: bytes, actor_type: str) -> None:
@@ -127,45 +201,3 @@ def _face_analyzer(kind: str, identity: bool) -> FaceAnalyzer | str:
         return load_face_analyzer()
     except FacesUnavailable as exc:
         return f"faces extra not available: {exc}"
-
-
-def _portrait_face(analyzer_job: Future[FaceAnalyzer | str], portrait: ImageInput | None) -> Face | str:
-    """The portrait's face, or why there is none."""
-    analyzer = analyzer_job.result()
-    if isinstance(analyzer, str):
-        return analyzer
-    if portrait is None:
-        return "no portrait given"
-    try:
-        return analyzer.find_portrait_face(portrait) or "no face found on the portrait"
-    except UnreadableImage:
-        return "portrait not readable"
-
-
-def _check_image(data: ImageInput, category: Category, thresholds: QualityThresholds) -> _Analysis:
-    # Black-and-white shots must be monochrome; photoreal and colour-stylized ones in colour.
-    tone_name, tone_check = (
-        (CheckName.MONOCHROME, check_monochrome) if category is Category.BW_STYLIZED else (CheckName.COLOR, check_color)
-    )
-    try:
-        image = load_image(data)
-    except UnreadableImage as exc:
-        unreadable = make_result(CheckName.SIZE, False, {}, {}, str(exc), thresholds)
-        skipped = (CheckName.BLANK, CheckName.SHARPNESS, tone_name, CheckName.NEAR_DUPLICATE)
-        return _Analysis((unreadable, *(not_measured(check, "image not readable") for check in skipped)))
-    results = (
-        check_size(image, thresholds),
-        check_blank(image, thresholds),
-        check_sharpness(image, thresholds),
-        tone_check(image, thresholds),
-    )
-    return _Analysis(results, image, fingerprint(image))
-
-
-def _find_face(
-    analysis_job: Future[_Analysis], analyzer_job: Future[FaceAnalyzer | str], category: Category
-) -> Face | None:
-    image, analyzer = analysis_job.result().image, analyzer_job.result()
-    if image is None or isinstance(analyzer, str):
-        return None
-    return analyzer.find_face(image, upsample_levels(category))

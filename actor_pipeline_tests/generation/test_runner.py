@@ -3,6 +3,7 @@ the shot journal (resume from every step, stop requests, storage outages)."""
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import signal
@@ -28,7 +29,8 @@ from actor_pipeline.generation.types import (
     ShotStatus,
     Usage,
 )
-from actor_pipeline.quality.model import CheckName, CheckResult, Outcome, SetReport, ShotReport
+from actor_pipeline.quality import SetChecker
+from actor_pipeline.quality.model import CheckName, CheckResult, ImageAnalysis, Outcome, SetReport, ShotReport
 from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline.storage.local import LocalStorage
 from actor_pipeline_tests.support.backends import FlakyBackend
@@ -421,29 +423,32 @@ def test_a_flagged_shot_is_retried_with_its_rewordings_then_left_flagged(storage
 # --- quality-gated regeneration --------------------------------------------------------------
 
 
-def quality_failing(failing: dict[str, int]) -> "Callable[[Mapping[str, bytes]], SetReport]":
+class QualityFailing:
     """A quality check that fails shot ``s`` (a blocking colour leak) its first ``failing[s]``
-    times, and records what it saw."""
-    seen: list[dict[str, bytes]] = []
+    times, and records what it saw; it keeps no analysis, so it sees every image every time."""
 
-    def check(images: Mapping[str, bytes]) -> SetReport:
-        seen.append(dict(images))
+    def __init__(self, failing: dict[str, int]) -> None:
+        self.failing = failing
+        self.seen: list[dict[str, bytes | ImageAnalysis]] = []
+
+    def reusable(self, shot: str, image_sha256: str, analysis: ImageAnalysis) -> bool:
+        return False
+
+    def check(self, images: Mapping[str, bytes | ImageAnalysis]) -> SetReport:
+        self.seen.append(dict(images))
         shots = {}
         for shot_id in images:
-            bad = failing.get(shot_id, 0) > 0
-            failing[shot_id] = failing.get(shot_id, 0) - 1
+            bad = self.failing.get(shot_id, 0) > 0
+            self.failing[shot_id] = self.failing.get(shot_id, 0) - 1
             outcome = Outcome.FAILED if bad else Outcome.PASSED
             result = CheckResult(check=CheckName.MONOCHROME, outcome=outcome, reason="colour leak" if bad else "ok", blocking=True)
             shots[shot_id] = ShotReport(shot=shot_id, category=PROMPTS.shot(shot_id).category, results=(result,))
         return SetReport(shots=shots)
 
-    check.seen = seen  # type: ignore[attr-defined]
-    return check
-
 
 def test_a_shot_failing_a_blocking_check_is_regenerated_with_new_inputs_and_its_cost_counted(storage: LocalStorage) -> None:
     backend = PaidBackend()
-    check = quality_failing({"woodcut": 1})
+    check = QualityFailing({"woodcut": 1})
     outcomes = {o.record.shot_id: o.record for o in asyncio.run(
         generate_shots(batch(PORTRAIT), backend, storage, quality=check)
     )}
@@ -455,15 +460,54 @@ def test_a_shot_failing_a_blocking_check_is_regenerated_with_new_inputs_and_its_
     assert len(check.seen) == 2 and len(check.seen[1]) == 17  # the whole set is checked again (duplicates)
 
 
+class Repainting(PaidBackend):
+    """Each image a new flat colour, so a remade shot's image differs from its last."""
+
+    async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
+        made = await super().generate(job, progress)
+        return dataclasses.replace(made, data=jpeg((1392, 752), (len(self.created) * 13 % 256, 90, 60)))
+
+
+class Recording:
+    """A ``SetChecker`` that records what each check was given."""
+
+    def __init__(self, checker: SetChecker) -> None:
+        self.checker, self.seen = checker, list[dict[str, bytes | ImageAnalysis]]()
+
+    def reusable(self, shot: str, image_sha256: str, analysis: ImageAnalysis) -> bool:
+        return self.checker.reusable(shot, image_sha256, analysis)
+
+    def check(self, images: Mapping[str, bytes | ImageAnalysis]) -> SetReport:
+        self.seen.append(dict(images))
+        return self.checker.check(images)
+
+
+def test_a_rerun_measures_only_the_images_it_made_and_its_verdicts_match_a_full_check(storage: LocalStorage) -> None:
+    checker = SetChecker(PORTRAIT, {shot.shot_id: shot.category for shot in PROMPTS.shots}, "human", identity=False)
+    recording, limits = Recording(checker), RunLimits(qc_attempts=0)
+    asyncio.run(generate_shots(batch(PORTRAIT), Repainting(), storage, limits=limits, quality=recording))
+    remade = ["pen_ink", "gouache"]
+    asyncio.run(generate_shots(batch(PORTRAIT, remade), Repainting(), storage, limits=limits, force=True, quality=recording))
+
+    first, rerun = recording.seen
+    assert all(isinstance(image, bytes) for image in first.values()) and len(first) == 17
+    assert sorted(s for s, image in rerun.items() if isinstance(image, bytes)) == sorted(remade) and len(rerun) == 17
+    records = {shot_id: load(storage, shot_id) for shot_id in CATALOG.ids}
+    fresh = checker.check({shot_id: storage.get(r.image.key) for shot_id, r in records.items() if r and r.image})
+    assert {shot_id: r.quality for shot_id, r in records.items() if r} == {
+        shot_id: list(report.results) for shot_id, report in fresh.shots.items()
+    }
+
+
 def test_regeneration_stops_at_its_bound_and_the_shot_stays_failed_visibly(storage: LocalStorage) -> None:
     backend = PaidBackend()
     limits = RunLimits(qc_attempts=2)
-    asyncio.run(generate_shots(batch(PORTRAIT), backend, storage, limits=limits, quality=quality_failing({"gouache": 99})))
+    asyncio.run(generate_shots(batch(PORTRAIT), backend, storage, limits=limits, quality=QualityFailing({"gouache": 99})))
     gouache = load(storage, "gouache")
     assert backend.created.count("gouache") == 3  # the first image and two regenerations, no more
     assert gouache and gouache.qc == "failed" and gouache.regenerations == 2 and gouache.made
     assert [r.reason for r in gouache.quality if r.blocks] == ["colour leak"]
 
     again = PaidBackend()  # a later run does not spend more on it either
-    asyncio.run(generate_shots(batch(PORTRAIT), again, storage, limits=limits, quality=quality_failing({"gouache": 99})))
+    asyncio.run(generate_shots(batch(PORTRAIT), again, storage, limits=limits, quality=QualityFailing({"gouache": 99})))
     assert again.created == []

@@ -1,8 +1,20 @@
 """check_set on one actor's whole set: the preview set passes, forced faults are caught."""
 
+import dataclasses
+import hashlib
+
 import pytest
 
-from actor_pipeline.quality import DEFAULT_THRESHOLDS, CheckName, Outcome, QualityThresholds, SetReport, check_set
+from actor_pipeline.catalog.model import Category
+from actor_pipeline.quality import (
+    DEFAULT_THRESHOLDS,
+    CheckName,
+    Outcome,
+    QualityThresholds,
+    SetChecker,
+    SetReport,
+    check_set,
+)
 from actor_pipeline_tests.quality import crafted
 from actor_pipeline_tests.quality.previews import Preview
 
@@ -52,6 +64,21 @@ def test_report_round_trips_through_json(preview_report: SetReport) -> None:
         "blocks": False,
     }
     assert SetReport.model_validate_json(preview_report.model_dump_json()) == preview_report
+
+
+def test_a_kept_analysis_holds_for_the_same_bytes_category_thresholds_and_face_setting_only(
+    previews: dict[str, Preview],
+) -> None:
+    data, sha = previews["pen_ink"].data, hashlib.sha256(previews["pen_ink"].data).hexdigest()
+    checker = SetChecker(None, {"pen_ink": Category.BW_STYLIZED, "other": Category.PHOTOREAL}, "human", identity=False)
+    kept = checker.check({"pen_ink": data}).analyses["pen_ink"]
+    assert checker.reusable("pen_ink", sha, kept)
+    assert not checker.reusable("pen_ink", hashlib.sha256(b"other bytes").hexdigest(), kept)
+    assert not checker.reusable("other", sha, kept)  # another category: other checks
+    assert not dataclasses.replace(checker, thresholds=QualityThresholds(min_sharpness=2)).reusable("pen_ink", sha, kept)
+    assert dataclasses.replace(checker, identity=True, actor_type="robotic").reusable("pen_ink", sha, kept)  # no faces either
+    # An image object's bytes are unknown: its analysis is never reused.
+    assert checker.check({"pen_ink": previews["pen_ink"].image}).analyses["pen_ink"].key == ""
 
 
 def test_forced_near_duplicate_and_colour_leak_are_caught(previews: dict[str, Preview]) -> None:

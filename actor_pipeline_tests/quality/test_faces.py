@@ -1,5 +1,7 @@
 """Face and identity checks: measured with the faces extra, "not measured" without it."""
 
+import dataclasses
+import hashlib
 import sys
 
 import pytest
@@ -13,8 +15,10 @@ from actor_pipeline.quality import (
     Face,
     FaceAnalyzer,
     FacesUnavailable,
+    ImageAnalysis,
     Outcome,
     QualityThresholds,
+    SetChecker,
     check_set,
     face_results,
     load_face_analyzer,
@@ -38,7 +42,7 @@ def analyzer() -> FaceAnalyzer:
 @pytest.fixture(scope="module")
 def portrait_face(analyzer: FaceAnalyzer, portrait: Image.Image) -> Face:
     face = analyzer.find_portrait_face(portrait)
-    assert face is not None and face.descriptor.shape == (128,)
+    assert face is not None and face.vector.shape == (128,)
     return face
 
 
@@ -97,6 +101,21 @@ def test_check_set_measures_faces_of_a_human_actor(
         "mono_vector": (Outcome.NOT_MEASURED, Outcome.NOT_MEASURED),
     }
     assert report.to_regenerate == ()
+
+
+def test_kept_analyses_give_the_same_report_without_the_images(
+    analyzer: FaceAnalyzer, previews: dict[str, Preview], portrait: Image.Image
+) -> None:
+    images = {shot: previews[shot].data for shot in SUBSET}
+    checker = SetChecker(crafted.jpeg(portrait), {shot: previews[shot].category for shot in SUBSET}, "human")
+    first = checker.check(images)
+    # As the shot journal keeps them: through JSON.
+    kept = {shot: ImageAnalysis.model_validate_json(analysis.model_dump_json()) for shot, analysis in first.analyses.items()}
+    assert kept["eye_contact_closeup"].face is not None and kept["rooftop_silhouette"].face is None
+    shas = {shot: hashlib.sha256(data).hexdigest() for shot, data in images.items()}
+    assert all(checker.reusable(shot, shas[shot], kept[shot]) for shot in SUBSET)
+    assert not dataclasses.replace(checker, identity=False).reusable("pen_ink", shas["pen_ink"], kept["pen_ink"])
+    assert checker.check({**kept, "pen_ink": images["pen_ink"]}) == first
 
 
 def test_portrait_without_a_face_leaves_identity_not_measured(

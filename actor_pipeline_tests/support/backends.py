@@ -70,6 +70,11 @@ class InjectedGeneratorResource(ImageGeneratorResource):
         return _BACKENDS[self.name]
 
 
-def generator_for(backend: ImageBackend, max_concurrency: int | None = None) -> InjectedGeneratorResource:
+def generator_for(
+    backend: ImageBackend, max_concurrency: int | None = None, identity_check: bool = False
+) -> InjectedGeneratorResource:
+    """Identity checks are off unless asked for, as everywhere in the suite (the root conftest)."""
     _BACKENDS[str(id(backend))] = backend
-    return InjectedGeneratorResource(name=str(id(backend)), max_concurrency=max_concurrency)
+    return InjectedGeneratorResource(
+        name=str(id(backend)), max_concurrency=max_concurrency, identity_check=identity_check
+    )
