@@ -1,5 +1,7 @@
 """Fixtures and plugins shared by the whole suite."""
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,19 @@ from actor_pipeline_tests.support.backends import FlakyBackend
 pytest_plugins = ["actor_pipeline_tests.support.s3"]
 # Helper modules that assert: their failures are reported like a test's own.
 pytest.register_assert_rewrite("actor_pipeline_tests.defs.pipeline", "actor_pipeline_tests.durability.harness")
+
+
+RAM_DISK = Path("/dev/shm")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Temporary files (``tmp_path``, Dagster's instances, the servers and browser the tests start)
+    go to RAM where Linux mounts a tmpfs, unless ``TMPDIR`` or ``--basetemp`` says otherwise: the
+    shot journal fsyncs every step of every shot, and on a disk each fsync waits for the device
+    (a tenth of the suite's time). What fsync guarantees cannot be tested by killing processes."""
+    if "TMPDIR" not in os.environ and config.option.basetemp is None and os.access(RAM_DISK, os.W_OK):
+        os.environ["TMPDIR"] = str(RAM_DISK)  # for the processes the tests start, xdist's workers first
+        tempfile.tempdir = None  # read TMPDIR again
 
 
 @pytest.fixture(scope="session", autouse=True)
