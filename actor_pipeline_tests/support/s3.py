@@ -23,7 +23,8 @@ from urllib.parse import unquote, urlsplit
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 REGION = "us-west-1"
 ACCESS_KEY = "test-access-key"
@@ -35,17 +36,22 @@ _ISOLATED_PREFIXES = ("AWS_", "ACTOR_PIPELINE_S3_", "ACTOR_PIPELINE_PRESIGN_")
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """URL of a moto S3 server on a free loopback port, for the whole test session."""
+    """URL of a moto S3 server on a free loopback port, for the whole test session.
+
+    moto's S3 app alone: moto's all-services server (``ThreadedMotoServer``) first works out each
+    request's service, listing moto's 150 service folders under one lock per request (a
+    millisecond of CPU each, seconds per S3 test)."""
     werkzeug_logger = logging.getLogger("werkzeug")
     level = werkzeug_logger.level
     werkzeug_logger.setLevel(logging.WARNING)  # one line per request drowns failure reports
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    server = make_server("127.0.0.1", 0, create_backend_app("s3"), threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, name="moto-s3", daemon=True)
+    thread.start()
     try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
-        server.stop()
+        server.shutdown()
+        thread.join()
         werkzeug_logger.setLevel(level)
 
 
