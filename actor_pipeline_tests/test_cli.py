@@ -92,11 +92,13 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_info.value.code == 2
 
 
-def test_help_for_every_command() -> None:
-    for command in ([], ["generate"], ["demo"], ["status"], ["prompts"]):
-        done = subprocess.run([sys.executable, "-m", "actor_pipeline.cli", *command, "--help"],
-                              capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0 and "usage: actor-pipeline" in done.stdout
+def test_help_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "actor_pipeline.cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "usage: actor-pipeline" in done.stdout
+    for command in ("generate", "demo", "status", "prompts"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0 and f"usage: actor-pipeline {command}" in capsys.readouterr().out
 
 
 def test_a_custom_catalog_drives_partitions_prompts_grid_and_manifest(tmp_path: Path, portrait_file: Path) -> None:

@@ -10,7 +10,9 @@
    observation, on the asset's Events tab) and what the images run made, failed and cost (its
    tags, on the Runs page);
 4. rerun only the failed shots (Materialize, "Backfill only failed and missing"): exactly two more
-   predictions, counted by the emulator, and the set is complete.
+   predictions, counted by the emulator, and the set is complete;
+5. drop a second actor's portrait in the inbox: the daemon's sensors make its set with no manual
+   step, and the asset graph shows the six assets with both actors' partitions.
 
 Every step asserts on the DOM (and on the run's config through GraphQL); a screenshot of each is
 kept in ``test-artifacts/e2e-start-*.png`` as evidence. Selectors name the dagster-webserver 1.13
@@ -33,12 +35,14 @@ from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 pytestmark = pytest.mark.e2e
 
 ACTOR = "ui-actor"
+DROPPED = "inbox-actor"  # step 5's, from the inbox
+ASSETS = ["normalized_portrait", "prompt_set", "training_image", "debug_grid", "lora_bundle", "training_manifest"]
 # Words found in one default prompt each (and in their rewordings): woodcut and gouache fail.
 FAILING = {"woodcut": "woodcut print", "gouache": "gouache painting"}
 SHOTS = 17
-# Start-up, four UI steps, two generation chains (each run worker takes seconds to start; the
+# Start-up, five UI steps, three generation chains (each run worker takes seconds to start; the
 # backfill daemon ticks every 30 s) and shutdown, with headroom for a busy 2-CPU machine.
-BUDGET_S = 360
+BUDGET_S = 420
 CHAIN_TIMEOUT_S = 150  # from a launch to the manifest it leads to
 START_CONFIG = {
     "portrait": str(SAMPLE_PORTRAIT),
@@ -133,6 +137,16 @@ def test_a_new_actor_started_seen_and_repaired_in_the_ui_alone(tmp_path: Path, p
             page.screenshot(path=ARTIFACTS / "e2e-start-4-complete.png")
             step.done("4. the set is complete")
 
+            # --- 5. A portrait dropped in the inbox ---------------------------------------------
+            deployment.drop(DROPPED)
+            step.leave_while_the_daemon_works()
+            dropped = deployment.wait_for_manifest(server, DROPPED, timeout_s=CHAIN_TIMEOUT_S)
+            assert dropped["totals"]["generated"] == dropped["totals"]["target"] == SHOTS and not dropped["failed"]
+            assert emulator.account.counters().paid == 2 * SHOTS
+            step.see_the_asset_graph(actors=2)
+            page.screenshot(path=ARTIFACTS / "e2e-start-5-asset-graph.png")
+            step.done("5. the dropped portrait's set is made; the asset graph shows both actors")
+
 
 class Steps:
     """What a user does in the UI, one method per gesture."""
@@ -194,6 +208,20 @@ class Steps:
         """Close the UI's page (as a user turns to other work): the run page's live log and the
         asset pages poll and re-render on every event, taking a CPU from the runs themselves."""
         self.page.goto("about:blank")
+
+    def see_the_asset_graph(self, actors: int) -> None:
+        """The training_set group's lineage (/asset-groups alone is the global lineage, which shows
+        each group collapsed: training_set and inbox): its six assets and their partition counts."""
+        page = self.page
+        page.goto(f"{self.server.url}/locations/actor_pipeline/asset-groups/training_set")
+        # Graph nodes, not the list beside the graph (CSS-module class of dagster-webserver 1.13).
+        nodes = page.locator('[class*="AssetNode_assetName"]')
+        for name in ASSETS:
+            expect(nodes.filter(has_text=name).first).to_be_visible()
+        assert sorted(text.strip() for text in nodes.all_inner_texts()) == sorted(ASSETS)
+        # Statuses load after the graph: an image partition per actor and shot, one per actor for the rest.
+        expect(page.get_by_text(f"{actors * SHOTS} partitions", exact=True)).to_be_visible()
+        expect(page.get_by_text(f"{actors} partitions", exact=True)).to_have_count(len(ASSETS) - 1)
 
     def run(self, run_id: str) -> dict[str, Any]:
         """The run's job, config, tags and asset selection, as the webserver's GraphQL API has them."""
