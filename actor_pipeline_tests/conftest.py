@@ -14,8 +14,8 @@ from actor_pipeline.storage.local import LocalStorage
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 from actor_pipeline_tests.support.backends import FlakyBackend
 
-# Moto's S3 server, the fault proxy and the AWS environment, for every folder (one moto per worker).
-pytest_plugins = ["actor_pipeline_tests.support.s3"]
+# Moto's S3 server, the fault proxy and the AWS environment (one moto per worker), and ``made_once``.
+pytest_plugins = ["actor_pipeline_tests.support.s3", "actor_pipeline_tests.support.made_once"]
 # Helper modules that assert: their failures are reported like a test's own.
 pytest.register_assert_rewrite("actor_pipeline_tests.defs.pipeline", "actor_pipeline_tests.durability.harness")
 

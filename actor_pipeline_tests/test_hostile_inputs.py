@@ -13,6 +13,7 @@ from actor_pipeline.registry import load_registration
 from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline.storage.local import LocalStorage
 from actor_pipeline_tests.support.images import encode
+from actor_pipeline_tests.support.made_once import MadeOnce
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -28,14 +29,16 @@ def tiny_png() -> bytes:
     return encode(Image.new("RGB", (120, 200), (1, 2, 3)), "PNG")
 
 
-@pytest.fixture(scope="module")
-def made_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An output folder holding alice's finished set (and its Dagster instance)."""
-    root = tmp_path_factory.mktemp("made")
+def make_alices_set(root: Path) -> None:
     good = root / "good.jpg"
     good.write_bytes(SAMPLE_PORTRAIT.read_bytes())
     assert main(["generate", str(good), "--actor-id", "alice", "--out", str(root / "out")]) == 0
-    return root / "out"
+
+
+@pytest.fixture
+def made_set(made_once: MadeOnce) -> Path:
+    """An output folder holding alice's finished set (and its Dagster instance), made once."""
+    return made_once("hostile-alice", make_alices_set) / "out"
 
 
 @pytest.mark.parametrize(
@@ -56,6 +59,7 @@ def test_a_bad_portrait_for_an_existing_actor_loses_nothing(
     before = snapshot(out)
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(content)
+    capsys.readouterr()  # what making the set printed, when this test's worker made it
 
     assert main(["generate", str(bad), "--actor-id", "alice", "--out", str(out)]) == 2
     # One line, besides the notice that the offline preview renderer is in use.

@@ -1,5 +1,7 @@
 """The preview renders of the 17 catalog shots, rendered once for all quality tests."""
 
+from pathlib import Path
+
 import pytest
 from PIL import Image
 
@@ -9,6 +11,9 @@ from actor_pipeline.render.preview import render_preview
 from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline_tests.quality.crafted import jpeg
 from actor_pipeline_tests.quality.previews import Preview
+from actor_pipeline_tests.support.made_once import MadeOnce
+
+CATALOG = load_catalog()
 
 
 @pytest.fixture(scope="session")
@@ -18,9 +23,14 @@ def portrait() -> Image.Image:
 
 
 @pytest.fixture(scope="session")
-def previews(portrait: Image.Image) -> dict[str, Preview]:
+def previews(portrait: Image.Image, made_once: MadeOnce) -> dict[str, Preview]:
     """Shot id -> preview, in catalog order."""
-    return {
-        shot.id: Preview(shot.category, jpeg(render_preview(portrait, shot.preview, shot.index), JPEG_QUALITY))
-        for shot in load_catalog().shots
-    }
+
+    def render(folder: Path) -> None:
+        for shot in CATALOG.shots:
+            (folder / f"{shot.id}.jpg").write_bytes(
+                jpeg(render_preview(portrait, shot.preview, shot.index), JPEG_QUALITY)
+            )
+
+    folder = made_once("quality-previews", render)
+    return {shot.id: Preview(shot.category, (folder / f"{shot.id}.jpg").read_bytes()) for shot in CATALOG.shots}
