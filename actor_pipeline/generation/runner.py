@@ -394,7 +394,9 @@ class _ActorRun:
         record.usage = base + usage
         record.status = ShotStatus.IN_PROGRESS
         try:
-            await asyncio.to_thread(self.journal.write, record)
+            # Shielded: a stop that cancels the shot must not drop a step whose write is still
+            # queued for a thread (the prediction would exist with the journal a step behind).
+            await asyncio.shield(asyncio.to_thread(self.journal.write, record))
         except OSError as exc:
             raise StorageUnavailable(f"cannot write the shot journal under {self.journal.folder}: {exc.strerror}") from exc
 

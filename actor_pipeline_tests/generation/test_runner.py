@@ -98,11 +98,10 @@ class PaidBackend:
             self.created.append(job.shot_id)
             progress.usage.predictions_created += 1
             await progress.created("p-" + job.shot_id)
+            if len(self.created) == self.stop_after_creates:
+                stopping.request(signal.SIGTERM)  # while the others may still be journaling theirs
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
-        if self.stop_after_creates and self.in_flight == len(self.created) == self.stop_after_creates:
-            # Each in flight has journaled its prediction id: the signal comes between two steps.
-            stopping.request(signal.SIGTERM)
         self._all_in = self._all_in or asyncio.Event()
         if self.in_flight >= self.hold_until:
             self._all_in.set()
