@@ -24,8 +24,12 @@ def fingerprint(image: ImageInput) -> Fingerprint:
 
 def distance(a: Fingerprint, b: Fingerprint) -> tuple[int, float]:
     """(pHash + dHash Hamming distance, mean delta E of the thumbnails)."""
+    return _distance(a, b, _lab(a), _lab(b))
+
+
+def _distance(a: Fingerprint, b: Fingerprint, lab_a: np.ndarray, lab_b: np.ndarray) -> tuple[int, float]:
     hashes = _hamming(a.phash, b.phash) + _hamming(a.dhash, b.dhash)
-    return hashes, float(np.linalg.norm(_lab(a) - _lab(b), axis=-1).mean())
+    return hashes, float(np.linalg.norm(lab_a - lab_b, axis=-1).mean())
 
 
 def _hamming(a: str, b: str) -> int:
@@ -44,7 +48,11 @@ def check_near_duplicates(
     A pair is near-duplicate when both its structure and its colours match. The later shot of a
     pair fails and the earlier one passes, so one regeneration resolves it.
     """
-    distances = {(a, b): distance(fingerprints[a], fingerprints[b]) for a, b in itertools.combinations(fingerprints, 2)}
+    labs = {shot: _lab(print_) for shot, print_ in fingerprints.items()}  # once per shot, not per pair
+    distances = {
+        (a, b): _distance(fingerprints[a], fingerprints[b], labs[a], labs[b])
+        for a, b in itertools.combinations(fingerprints, 2)
+    }
     pairs = tuple(
         DuplicatePair(first=a, second=b, hash_distance=hashes, color_difference=round(color, 2))
         for (a, b), (hashes, color) in distances.items()

@@ -110,16 +110,15 @@ class SetChecker:
 
     def _key(self, shot: str, image_sha256: str) -> str:
         """What an analysis of the shot's image depends on, hashed."""
+        inputs = {**self._settings, "image": image_sha256, "category": self._category(shot).value}
+        return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+    @cached_property
+    def _settings(self) -> dict[str, object]:
+        """The part of every key that is the same for all shots."""
         thresholds = self.thresholds.model_dump(mode="json")
         thresholds["blocking"] = sorted(thresholds["blocking"])  # a set: its order varies between processes
-        inputs = {
-            "version": _ANALYSIS_VERSION,
-            "image": image_sha256,
-            "category": self._category(shot).value,
-            "thresholds": thresholds,
-            "faces": not isinstance(self._analyzer, str),
-        }
-        return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+        return {"version": _ANALYSIS_VERSION, "thresholds": thresholds, "faces": not isinstance(self._analyzer, str)}
 
     def _analyse(self, shot: str, data: ImageInput) -> ImageAnalysis:
         # Black-and-white shots must be monochrome; photoreal and colour-stylized ones in colour.
