@@ -100,6 +100,21 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--catalog", metavar="FILE")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    ledger = commands.add_parser(
+        "ledger",
+        help="an actor's cost ledger against Replicate's list of predictions",
+        description="Compare the actor's ledger (its shot records) with the predictions Replicate lists for the "
+        "actor's shots since its first registration (at most history_lookback_h back), and say where they differ. "
+        "Exits 1 when they differ and --reconcile was not given.",
+    )
+    ledger.add_argument("--actor-id", required=True)
+    ledger.add_argument("--reconcile", action="store_true",
+                        help="add what Replicate lists and the ledger lacks to the records, and rewrite the manifest")
+    ledger.add_argument("--out", metavar="DIR", help="as for generate (default: $ACTOR_PIPELINE_OUTPUT_DIR, else output)")
+    ledger.add_argument("--storage", choices=["auto", "local", "s3"], default="auto")
+    ledger.add_argument("--catalog", metavar="FILE")
+    ledger.add_argument("--json", action="store_true", help="print JSON instead of text")
+
     prompts = commands.add_parser("prompts", help="print the prompt set for an actor type",
                                   description="Print the catalog's prompts for an actor type and sex.")
     prompts.add_argument("--actor-type", default="human", help=f"one of {', '.join(ACTOR_TYPES)} (default: human)")
@@ -258,7 +273,21 @@ def _generate(args: argparse.Namespace, portrait: str, actor_id: str, **extra: A
     request = GenerationRequest(actor_id=actor_id, portrait_source=portrait, force=args.force, **extra)
     result = generate(request, _settings(args)).as_dict()
     print(json.dumps(result, indent=2))
-    return EXIT_INCOMPLETE if result["failed"] else EXIT_OK
+    if not result["failed"]:
+        return EXIT_OK
+    _say_incomplete(actor_id, result["failed"], result["target_training_images"])
+    return EXIT_INCOMPLETE
+
+
+def _say_incomplete(actor_id: str, failed: list[dict[str, Any]], target: int) -> None:
+    """One line for an incomplete set: the shared reason when there is one (an outage), else where to look."""
+    reasons = {f["error"] for f in failed}
+    why = reasons.pop() if len(reasons) == 1 else "see \"failed\" in the result"
+    print(
+        f"actor-pipeline: incomplete: {len(failed)} of {target} shot(s) not made ({why}); "
+        f"`actor-pipeline retry-failed --actor-id {actor_id}` continues without paying twice",
+        file=sys.stderr,
+    )
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -297,6 +326,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK if all(row["status"] == "succeeded" for row in rows) else EXIT_INCOMPLETE
 
 
+def _cmd_ledger(args: argparse.Namespace) -> int:
+    from actor_pipeline.local.ledger import actor_ledger, format_ledger
+
+    report = actor_ledger(args.actor_id, _base_settings(args), args.reconcile)
+    print(json.dumps(report.as_dict(), indent=2) if args.json else format_ledger(report))
+    return EXIT_INCOMPLETE if report.differs and not report.reconciled else EXIT_OK
+
+
 def _cmd_prompts(args: argparse.Namespace) -> int:
     from actor_pipeline.catalog import build_prompt_set, get_actor_descriptor, load_catalog
 
@@ -315,6 +352,7 @@ _COMMANDS = {
     "demo": _cmd_demo,
     "retry-failed": _cmd_retry_failed,
     "status": _cmd_status,
+    "ledger": _cmd_ledger,
     "prompts": _cmd_prompts,
 }
 

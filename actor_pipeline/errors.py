@@ -26,6 +26,11 @@ class ConfigurationError(InputError):
     """A setting or environment variable holds a value the pipeline cannot use."""
 
 
+class CredentialsRefused(ConfigurationError):
+    """The image provider refused the API token (HTTP 401 or 403): no run can create anything
+    with it, so the run stops at the first refusal."""
+
+
 class StateError(InputError):
     """A pipeline state file (registration, shot record, journal entry) is unreadable; the
     message names the file and the fix."""

@@ -43,7 +43,13 @@ class Registration(BaseModel):
     actor_sex: str | None
     portrait_source: str = Field(description="where the portrait came from, secrets redacted")
     seed_variant: int = 0
-    registered_at: datetime
+    registered_at: datetime  # the last registration (every generate registers again)
+    first_registered_at: datetime | None = None  # None: registered once, at registered_at
+
+    @property
+    def known_since(self) -> datetime:
+        """No prediction for the actor can be older than its first registration."""
+        return self.first_registered_at or self.registered_at
 
     @property
     def layout(self) -> ActorLayout:
@@ -100,6 +106,7 @@ def register_actor(
             f"actor id {actor_id!r} already belongs to user {previous.user_id!r}: choose another actor id"
         )
     variant = (previous.seed_variant if previous else 0) + (1 if reseed and previous else 0)
+    now = datetime.now(UTC)
     registration = Registration(
         actor_id=actor_id,
         user_id=user_id,
@@ -107,7 +114,8 @@ def register_actor(
         actor_sex=sex,
         portrait_source=redact_source(portrait_source),
         seed_variant=variant,
-        registered_at=datetime.now(UTC),
+        registered_at=now,
+        first_registered_at=previous.known_since if previous else now,
     )
     storage.put(registration.layout.source_portrait, portrait_bytes, "application/octet-stream")
     storage.put(registration_key(actor_id), registration.model_dump_json(indent=2).encode(), "application/json")

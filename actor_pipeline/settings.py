@@ -34,6 +34,7 @@ class EnvSettings(BaseSettings):
     max_concurrency: int | None = Field(None, ge=1, description="use a whole number of shots, e.g. 17")
     shot_timeout_s: float | None = Field(None, gt=0, description="use a number of seconds greater than 0")
     storage_outage_s: float | None = Field(None, gt=0, description="use a number of seconds greater than 0")
+    outage_wait_s: float | None = Field(None, gt=0, description="use a number of seconds greater than 0")
     qc_identity: bool = Field(True, description="use 1 or 0")
     portrait_max_side: int | None = Field(None, description="use a whole number of pixels, e.g. 2048")
     allow_private_urls: bool = Field(False, description="use 1 or 0")

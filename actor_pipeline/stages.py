@@ -122,7 +122,7 @@ async def generate_stage(
             f"actor {actor_id!r} has no normalized portrait yet: materialize normalized_portrait first"
         ) from None
     prompt_set = load_prompt_set(storage, registration)
-    batch = ActorBatch(layout, prompt_set, portrait, shot_ids)
+    batch = ActorBatch(layout, prompt_set, portrait, shot_ids, registration.known_since)
     gate = None
     if quality is not None:
         if quality.identity:

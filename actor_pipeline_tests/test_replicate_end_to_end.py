@@ -30,7 +30,7 @@ def test_a_token_makes_the_full_set_through_replicate(
     manifest = json.loads((tmp_path / "out/default/custom-actors/alice/training_data/manifest.json").read_text())
     assert manifest["model"] == "black-forest-labs/flux-kontext-pro"
     assert manifest["ledger"] == {"predictions_created": 17, "predictions_succeeded": 17, "predictions_failed": 0,
-                                  "predictions_canceled": 0, "cost_usd": pytest.approx(0.68)}
+                                  "predictions_canceled": 0, "cost_usd": pytest.approx(0.68), "predictions_recovered": 0}
     assert all(image["prediction_id"] and image["width"] == 1392 for image in manifest["images"])
     sent_seeds = {seed for (_, seed) in counters.predictions_per_shot}
     assert sent_seeds == {image["seed"] for image in manifest["images"]}

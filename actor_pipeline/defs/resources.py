@@ -198,6 +198,7 @@ class PipelineSettings:
     max_concurrency: int | None = None  # None: every shot of the actor at once
     shot_timeout_s: float = DEFAULT_SHOT_TIMEOUT_S
     storage_outage_s: float = DEFAULT_STORAGE_OUTAGE_S
+    outage_wait_s: float | None = None  # None: ReplicateSettings' default
     trigger: str = DEFAULT_TRIGGER  # the LoRA bundle's trigger word
     bundle_layout: str = Layout.FLAT.value
     qc_attempts: int = DEFAULT_QC_ATTEMPTS
@@ -214,6 +215,7 @@ class PipelineSettings:
             "max_concurrency": env.max_concurrency,
             "shot_timeout_s": env.shot_timeout_s,
             "storage_outage_s": env.storage_outage_s,
+            "outage_wait_s": env.outage_wait_s,
             "identity_check": env.qc_identity,
         }
         return cls(**{name: value for name, value in values.items() if value is not None})
@@ -266,4 +268,5 @@ class PipelineSettings:
             storage_outage_s=self.storage_outage_s,
             qc_attempts=self.qc_attempts,
             identity_check=self.identity_check,
+            replicate=ReplicateConfig(**({"outage_wait_s": self.outage_wait_s} if self.outage_wait_s else {})),
         )

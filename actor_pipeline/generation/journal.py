@@ -12,7 +12,12 @@ replaced atomically and fsynced at every step: storage may be what is failing. W
 ends, the entry goes to storage as the shot's record beside the set, and the local entry and
 spooled bytes are removed. So a shot's state is read by one rule: the local entry if there is
 one, else the record in storage. Status, ``retry-failed``, the manifest and Dagster all read it
-through ``ShotJournal.load``.
+through ``ShotJournal.load``, which only reads; the commands that make things load with
+``repair=True``, which also sets aside a garbled entry, drops an entry that another maker made
+stale, and stores a record rebuilt from its image, saying so in the log.
+
+What the journal cannot know (the state folder lost, an entry garbled, a machine that never saw
+the shot) the provider's list of predictions tells: see ``RecallsPredictions``.
 """
 
 import hashlib
@@ -29,7 +34,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from actor_pipeline.catalog.prompts import PlannedShot
-from actor_pipeline.errors import StateError
+from actor_pipeline.errors import StateError, StorageUnavailable
 from actor_pipeline.generation.types import ShotStatus, Usage
 from actor_pipeline.quality.model import CheckResult, ImageAnalysis
 from actor_pipeline.storage.base import Storage, atomic_write
@@ -39,7 +44,7 @@ log = logging.getLogger(__name__)
 
 # Object metadata of a stored image that lets a lost or garbled record be rebuilt from it.
 FINGERPRINT_META, USAGE_META, ATTEMPTS_META = "fingerprint", "usage", "attempts"
-BACKEND_META, MODEL_META = "backend", "model"
+BACKEND_META, MODEL_META, PREDICTIONS_META = "backend", "model", "predictions"
 
 
 class Step(str, Enum):
@@ -85,6 +90,7 @@ class ShotRecord(BaseModel):
     image: StoredImage | None = None  # the last good image
     attempt: Attempt | None = None  # set exactly while the status is in_progress
     prediction_id: str | None = None
+    predictions: list[str] = Field(default_factory=list)  # every prediction made for the shot that we know of
     duration_s: float | None = None
     error: str | None = None
     attempts: int = 0
@@ -121,6 +127,8 @@ def image_metadata(record: ShotRecord) -> dict[str, str]:
         "prompt-sha256": hashlib.sha256(record.prompt.encode()).hexdigest(),
         "seed": str(record.seed),
         "prediction-id": record.prediction_id or "",
+        # The last ones: object metadata is small (2 KB on S3), and a shot rarely has more than a few.
+        PREDICTIONS_META: ",".join(record.predictions[-16:]),
         FINGERPRINT_META: record.fingerprint,
         BACKEND_META: record.backend,
         MODEL_META: record.model,
@@ -138,31 +146,45 @@ class ShotJournal:
         self.folder = storage.state_dir / layout.user_id / layout.actor_id
         self.spool_folder = self.folder / "spool"
 
-    def load(self, shot: PlannedShot) -> ShotRecord | None:
-        """The shot's state: the local entry if any, else its record in storage (rebuilt from the
-        stored image when the record is missing or garbled), else ``None`` (never attempted). A
-        garbled record that cannot be rebuilt reads as a failed shot whose error names the file."""
+    def load(self, shot: PlannedShot, *, repair: bool = False) -> ShotRecord | None:
+        """The shot's state: the local entry if any (unless another maker has since stored the
+        shot), else its record in storage (rebuilt from the stored image when the record is
+        missing or garbled), else ``None`` (never attempted as far as our state knows). A garbled
+        record that cannot be rebuilt reads as a failed shot whose error names the file.
+
+        Only reads, unless ``repair``: then a garbled local entry is moved aside, a stale one is
+        removed with its spool, and a rebuilt record is stored."""
         local = self._entry_path(shot.shot_id)
         try:
-            return ShotRecord.model_validate_json(local.read_bytes())
+            entry = ShotRecord.model_validate_json(local.read_bytes())
         except FileNotFoundError:
-            pass
+            entry = None
         except (ValidationError, ValueError, OSError) as exc:
-            kept = local.with_name(f"{local.name}.corrupt")
-            os.replace(local, kept)
-            log.warning(
-                "%s: journal entry %s is unreadable (%s); kept as %s, reading the stored record",
-                self.layout.actor_id, local, _first_line(exc), kept,
-            )  # fmt: skip
+            entry = None
+            if repair:
+                kept = local.with_name(f"{local.name}.corrupt")
+                os.replace(local, kept)
+                log.warning(
+                    "%s: journal entry %s is unreadable (%s): moved aside as %s; Replicate's list of predictions "
+                    "tells what it had paid for", self.layout.actor_id, local, _first_line(exc), kept,
+                )  # fmt: skip
         key = self.layout.shot_record(shot.shot_id)
+        if entry is not None and entry.attempt is None:
+            return entry  # finished, waiting for flush() to reach storage
         try:
             raw = self.storage.get(key)
         except FileNotFoundError:
-            return self._rebuilt(shot, None)
+            return entry or self._rebuilt(shot, None, repair)
+        except StorageUnavailable:
+            if entry is None:
+                raise
+            return entry  # whether another maker stored it since is for a later look
         try:
-            return ShotRecord.model_validate_json(raw)
+            stored = ShotRecord.model_validate_json(raw)
         except (ValidationError, ValueError) as exc:
-            rebuilt = self._rebuilt(shot, key)
+            if entry is not None:
+                return entry
+            rebuilt = self._rebuilt(shot, key, repair)
             if rebuilt is not None:
                 return rebuilt
             problem = StateError(
@@ -181,6 +203,29 @@ class ShotJournal:
                 model="",
                 error=str(problem),
             )
+        if entry is None:
+            return stored
+        if stored.attempt is None and stored.updated_at > entry.updated_at:
+            # Another maker (another machine, after this one's lease lapsed) finished the shot since.
+            if repair:
+                self._drop_entry(shot.shot_id)
+                log.warning(
+                    "%s: shot %s was stored by another maker after this machine's unfinished attempt: "
+                    "dropped the stale journal entry", self.layout.actor_id, shot.shot_id,
+                )  # fmt: skip
+            return stored
+        return entry
+
+    def unreadable_entry(self, shot_id: str) -> Path | None:
+        """The shot's local entry if it is there but cannot be read (status shows it)."""
+        local = self._entry_path(shot_id)
+        try:
+            ShotRecord.model_validate_json(local.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (ValidationError, ValueError, OSError):
+            return local
+        return None
 
     def write(self, record: ShotRecord) -> None:
         """Journal a step of an attempt under way, durably, before the next costly step."""
@@ -223,11 +268,15 @@ class ShotJournal:
     def _publish(self, record: ShotRecord) -> None:
         body = record.model_dump_json(indent=2).encode()
         self.storage.put(self.layout.shot_record(record.shot_id), body, "application/json")
-        self._entry_path(record.shot_id).unlink(missing_ok=True)
-        self._spool_path(record.shot_id).unlink(missing_ok=True)
+        self._drop_entry(record.shot_id)
 
-    def _rebuilt(self, shot: PlannedShot, garbled_key: str | None) -> ShotRecord | None:
-        """The record of a shot whose image is stored with this shot's metadata, or ``None``."""
+    def _drop_entry(self, shot_id: str) -> None:
+        self._entry_path(shot_id).unlink(missing_ok=True)
+        self._spool_path(shot_id).unlink(missing_ok=True)
+
+    def _rebuilt(self, shot: PlannedShot, garbled_key: str | None, store: bool) -> ShotRecord | None:
+        """The record of a shot whose image is stored with this shot's metadata (stored again
+        when ``store``), or ``None``."""
         key = self.layout.image(shot.index)
         stored = self.storage.head(key)
         meta = stored.metadata if stored else {}
@@ -255,12 +304,14 @@ class ShotJournal:
             model=meta.get(MODEL_META, ""),
             image=StoredImage(key=key, sha256=stored.sha256, width=width, height=height, bytes=stored.size),
             prediction_id=meta.get("prediction-id") or None,
+            predictions=[p for p in meta.get(PREDICTIONS_META, meta.get("prediction-id", "")).split(",") if p],
             attempts=int(meta.get(ATTEMPTS_META, "1")),
             usage=Usage(**json.loads(meta.get(USAGE_META, "{}"))),
         )
-        what = f"garbled record {garbled_key}" if garbled_key else "missing record"
-        log.warning("%s: shot %s: rebuilt the %s from the stored image %s", self.layout.actor_id, shot.shot_id, what, key)
-        self._publish(record)
+        if store:
+            what = f"garbled record {garbled_key}" if garbled_key else "missing record"
+            log.warning("%s: shot %s: rebuilt the %s from the stored image %s", self.layout.actor_id, shot.shot_id, what, key)
+            self._publish(record)
         return record
 
     def _entry_path(self, shot_id: str) -> Path:

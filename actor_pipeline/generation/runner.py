@@ -2,14 +2,21 @@
 run left half-way, so no interruption pays twice or loses a paid image.
 
 This is plain asyncio: the Dagster asset is a thin wrapper around ``generate_shots``. One failed
-shot never affects the others. Three things close the gate for new predictions while the shots
-already paid for go on: a stop signal (``stopping``), a lost lease, and storage that stopped
-answering (creates wait for it up to ``storage_outage_s``, then give up for this run).
+shot never affects the others. Four things close the gate for new predictions while the shots
+already paid for go on: a stop signal (``stopping``), a lost lease, storage that stopped
+answering (creates wait for it up to ``storage_outage_s``, then give up for this run), and the
+provider refusing the token (the run then raises ``CredentialsRefused``).
+
+Before it creates anything, a run reads the provider's list of predictions once
+(``RecallsPredictions``): a prediction for one of its shots that the journal does not know (the
+state folder lost or garbled, another machine's run) is adopted while it lives, and added to the
+shot's ledger otherwise, so that the ledger equals the bill.
 """
 
 import asyncio
 import contextlib
 import hashlib
+from collections import defaultdict
 import io
 import logging
 import signal
@@ -22,7 +29,7 @@ from typing import Protocol
 from PIL import Image
 
 from actor_pipeline.catalog.prompts import PlannedShot, PromptSet
-from actor_pipeline.errors import StorageUnavailable
+from actor_pipeline.errors import CredentialsRefused, StorageUnavailable
 from actor_pipeline.generation import stopping
 from actor_pipeline.generation.debug import DebugWriter
 from actor_pipeline.generation.journal import (
@@ -37,6 +44,9 @@ from actor_pipeline.generation.journal import (
 from actor_pipeline.generation.types import (
     CreatesClosed,
     ImageBackend,
+    ProviderDown,
+    Recalled,
+    RecallsPredictions,
     Resume,
     ShotGenerationError,
     ShotGenerator,
@@ -74,6 +84,8 @@ class ActorBatch:
     prompt_set: PromptSet
     portrait_jpeg: bytes
     shot_ids: Sequence[str]
+    # No prediction for the actor is older (its first registration): where the provider's list is read from.
+    known_since: datetime = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -112,36 +124,24 @@ async def generate_shots(
     journal = ShotJournal(storage, batch.layout)
     await asyncio.to_thread(journal.flush)
     planned = [batch.prompt_set.shot(shot_id) for shot_id in batch.shot_ids]
-    run = _ActorRun(
-        batch,
-        backend,
-        storage,
-        journal,
-        limits,
-        debug,
-        _Gate(storage, limits.storage_outage_s, lease_lost),
-        portrait_sha=hashlib.sha256(batch.portrait_jpeg).hexdigest(),
-        params=backend.fingerprint_params(),
-    )
-    for shot in planned:
-        run.plan(shot, await asyncio.to_thread(journal.load, shot))
-
-    outcomes: dict[str, ShotOutcome] = {}
-    todo: list[PlannedShot] = []
-    for shot in planned:
-        record = run.previous[shot.shot_id]
-        if _refused_every_wording(shot, record):
-            outcomes[shot.shot_id] = run.refused_every_wording(shot)
-        elif not force and record and await asyncio.to_thread(_still_valid, storage, record, run.prints[shot.shot_id]):
-            outcomes[shot.shot_id] = ShotOutcome(record, reused=True)
-        else:
-            todo.append(shot)
-    if outcomes:
-        log.info("%s: %d shot(s) already made with the same inputs, reused", batch.layout.actor_id, len(outcomes))
-    if todo:
-        outcomes.update((o.record.shot_id, o) for o in await run.make_all(todo, force))
-    if quality is not None:
-        await run.gate_on_quality(planned, outcomes, quality)
+    async with contextlib.AsyncExitStack() as sessions:
+        run = _ActorRun(
+            batch,
+            backend,
+            storage,
+            journal,
+            limits,
+            debug,
+            _Gate(storage, limits.storage_outage_s, lease_lost),
+            sessions,
+            portrait_sha=hashlib.sha256(batch.portrait_jpeg).hexdigest(),
+            params=backend.fingerprint_params(),
+        )
+        for shot in planned:
+            run.plan(shot, await asyncio.to_thread(journal.load, shot, repair=True))
+        outcomes = await run.make_set(planned, force, quality)
+    if run.gate.refused is not None:
+        raise run.gate.refused
     return [outcomes[shot_id] for shot_id in batch.shot_ids if shot_id in outcomes]
 
 
@@ -172,6 +172,7 @@ class _Gate:
     outage_s: float
     lease_lost: Callable[[], bool]
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    refused: CredentialsRefused | None = None  # the provider refused the token: nothing more is created
     down_since: float | None = None
     _probe: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -181,6 +182,8 @@ class _Gate:
                 raise CreatesClosed(f"not started: the run was stopped ({_signal_name()})")
             if self.lease_lost():
                 raise CreatesClosed("not started: another maker took over the actor's lease")
+            if self.refused is not None:
+                raise CreatesClosed(f"not started: {self.refused}")
             if self.down_since is None:
                 return
             if time.monotonic() - self.down_since > self.outage_s:
@@ -220,11 +223,15 @@ class _ActorRun:
     limits: RunLimits
     debug: DebugWriter | None
     gate: _Gate
+    sessions: contextlib.AsyncExitStack  # the backend session, entered once per run
     portrait_sha: str
     params: Mapping[str, object]  # the backend's settings that shape an image
     wordings: dict[str, int] = field(default_factory=dict)  # shot id -> the wording its next attempt uses
     prints: dict[str, str] = field(default_factory=dict)  # shot id -> fingerprint of its next attempt's inputs
     previous: dict[str, ShotRecord | None] = field(default_factory=dict)  # shot id -> its journal now
+    generator: ShotGenerator | None = None
+    recalled: bool = False  # the provider's list was read this run
+    unstarted: dict[str, CreatesClosed] = field(default_factory=dict)  # shot id -> why it was not let start
 
     def plan(self, shot: PlannedShot, record: ShotRecord | None) -> None:
         """What the shot's next attempt sends, given its journal."""
@@ -233,6 +240,26 @@ class _ActorRun:
         words = shot.wording(self.wordings[shot.shot_id])
         b = self.backend
         self.prints[shot.shot_id] = fingerprint(self.portrait_sha, words.prompt, words.seed, b.name, b.model, self.params)
+
+    async def make_set(self, planned: list[PlannedShot], force: bool, quality: Quality | None) -> dict[str, ShotOutcome]:
+        """Reuse what is made, make the rest, then check the set's quality."""
+        outcomes: dict[str, ShotOutcome] = {}
+        todo: list[PlannedShot] = []
+        for shot in planned:
+            record = self.previous[shot.shot_id]
+            if _refused_every_wording(shot, record):
+                outcomes[shot.shot_id] = self.refused_every_wording(shot)
+            elif not force and record and await asyncio.to_thread(_still_valid, self.storage, record, self.prints[shot.shot_id]):
+                outcomes[shot.shot_id] = ShotOutcome(record, reused=True)
+            else:
+                todo.append(shot)
+        if outcomes:
+            log.info("%s: %d shot(s) already made with the same inputs, reused", self.batch.layout.actor_id, len(outcomes))
+        if todo:
+            outcomes.update((o.record.shot_id, o) for o in await self.make_all(todo, force))
+        if quality is not None and self.gate.refused is None:
+            await self.gate_on_quality(planned, outcomes, quality)
+        return outcomes
 
     async def gate_on_quality(self, planned: list[PlannedShot], outcomes: dict[str, ShotOutcome], quality: Quality) -> None:
         """Check the made set; regenerate (next wording, new seed) what fails a blocking check,
@@ -286,26 +313,117 @@ class _ActorRun:
                 return await self.make(shot, generator, force)
 
         with stopping.handle_signals(), stopping.listening(lambda: loop.call_soon_threadsafe(self.gate.stopped.set)):
-            async with contextlib.AsyncExitStack() as stack:
-                try:
-                    generator = await stack.enter_async_context(self.backend.session(self.batch.portrait_jpeg))
-                except Exception as exc:  # e.g. the portrait upload failed: every shot fails, clearly
-                    failure = ShotGenerationError(f"could not start a {self.backend.name} session: {exc}")
-                    return [self._unmade(shot, failure) for shot in todo]
-                tasks = [asyncio.create_task(one(generator, shot)) for shot in todo]
-                finished = asyncio.gather(*tasks, return_exceptions=True)
-                stopper = asyncio.ensure_future(self.gate.stopped.wait())
-                await asyncio.wait([finished, stopper], return_when=asyncio.FIRST_COMPLETED)
-                stopper.cancel()
-                # On a stop, shots under way end here: each has journaled its last step, and a
-                # created prediction is left to finish at Replicate, for the next run to adopt.
-                for task in tasks:
-                    task.cancel()
-                results = await finished
-        return [
+            try:
+                generator = await self._session()
+                if isinstance(generator, RecallsPredictions) and not self.recalled:
+                    await self._recall(generator, todo, force)
+            except CredentialsRefused:
+                raise
+            except CreatesClosed as exc:  # the provider is down: nothing is started
+                outcomes = [self._unmade(shot, exc) for shot in todo]
+                await self._summarize_unstarted(outcomes)
+                return outcomes
+            except Exception as exc:  # e.g. the portrait upload failed: every shot fails, clearly
+                failure = ShotGenerationError(f"could not start a {self.backend.name} session: {exc}")
+                return [self._unmade(shot, failure) for shot in todo]
+            tasks = [asyncio.create_task(one(generator, shot)) for shot in todo]
+            finished = asyncio.gather(*tasks, return_exceptions=True)
+            stopper = asyncio.ensure_future(self.gate.stopped.wait())
+            await asyncio.wait([finished, stopper], return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            # On a stop, shots under way end here: each has journaled its last step, and a
+            # created prediction is left to finish at Replicate, for the next run to adopt.
+            for task in tasks:
+                task.cancel()
+            results = await finished
+        outcomes = [
             result if isinstance(result, ShotOutcome) else self._interrupted(shot)
             for shot, result in zip(todo, results, strict=True)
         ]
+        await self._summarize_unstarted(outcomes)
+        return outcomes
+
+    async def _session(self) -> ShotGenerator:
+        if self.generator is None:
+            self.generator = await self.sessions.enter_async_context(self.backend.session(self.batch.portrait_jpeg))
+        return self.generator
+
+    async def _recall(self, generator: RecallsPredictions, todo: list[PlannedShot], force: bool) -> None:
+        """Read the provider's list once; adopt or count what it has for ``todo`` that the
+        journal does not know."""
+        owner: dict[tuple[str, int], str] = {}
+        for shot in todo:
+            # Every wording the shot may have used: a lost journal no longer says which.
+            last = max(self.wordings[shot.shot_id], len(shot.rewordings)) + self.limits.qc_attempts
+            for number in range(last + 1):
+                words = shot.wording(number)
+                owner[(words.prompt, words.seed)] = shot.shot_id
+        started = [r.attempt.started_at for r in self.previous.values() if r and r.attempt]
+        since = min([self.batch.known_since, *started])
+        found = await generator.recall(set(owner), since)
+        self.recalled = True
+        by_shot: dict[str, list[Recalled]] = defaultdict(list)
+        for prediction in found:
+            by_shot[owner[(prediction.prompt, prediction.seed)]].append(prediction)
+        for shot in todo:
+            if by_shot[shot.shot_id]:
+                self._reconcile(shot, by_shot[shot.shot_id], force)
+
+    def _reconcile(self, shot: PlannedShot, listed: list[Recalled], force: bool) -> None:
+        """Add the listed predictions the shot's journal does not know to its ledger; adopt the
+        newest that can still give this attempt its image, unless the journal has one under way."""
+        before = self.previous[shot.shot_id]
+        known = set(before.predictions) | {before.prediction_id} if before else set()
+        unknown = [p for p in listed if p.prediction_id not in known]
+        if before is not None:
+            # A record from before prediction ids were kept counts some it cannot name: the oldest.
+            named = len(known - {None})
+            unknown = unknown[: max(0, len(unknown) - max(0, before.usage.predictions_created - named))]
+        if not unknown:
+            return
+        words = shot.wording(self.wordings[shot.shot_id])
+        under_way = before is not None and before.attempt is not None and before.attempt.prediction_id is not None
+        adopt = None
+        if not force and not under_way:
+            adopt = next((p for p in unknown if p.adoptable and (p.prompt, p.seed) == (words.prompt, words.seed)), None)
+        fp = self.prints[shot.shot_id]
+        record = before.model_copy(deep=True) if before else _working_record(None, shot, 0, fp, self.backend, None)
+        for prediction in unknown:
+            record.predictions.append(prediction.prediction_id)
+            record.attempts += 1
+            if prediction is not adopt:
+                record.usage += prediction.usage
+        if adopt is not None:
+            adopted = Usage(predictions_created=1, predictions_recovered=1)
+            record.usage += adopted
+            record.prediction_id = adopt.prediction_id
+            record.status, record.fingerprint = ShotStatus.IN_PROGRESS, fp
+            record.attempt = Attempt(
+                step=Step.CREATED, started_at=adopt.created_at, prediction_id=adopt.prediction_id, usage=adopted
+            )
+        paid = sum(p.usage.cost_usd for p in unknown if p is not adopt)
+        log.warning(
+            "%s: shot %s: Replicate lists %d prediction(s) our journal did not have%s%s",
+            self.batch.layout.actor_id, shot.shot_id, len(unknown),
+            f"; adopted {adopt.prediction_id}" if adopt else "",
+            f"; ${paid:.2f} added to the ledger" if paid else "",
+        )  # fmt: skip
+        self.previous[shot.shot_id] = record
+
+    async def _summarize_unstarted(self, outcomes: list[ShotOutcome]) -> None:
+        """One line per reason the gate gave for shots it did not let start, not one per shot. A
+        provider outage is also journaled on them, so that the manifest and status say why."""
+        reasons: dict[str, int] = defaultdict(int)
+        for outcome in outcomes:
+            reason = self.unstarted.pop(outcome.record.shot_id, None)
+            if reason is None:
+                continue
+            reasons[str(reason)] += 1
+            if isinstance(reason, ProviderDown):
+                record = outcome.record
+                await self._try(self._settle if record.attempt is None else self.journal.write, record)
+        for reason_text, count in reasons.items():
+            log.warning("%s: %d shot(s) not made: %s", self.batch.layout.actor_id, count, reason_text)
 
     async def make(self, shot: PlannedShot, generator: ShotGenerator, force: bool) -> ShotOutcome:
         before = self.previous[shot.shot_id]
@@ -318,10 +436,10 @@ class _ActorRun:
         started = time.monotonic()
         deadline = started + self.limits.shot_timeout_s
         try:
-            async with asyncio.timeout(self.limits.shot_timeout_s):
+            async with asyncio.timeout(self.limits.shot_timeout_s) as timer:
                 data = self.journal.spooled(shot.shot_id, attempt.spool_sha256) if attempt and attempt.spool_sha256 else None
                 if data is None:
-                    progress = _Progress(self, record, base, usage)
+                    progress = _Progress(self, record, base, usage, timer, deadline)
                     job = ShotJob(
                         self.batch.layout.actor_id,
                         shot.shot_id,
@@ -329,7 +447,7 @@ class _ActorRun:
                         record.prompt,
                         record.seed,
                         deadline,
-                        _resume(attempt, before),
+                        _resume(attempt, before, self.recalled),
                     )
                     image = await generator.generate(job, progress)
                     record.prediction_id = image.prediction_id or record.prediction_id
@@ -347,6 +465,9 @@ class _ActorRun:
                 record.duration_s = round(time.monotonic() - started, 3)
                 record.usage = base + usage
                 await asyncio.to_thread(self._settle, record)
+        except CredentialsRefused as exc:
+            self.gate.refused = self.gate.refused or exc
+            return self._unmade(shot, exc)
         except CreatesClosed as exc:
             return self._unmade(shot, exc)
         except ShotGenerationError as exc:
@@ -360,8 +481,8 @@ class _ActorRun:
                 record.attempt.usage = usage
                 await self._try(self.journal.write, record)
             else:
-                if record.attempt is None:  # it failed before it created anything: still an attempt
-                    record.attempts += 1
+                if record.attempt is None or record.attempt.prediction_id is None:
+                    record.attempts += 1  # refused before anything was created (not an outage): still a try
                 record.status, record.attempt = exc.status, None
                 await self._try(self._settle, record)
         except TimeoutError:
@@ -450,15 +571,19 @@ class _ActorRun:
         return ShotOutcome(record, reused=False)
 
     def _unmade(self, shot: PlannedShot, reason: Exception) -> ShotOutcome:
-        """A shot this run did not start: its journal is left as it was."""
+        """A shot this run did not start: its journal is left as it was. Shots the gate held
+        back are told in one line by ``_summarize_unstarted``."""
         before = self.previous[shot.shot_id]
         record = (before.model_copy(deep=True) if before else None) or _working_record(
             None, shot, 0, self.prints[shot.shot_id], self.backend, None
         )
-        if before is None:
-            record.status, record.attempts = ShotStatus.PENDING, 0
+        if before is None or before.status is ShotStatus.IN_PROGRESS and not before.attempts:
+            record.status = ShotStatus.PENDING
         record.error = str(reason)
-        self._log(shot, record)
+        if isinstance(reason, CreatesClosed):
+            self.unstarted[shot.shot_id] = reason
+        else:
+            self._log(shot, record)
         return ShotOutcome(record, reused=False)
 
     def _interrupted(self, shot: PlannedShot) -> ShotOutcome:
@@ -483,19 +608,26 @@ class _Progress:
     record: ShotRecord
     base: Usage
     usage: Usage
+    timer: asyncio.Timeout  # the shot's timeout, counted again from each create request
+    deadline: float
 
     async def creating(self) -> datetime:
         await self.run.gate.admit()
+        timeout_s = self.run.limits.shot_timeout_s
+        self.deadline = time.monotonic() + timeout_s
+        self.timer.reschedule(asyncio.get_running_loop().time() + timeout_s)
         if self.record.attempt is None:
-            self.record.attempts += 1
             self.record.attempt = Attempt(step=Step.PLANNED, started_at=datetime.now(UTC))
         # A create retried within the attempt keeps the first start: the lookup must cover it.
         await self._write(Step.PLANNED)
         return self.record.attempt.started_at
 
     async def created(self, prediction_id: str) -> None:
+        """A prediction exists: the attempt counts (one that paid nothing does not)."""
         assert self.record.attempt is not None
         self.record.attempt.prediction_id = self.record.prediction_id = prediction_id
+        self.record.predictions.append(prediction_id)
+        self.record.attempts += 1
         await self._write(Step.CREATED)
 
     async def output_ready(self, url: str, expires_at: datetime) -> None:
@@ -523,6 +655,7 @@ def _working_record(
         backend=backend.name,
         model=backend.model,
         image=before.image if before else None,  # a failure keeps the last good image
+        predictions=list(before.predictions) if before else [],
         analysis=before.analysis if before else None,
         attempt=attempt.model_copy(deep=True) if attempt else None,
         prediction_id=before.prediction_id if before else None,
@@ -536,7 +669,7 @@ def _working_record(
     return record
 
 
-def _resume(attempt: Attempt | None, before: ShotRecord | None) -> Resume | None:
+def _resume(attempt: Attempt | None, before: ShotRecord | None, searched: bool) -> Resume | None:
     if attempt is None:
         return None
     return Resume(
@@ -546,4 +679,5 @@ def _resume(attempt: Attempt | None, before: ShotRecord | None) -> Resume | None
         output_expires_at=attempt.output_expires_at,
         # Before this attempt created anything, the record's prediction is an earlier attempt's.
         earlier_prediction=before.prediction_id if before and attempt.prediction_id is None else None,
+        searched=searched,
     )

@@ -5,7 +5,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class ShotStatus(str, Enum):
@@ -29,6 +29,9 @@ class Usage:
     predictions_failed: int = 0
     predictions_canceled: int = 0
     cost_usd: float = 0.0
+    # Of those created: found in the provider's list of predictions rather than in our journal
+    # (our state was lost or garbled, or a create's answer never arrived).
+    predictions_recovered: int = 0
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(
@@ -37,6 +40,7 @@ class Usage:
             self.predictions_failed + other.predictions_failed,
             self.predictions_canceled + other.predictions_canceled,
             round(self.cost_usd + other.cost_usd, 6),
+            self.predictions_recovered + other.predictions_recovered,
         )
 
     def __sub__(self, other: "Usage") -> "Usage":
@@ -46,7 +50,23 @@ class Usage:
             -other.predictions_failed,
             -other.predictions_canceled,
             -other.cost_usd,
+            -other.predictions_recovered,
         )
+
+
+@dataclass(frozen=True)
+class Recalled:
+    """A prediction the provider lists for one of a shot's wordings: what it cost so far, and
+    whether this run can take it over instead of paying again."""
+
+    prediction_id: str
+    prompt: str
+    seed: int
+    created_at: datetime
+    usage: Usage  # as it stands now; a prediction still running counts as created only
+    running: bool  # starting or processing
+    # Made from this portrait and still running, or succeeded with its output still downloadable.
+    adoptable: bool
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,9 @@ class Resume:
     output_url: str | None = None  # finished: its output, downloadable until output_expires_at
     output_expires_at: datetime | None = None
     earlier_prediction: str | None = None  # the shot's previous prediction, never this attempt's
+    # The provider's list was searched this run and holds no prediction of this attempt: a
+    # planned attempt without a prediction id creates one without looking again.
+    searched: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,7 +92,7 @@ class ShotJob:
     index: int  # 1-based position in the catalog
     prompt: str
     seed: int
-    deadline: float = float("inf")  # time.monotonic() by which the shot must be stored
+    deadline: float = float("inf")  # time.monotonic() by which the shot must be stored, at first
     resume: Resume | None = None
 
 
@@ -107,7 +130,13 @@ class ShotGenerationError(Exception):
 
 
 class CreatesClosed(Exception):
-    """No prediction may be created now (a stop signal, a storage outage, a lost lease)."""
+    """No prediction may be created now (a stop signal, a storage or provider outage, a lost
+    lease, a spending cap). The shot is left as it was, and no attempt is counted."""
+
+
+class ProviderDown(CreatesClosed):
+    """The provider did not answer (5xx, 429, refused or dropped connections) for longer than a
+    run waits out an outage: nothing more is created this run, and nothing unpaid counts as a try."""
 
 
 class ShotProgress(Protocol):
@@ -115,6 +144,12 @@ class ShotProgress(Protocol):
     goes on, and ``usage`` is the attempt's running cost, which the backend adds to."""
 
     usage: Usage
+
+    @property
+    def deadline(self) -> float:
+        """``time.monotonic()`` by which the shot must be stored: the shot's timeout counts from
+        its last create request (waiting out an outage before it has a bound of its own)."""
+        ...
 
     async def creating(self) -> datetime:
         """Called right before a create request: journals the intent and returns its time.
@@ -131,6 +166,17 @@ class ShotGenerator(Protocol):
 
     async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
         """Make one image (continuing ``job.resume`` if set), or raise ``ShotGenerationError``."""
+        ...
+
+
+@runtime_checkable
+class RecallsPredictions(Protocol):
+    """A ``ShotGenerator`` whose provider keeps a list of the account's predictions (Replicate):
+    the record of what was paid that survives our own state."""
+
+    async def recall(self, wordings: set[tuple[str, int]], since: datetime) -> list[Recalled]:
+        """Every prediction of this model created since ``since`` (give or take clock skew) whose
+        (prompt, seed) is in ``wordings``, newest first: one paginated pass over the list."""
         ...
 
 

@@ -33,6 +33,13 @@ def actor_status(actor_id: str, settings: PipelineSettings) -> list[dict[str, An
         status = record.status.value if record else "not generated"
         if record and record.status is ShotStatus.IN_PROGRESS and not being_made:
             status = INTERRUPTED
+        error = record.error if record else None
+        if (unreadable := journal.unreadable_entry(shot.shot_id)) is not None:
+            status = "unknown" if record is None else status
+            error = (
+                f"journal entry {unreadable} is unreadable: the next generate or retry-failed looks in Replicate's "
+                "list of predictions before paying for the shot"
+            )
         dagster_status = partition_status.get(str(key))
         rows.append(
             {
@@ -45,7 +52,7 @@ def actor_status(actor_id: str, settings: PipelineSettings) -> list[dict[str, An
                 "partition": dagster_status.value.lower() if dagster_status else "never run",
                 "attempts": record.attempts if record else 0,
                 "cost_usd": record.usage.cost_usd if record else 0.0,
-                "error": record.error if record else None,
+                "error": error,
             }
         )
     return rows

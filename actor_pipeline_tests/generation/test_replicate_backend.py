@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from PIL import Image
 
-from actor_pipeline.errors import ConfigurationError
+from actor_pipeline.errors import ConfigurationError, CredentialsRefused
 from actor_pipeline.generation.types import GeneratedImage, ShotGenerationError, ShotStatus, Usage
 from actor_pipeline_tests.replicate_emulator import Fault, ReplicateEmulator
 from actor_pipeline_tests.replicate_emulator.driver import (
@@ -173,21 +173,28 @@ def test_a_missing_token_is_a_configuration_error(
         run(replicate_backend(fast_settings()), portrait, make_jobs(1))
 
 
-def test_a_rejected_token_fails_the_shot_naming_the_fix(
+def test_a_rejected_token_stops_at_the_first_401_naming_the_fix(
     emulator: ReplicateEmulator, portrait: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_wrong_token_value")
-    [result] = run(replicate_backend(fast_settings()), portrait, make_jobs(1))
+    with pytest.raises(CredentialsRefused) as refused:
+        run(replicate_backend(fast_settings()), portrait, make_jobs(1))
 
-    assert isinstance(result, ShotGenerationError) and result.status is ShotStatus.FAILED
-    assert "401" in str(result) and "set REPLICATE_API_TOKEN" in str(result)
-    assert "r8_wrong_token_value" not in str(result)
-    assert result.usage == Usage()
+    assert "401" in str(refused.value) and "set REPLICATE_API_TOKEN" in str(refused.value)
+    assert "r8_wrong_token_value" not in str(refused.value)
+    assert isinstance(refused.value, ConfigurationError)  # the CLI's exit 2
+    assert emulator.account.counters().predictions_created == 0
 
 
-def test_a_failed_upload_names_the_problem(
+def test_a_failed_upload_names_the_problem(emulator: ReplicateEmulator, large_portrait: bytes) -> None:
+    emulator.account.inject("upload", Fault(400))
+    with pytest.raises(RuntimeError, match=r"could not upload the portrait .* HTTP 400"):
+        run(replicate_backend(fast_settings()), large_portrait, make_jobs(1))
+
+
+def test_an_upload_refused_for_the_token_stops_naming_the_fix(
     emulator: ReplicateEmulator, large_portrait: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_wrong_token_value")
-    with pytest.raises(RuntimeError, match=r"could not upload the portrait .* HTTP 401"):
+    with pytest.raises(CredentialsRefused, match=r"HTTP 401.*set REPLICATE_API_TOKEN"):
         run(replicate_backend(fast_settings()), large_portrait, make_jobs(1))

@@ -5,7 +5,7 @@ import replicate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actor_pipeline.generation.types import GeneratedImage, ShotGenerationError, ShotStatus, Usage
+from actor_pipeline.generation.types import GeneratedImage, ProviderDown, ShotGenerationError, ShotStatus, Usage
 from actor_pipeline_tests.replicate_emulator import FLAGGED_ERROR, Behaviour, Fault, ReplicateEmulator
 from actor_pipeline_tests.replicate_emulator.driver import fast_settings, make_jobs, replicate_backend, run, succeeded
 
@@ -37,15 +37,15 @@ def test_a_429_is_waited_out_as_long_as_it_says(emulator: ReplicateEmulator, por
     assert second - first >= 1.0  # a lower bound only: the wait may be longer, never shorter
 
 
-def test_endless_429s_give_up_after_the_configured_attempts(emulator: ReplicateEmulator, portrait: bytes) -> None:
-    emulator.account.throttle_creates(100, retry_after_s=0)
-    [result] = run(replicate_backend(fast_settings(create_attempts=3)), portrait, make_jobs(1))
+def test_endless_429s_are_an_outage_that_stops_creating_after_its_bound(
+    emulator: ReplicateEmulator, portrait: bytes
+) -> None:
+    emulator.account.throttle_creates(1000, retry_after_s=0)
+    with pytest.raises(ProviderDown, match=r"did not answer for 0.3 s .*429.*nothing was paid"):
+        run(replicate_backend(fast_settings(outage_wait_s=0.3)), portrait, make_jobs(1))
 
-    error = failure(result)
-    assert error.status is ShotStatus.FAILED
-    assert "after 3 attempts" in str(error) and "429" in str(error)
-    assert error.usage == Usage()
-    assert emulator.account.counters().create_requests == 3
+    counters = emulator.account.counters()
+    assert counters.predictions_created == 0 and counters.create_requests > 1
 
 
 # --- 5xx and dropped connections on create: never pay twice ---------------------------------
@@ -72,10 +72,10 @@ def test_when_the_list_cannot_be_read_no_second_prediction_is_created(
     emulator: ReplicateEmulator, portrait: bytes
 ) -> None:
     emulator.account.inject("create", Fault(None, after_create=True))
-    emulator.account.inject("list", *[Fault(500)] * 10)
-    [result] = run(replicate_backend(fast_settings(create_attempts=3)), portrait, make_jobs(1))
+    emulator.account.inject("list", *[Fault(500)] * 1000)
+    with pytest.raises(ProviderDown):  # the attempt stays planned: the next run's recall tells
+        run(replicate_backend(fast_settings(outage_wait_s=0.3)), portrait, make_jobs(1))
 
-    assert "no second prediction was created" in str(failure(result))
     assert emulator.account.counters().create_requests == 1
 
 

@@ -255,6 +255,7 @@ def journal_step(storage: LocalStorage, shot_id: str, step: Step, **attempt: obj
             "status": ShotStatus.IN_PROGRESS,
             "image": None,
             "usage": usage,
+            "attempts": 0 if step is Step.PLANNED else made.attempts,  # an attempt counts once it created something
             "attempt": Attempt(step=step, started_at=datetime.now(UTC), usage=usage, **attempt),  # type: ignore[arg-type]
         }
     )

@@ -62,6 +62,8 @@ class Behaviour:
     hung: tuple[str, ...] = ("[hang]",)
     canceled_elsewhere: tuple[str, ...] = ("[cancel]",)
     slow: Mapping[str, float] = field(default_factory=dict)  # substring -> latency_s
+    # An outage: every API request is answered 503 (and counted in ``refused_in_outage``) while on.
+    down: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class Counters:
     uploads: int  # completed
     files_deleted: int
     throttled: int  # 429 answers
+    refused_in_outage: int  # requests answered 503 while ``Behaviour.down``
     unfinished_wait_answers: int  # Prefer: wait answered before the prediction ended
     downloads: Mapping[str, int]  # prediction id -> complete output downloads
     download_requests: int
@@ -229,6 +232,21 @@ class Account:
             self._skipped_s += seconds
             self._cond.notify_all()
 
+    def age(self, seconds: float) -> None:
+        """Move every prediction and upload ``seconds`` into the past, as if made that long ago
+        (unlike ``advance``, clients see it in the timestamps too): outputs expire, and the
+        prediction list shows them as old."""
+        with self._cond:
+            for prediction in self._predictions.values():
+                prediction.created -= timedelta(seconds=seconds)
+                prediction.t0 -= seconds
+                if prediction.canceled_at is not None:
+                    prediction.canceled_at -= seconds
+            for file in self._files.values():
+                file.created -= timedelta(seconds=seconds)
+                file.t0 -= seconds
+            self._cond.notify_all()
+
     def stop(self) -> None:
         """Release every request held by ``Prefer: wait``."""
         with self._cond:
@@ -236,6 +254,13 @@ class Account:
             self._cond.notify_all()
 
     # --- requests ----------------------------------------------------------------------------
+
+    def answer_or_fail(self) -> None:
+        """Answer 503 to every API request during an outage (``Behaviour.down``)."""
+        if self.behaviour.down:
+            with self._cond:
+                self._counts["refused_in_outage"] += 1
+            raise Problem(503, "Service Unavailable", "emulated outage")
 
     def authorize(self, authorization: str | None) -> None:
         if authorization != f"Bearer {self.token}":
@@ -396,6 +421,7 @@ class Account:
                 uploads=self._counts["uploads"],
                 files_deleted=self._counts["files_deleted"],
                 throttled=self._counts["throttled"],
+                refused_in_outage=self._counts["refused_in_outage"],
                 unfinished_wait_answers=self._counts["unfinished_wait_answers"],
                 downloads=dict(self._downloads),
                 download_requests=self._counts["download_requests"],

@@ -34,6 +34,7 @@ class Reply:
 def handle_api(account: Account, request: Request) -> Reply:
     """Answer one API request. Raises ``Dropped`` when the connection is to be cut."""
     try:
+        account.answer_or_fail()
         account.authorize(request.headers.get("Authorization"))
         for method, pattern, kind, route in _ROUTES:
             match = pattern.fullmatch(request.path)

@@ -29,6 +29,7 @@ def make_jobs(
 class RecordedProgress:
     """The steps a backend reported for one shot."""
 
+    deadline: float
     usage: Usage = field(default_factory=Usage)
     steps: list[tuple[str, str]] = field(default_factory=list)  # (step, detail)
     started_at: datetime | None = None
@@ -55,7 +56,7 @@ async def generate_all(
         async def one(job: ShotJob) -> GeneratedImage | ShotGenerationError:
             async with semaphore:
                 try:
-                    return await generator.generate(job, RecordedProgress())
+                    return await generator.generate(job, RecordedProgress(job.deadline))
                 except ShotGenerationError as exc:
                     return exc
 

@@ -10,6 +10,10 @@ Where the client's defaults would cost money or hang, this module takes over:
   after any failure that may have created the prediction it looks for it before creating again,
   and an attempt resumed from the journal adopts its prediction by id (or, when the create's
   answer was lost, finds it in the prediction list) instead of paying again;
+- ``recall`` reads the account's prediction list once per run, so that what our own state lost
+  (or never had: another machine) is adopted while it lives and counted in the ledger otherwise;
+- failures that paid nothing (5xx, 429, dropped connections) are waited out together, up to
+  ``outage_wait_s``, and count no attempt; a refused token stops the run at once;
 - polling has a deadline (the client has none), after which the prediction is canceled;
 - outputs are downloaded once, at once (they are deleted after an hour), by a plain HTTP client
   with this backend's own bounded retries: the client's retry transport would multiply them.
@@ -17,36 +21,36 @@ Where the client's defaults would cost money or hang, this module takes over:
 
 import asyncio
 import base64
+import hashlib
+import itertools
 import logging
+import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
+from urllib.parse import urlsplit
 
 import httpx
 import replicate
 from PIL import Image
 from replicate.exceptions import ReplicateError
+from replicate.pagination import Page
 from replicate.prediction import Prediction
 
-from actor_pipeline.errors import ConfigurationError, StorageUnavailable
-from actor_pipeline.generation.replicate.lookup import find_created, parse_timestamp
+from actor_pipeline.errors import ConfigurationError, CredentialsRefused, StorageUnavailable
+from actor_pipeline.generation.replicate.lookup import find_created, listed_since, parse_timestamp
+from actor_pipeline.generation.replicate.outage import Outage, refuse_credentials, through_outage
 from actor_pipeline.generation.replicate.pacing import CreatePacer
 from actor_pipeline.generation.replicate.problems import describe, is_content_flagged
-from actor_pipeline.generation.replicate.retry import (
-    RetryWait,
-    Throttled,
-    http_status,
-    raise_throttled,
-    retrying,
-    transient,
-)
+from actor_pipeline.generation.replicate.retry import RetryWait, Throttled, http_status, raise_throttled, retrying, transient
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
 from actor_pipeline.generation.replicate.transfer import Portrait, discard_portrait, send_portrait
 from actor_pipeline.generation.types import (
     CreatesClosed,
     GeneratedImage,
+    Recalled,
     Resume,
     ShotGenerationError,
     ShotGenerator,
@@ -65,6 +69,7 @@ _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 OUTPUT_LIFETIME = timedelta(hours=1)
 # An output this close to its deletion is not worth starting to download.
 _EXPIRY_MARGIN = timedelta(minutes=1)
+_FILES_PATH = re.compile(r"/v1/files/([^/]+)")
 
 
 class ReplicateBackend:
@@ -111,13 +116,77 @@ class ReplicateBackend:
         downloads = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True)
         try:
             portrait = await send_portrait(client, portrait_jpeg, self.settings, self._wait)
+            shots = _ActorShots(client, downloads, portrait, self.settings, self._pacer, self._wait)
             try:
-                yield _ActorShots(client, downloads, portrait, self.settings, self._pacer, self._wait)
+                yield shots
             finally:
-                await discard_portrait(client, portrait)
+                if shots.unfinished:
+                    # A rerun that finds them in the prediction list proves they are this portrait's by it.
+                    log.info("kept the portrait upload: %d unfinished prediction(s) use it", len(shots.unfinished))
+                else:
+                    await discard_portrait(client, portrait)
         finally:
             await downloads.aclose()
             await transport.aclose()
+
+
+    async def listed(self, wordings: set[tuple[str, int]], since: datetime) -> list[Recalled]:
+        """What ``recall`` finds, without a portrait to adopt by: for reading the bill."""
+        transport = httpx.AsyncHTTPTransport()
+        client = replicate.Client(self._api_token, transport=transport, event_hooks={"response": [raise_throttled]})
+        outage = Outage(self.settings.outage_wait_s)
+
+        async def never(_: object) -> bool:
+            return False
+
+        try:
+            return await _recall(client, self.settings, outage, self._wait, wordings, since, never)
+        finally:
+            await transport.aclose()
+
+
+async def _recall(
+    client: replicate.Client,
+    s: ReplicateSettings,
+    outage: Outage,
+    wait: RetryWait,
+    wordings: set[tuple[str, int]],
+    since: datetime,
+    same_portrait: Callable[[object], Awaitable[bool]],
+) -> list[Recalled]:
+    since = max(since, datetime.now(UTC) - timedelta(hours=s.history_lookback_h))
+
+    async def read_page(cursor: str) -> Page[Prediction]:
+        return await through_outage(lambda: client.predictions.async_list(cursor), outage, wait, s.model)
+
+    found = []
+    async for prediction in listed_since(since, read_page):
+        sent = prediction.input or {}
+        wording = (sent.get("prompt"), sent.get("seed"))
+        if prediction.model != s.model or wording not in wordings:
+            continue
+        made = prediction.status == "succeeded" or _output_out(prediction)
+        running = prediction.status in ("starting", "processing") and not made
+        usage = Usage(predictions_created=1, predictions_recovered=1)
+        if made:
+            usage.predictions_succeeded, usage.cost_usd = 1, s.price_per_image_usd
+        elif prediction.status == "failed":
+            usage.predictions_failed = 1
+        elif prediction.status == "canceled":
+            usage.predictions_canceled = 1
+        alive = running or made and datetime.now(UTC) < _expiry(prediction) - _EXPIRY_MARGIN
+        found.append(
+            Recalled(
+                prediction_id=prediction.id,
+                prompt=str(sent["prompt"]),
+                seed=int(sent["seed"]),
+                created_at=parse_timestamp(prediction.created_at) if prediction.created_at else datetime.now(UTC),
+                usage=usage,
+                running=running,
+                adoptable=alive and await same_portrait(sent.get("input_image")),
+            )
+        )
+    return found
 
 
 class _ShotFailed(Exception):
@@ -146,6 +215,39 @@ class _ActorShots:
         self._settings = settings
         self._pacer = pacer
         self._wait = wait
+        self._outage = Outage(settings.outage_wait_s)
+        self._portrait_checks: dict[str, bool] = {}
+        # Predictions made or adopted in this session that have not ended with their shot.
+        self.unfinished: set[str] = set()
+
+    async def recall(self, wordings: set[tuple[str, int]], since: datetime) -> list[Recalled]:
+        """The model's predictions for ``wordings`` created since ``since`` (at most
+        ``history_lookback_h`` back), newest first, in one paginated pass over the list."""
+        return await _recall(self._client, self._settings, self._outage, self._wait, wordings, since, self._same_portrait)
+
+    async def _same_portrait(self, image: object) -> bool:
+        """Whether an input image is this session's portrait: the same URI, or the same bytes
+        (an earlier run's upload, by its checksum; a data URI or other URL, by its content)."""
+        if not isinstance(image, str):
+            return False
+        if image == self._portrait.input_image:
+            return True
+        if image not in self._portrait_checks:
+            self._portrait_checks[image] = await self._digest(image) == self._portrait.sha256
+        return self._portrait_checks[image]
+
+    async def _digest(self, image: str) -> str | None:
+        s = self._settings
+        try:
+            if match := _FILES_PATH.fullmatch(urlsplit(image).path):
+                file_id = match.group(1)
+                file = await retrying(lambda: self._client.files.async_get(file_id), s.create_attempts, self._wait)
+                return file.checksums.get("sha256")
+            data = await retrying(lambda: self._fetch(image), s.download_attempts, self._wait)
+        except Exception as exc:  # gone or unreadable: not proven to be this portrait
+            log.info("could not compare an earlier input image with the portrait: %s", describe(exc))
+            return None
+        return hashlib.sha256(data).hexdigest()
 
     async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
         """Create (or adopt), await and download one prediction, reporting each step to
@@ -172,19 +274,23 @@ class _ActorShots:
             if prediction is None:
                 prediction = await self._create(input_, usage, progress)
             prediction_id = prediction.id
+            self.unfinished.add(prediction_id)
             log.info("shot %s/%s: prediction %s", job.actor_id, job.shot_id, prediction_id)
             # Leave time after the prediction for the download and the store.
-            remaining = job.deadline - time.monotonic()
-            prediction = await self._settle(prediction, job.deadline - min(30.0, remaining / 4), usage)
+            remaining = progress.deadline - time.monotonic()
+            prediction = await self._settle(prediction, progress.deadline - min(30.0, remaining / 4), usage)
             url = self._account(prediction, usage, already_paid=bool(resume and resume.output_url))
             await progress.output_ready(url, _expiry(prediction))
             data, width, height = await self._download(url, prediction.id)
+            self.unfinished.discard(prediction_id)
             return GeneratedImage(data, width, height, prediction_id, usage, payload)
-        except (CreatesClosed, StorageUnavailable):
+        except (CreatesClosed, StorageUnavailable, CredentialsRefused):
             raise  # the runner's own stops, not this shot's failure
         except Exception as exc:
             # Anything else escaping would lose the usage of a prediction that exists.
             failure = exc if isinstance(exc, _ShotFailed) else _ShotFailed(describe(exc))
+            if failure.status is not ShotStatus.IN_PROGRESS and prediction_id:
+                self.unfinished.discard(prediction_id)
             raise ShotGenerationError(
                 str(failure), failure.status, prediction_id=prediction_id, usage=usage, request_payload=payload
             ) from exc
@@ -193,13 +299,16 @@ class _ActorShots:
         self, resume: Resume, input_: dict[str, object], usage: Usage, progress: ShotProgress
     ) -> Prediction | None:
         """The prediction an earlier run of this attempt created: by id, or (when the create's
-        answer was lost) from the prediction list; ``None`` if it never was created."""
+        answer was lost, and this run's ``recall`` did not already look) from the prediction
+        list; ``None`` if it never was created."""
         s = self._settings
         if resume.prediction_id is not None:
             prediction_id = resume.prediction_id
-            return await retrying(
-                lambda: self._client.predictions.async_get(prediction_id), s.create_attempts, self._wait
+            return await through_outage(
+                lambda: self._client.predictions.async_get(prediction_id), self._outage, self._wait, s.model
             )
+        if resume.searched:
+            return None
         found = await self._find(input_, resume.started_at, "an earlier run stopped during the create", resume.earlier_prediction)
         if found is not None:
             log.info("adopting prediction %s, created by a run that stopped before it heard back", found.id)
@@ -209,10 +318,10 @@ class _ActorShots:
 
     async def _create(self, input_: dict[str, object], usage: Usage, progress: ShotProgress) -> Prediction:
         """Create the shot's prediction, at most once; the intent is journaled before each
-        request, so that a run killed before the answer arrives can find what it created."""
+        request, so that a run killed before the answer arrives can find what it created. Failures
+        that paid nothing are retried while the outage lasts no longer than ``outage_wait_s``."""
         s = self._settings
-        last_error = "no attempt made"
-        for attempt in range(1, s.create_attempts + 1):
+        for attempt in itertools.count(1):
             since = await progress.creating()
             await self._pacer.acquire()
             try:
@@ -220,39 +329,40 @@ class _ActorShots:
                     model=s.model, input=input_, wait=s.create_wait_s
                 )
             except Throttled as exc:
-                last_error = describe(exc)
+                self._outage.failed(exc)
                 # The account's create budget is spent: hold back every shot, not just this one.
                 self._pacer.pause(self._wait.after(exc, attempt))
                 continue
             except (ReplicateError, httpx.TransportError) as exc:
-                last_error = describe(exc)
+                refuse_credentials(exc, s.model)
                 if not transient(exc):
-                    raise _ShotFailed(f"Replicate refused the prediction: {last_error}") from exc
+                    raise _ShotFailed(f"Replicate refused the prediction: {describe(exc)}") from exc
+                self._outage.failed(exc)
                 await asyncio.sleep(self._wait.after(exc, attempt))
                 if isinstance(exc, _UNSENT):
                     continue
                 # Earlier attempts were proven not to have created it, so a match is this one's.
-                found = await self._find(input_, since, last_error)
+                found = await self._find(input_, since, describe(exc))
                 if found is None:
                     continue
-                log.warning("create failed (%s) but made prediction %s: using it", last_error, found.id)
+                log.warning("create failed (%s) but made prediction %s: using it", describe(exc), found.id)
                 prediction = found
+            self._outage.answered()
             usage.predictions_created += 1
             await progress.created(prediction.id)
             return prediction
-        raise _ShotFailed(
-            f"gave up creating the prediction after {s.create_attempts} attempts; last error: "
-            f"{last_error}. Rerun the shot later"
-        )
+        raise AssertionError("unreachable: the loop returns or raises")
 
     async def _find(
         self, input_: dict[str, object], since: datetime, failure: str, exclude: str | None = None
     ) -> Prediction | None:
         s = self._settings
         try:
-            return await retrying(
-                lambda: find_created(self._client, s.model, input_, since, exclude), s.create_attempts, self._wait
+            return await through_outage(
+                lambda: find_created(self._client, s.model, input_, since, exclude), self._outage, self._wait, s.model
             )
+        except (CreatesClosed, CredentialsRefused):
+            raise  # the attempt stays planned: the next run's recall tells whether it was created
         except Exception as exc:
             raise _ShotFailed(
                 f"the create request failed ({failure}) in a way that may have created the "

@@ -1,11 +1,12 @@
 """Finding the prediction that a failed create request may have made anyway."""
 
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 import replicate
+from replicate.pagination import Page
 from replicate.prediction import Prediction
 
 _TIMESTAMP = re.compile(r"(.+?)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?")
@@ -29,18 +30,28 @@ async def find_created(
     URI under its own URL. Errors propagate: the caller must not create again when it cannot
     tell.
     """
+    async for prediction in listed_since(since, client.predictions.async_list):
+        if prediction.id != exclude and _matches(prediction, model, input_):
+            return prediction
+    return None
+
+
+async def listed_since(
+    since: datetime, read_page: Callable[[str], Awaitable[Page[Prediction]]]
+) -> AsyncIterator[Prediction]:
+    """The account's predictions created since ``since`` (less clock skew), newest first, one
+    page request at a time through ``read_page`` (which may retry)."""
     start = since - _CLOCK_SKEW
     cursor = "/v1/predictions?" + urlencode({"created_after": start.isoformat()})
     while True:
-        page = await client.predictions.async_list(cursor)
+        page = await read_page(cursor)
         for prediction in page.results:
-            if prediction.id != exclude and _matches(prediction, model, input_):
-                return prediction
             # Newest first: older ones cannot match, even where created_after was ignored.
             if prediction.created_at and parse_timestamp(prediction.created_at) < start:
-                return None
+                return
+            yield prediction
         if not page.next:
-            return None
+            return
         cursor = page.next
 
 

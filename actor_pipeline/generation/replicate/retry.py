@@ -127,3 +127,4 @@ async def retrying(call: Callable[[], Awaitable[T]], attempts: int, wait: RetryW
         with attempt:
             return await call()
     raise AssertionError("unreachable: the last attempt returns or raises")
+

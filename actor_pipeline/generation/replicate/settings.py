@@ -94,8 +94,20 @@ class ReplicateSettings(BaseModel):
     create_attempts: int = Field(
         5,
         ge=1,
-        description="attempts per shot to create its prediction (429s and ambiguous failures both count); also "
-        "bounds the retries of reads, cancels and uploads",
+        description="attempts of a read, cancel or upload that fails transiently (creates are bounded by "
+        "outage_wait_s instead)",
+    )
+    outage_wait_s: float = Field(
+        180.0,
+        gt=0,
+        description="seconds a run waits out Replicate not answering (5xx, 429, refused or dropped connections) "
+        "before it stops creating: the shots not started are left pending, paid nothing and count no attempt",
+    )
+    history_lookback_h: float = Field(
+        24.0,
+        gt=0,
+        description="hours of Replicate's prediction list a run reads (at most, and never before the actor's "
+        "first registration) to find what was already paid for its shots when our state does not know",
     )
     download_attempts: int = Field(4, ge=1, description="attempts to download a finished image")
     retry_base_delay_s: float = Field(

@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import hashlib
 import io
 import logging
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ import httpx
 import replicate
 from replicate.exceptions import ReplicateError
 
+from actor_pipeline.generation.replicate.outage import refuse_credentials
 from actor_pipeline.generation.replicate.problems import describe
 from actor_pipeline.generation.replicate.retry import RetryWait, retrying
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
@@ -23,6 +25,7 @@ class Portrait:
 
     input_image: str  # data URI or Files API URL
     shown: str  # what request payloads show instead: never the base64 itself
+    sha256: str  # of the JPEG sent, to recognize an earlier run's input as this portrait
     file_id: str | None = None  # the Files API upload, deleted when the actor is done
 
 
@@ -31,9 +34,10 @@ async def send_portrait(
 ) -> Portrait:
     """Inline the portrait as a data URI when the API allows it, else upload it once through
     the Files API so that every shot reuses the same URL."""
+    sha256 = hashlib.sha256(jpeg).hexdigest()
     if len(jpeg) <= settings.inline_limit_bytes:
         encoded = base64.b64encode(jpeg).decode("ascii")
-        return Portrait(f"data:image/jpeg;base64,{encoded}", f"<data URI, {len(jpeg)} bytes>")
+        return Portrait(f"data:image/jpeg;base64,{encoded}", f"<data URI, {len(jpeg)} bytes>", sha256)
 
     async def upload() -> tuple[str, str]:
         async with asyncio.timeout(settings.upload_timeout_s):  # not wait_for: see _settle in backend.py
@@ -45,12 +49,13 @@ async def send_portrait(
         # retries a POST, so this does.
         file_id, url = await retrying(upload, settings.create_attempts, wait)
     except (ReplicateError, httpx.HTTPError, TimeoutError) as exc:
+        refuse_credentials(exc, settings.model)
         raise RuntimeError(
             f"could not upload the portrait ({len(jpeg)} bytes) to Replicate's Files API: "
             f"{describe(exc)}; rerun the actor once Replicate answers"
         ) from exc
     log.info("portrait uploaded once as %s (%d bytes)", url, len(jpeg))
-    return Portrait(url, url, file_id)
+    return Portrait(url, url, sha256, file_id)
 
 
 async def discard_portrait(client: replicate.Client, portrait: Portrait) -> None:

@@ -1,0 +1,172 @@
+"""``actor-pipeline ledger``: an actor's ledger (our shot records) against the bill (Replicate's
+list of predictions for the actor's shots), and, when asked, the ledger made equal to the bill."""
+
+import asyncio
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from actor_pipeline.catalog.prompts import PlannedShot
+from actor_pipeline.defs.partitions import CATALOG
+from actor_pipeline.defs.resources import PipelineSettings
+from actor_pipeline.errors import InputError
+from actor_pipeline.generation.journal import ShotJournal, ShotRecord
+from actor_pipeline.generation.replicate import ReplicateBackend
+from actor_pipeline.generation.types import Recalled, ShotStatus, Usage
+from actor_pipeline.registry import load_registration
+from actor_pipeline.stages import load_prompt_set, manifest_stage
+from actor_pipeline.storage.lease import hold_actor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ShotLedger:
+    shot_id: str
+    ours: Usage
+    provider: Usage
+    unrecorded: list[str] = field(default_factory=list)  # listed by the provider, not in our record
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.unrecorded)
+
+
+@dataclass
+class LedgerReport:
+    actor_id: str
+    listed_since: datetime
+    shots: list[ShotLedger]
+    reconciled: bool
+
+    @property
+    def ours(self) -> Usage:
+        return sum((s.ours for s in self.shots), Usage())
+
+    @property
+    def provider(self) -> Usage:
+        return sum((s.provider for s in self.shots), Usage())
+
+    @property
+    def differs(self) -> bool:
+        return any(s.differs for s in self.shots)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "actor_id": self.actor_id,
+            "provider_listed_since": self.listed_since.isoformat(),
+            "ledger": asdict(self.ours),
+            "provider": asdict(self.provider),
+            "equal": not self.differs,
+            "reconciled": self.reconciled,
+            "differences": [
+                {"shot_id": s.shot_id, "unrecorded_predictions": s.unrecorded, "unrecorded_cost_usd": _cost(s)}
+                for s in self.shots
+                if s.differs
+            ],
+        }
+
+
+def _cost(shot: ShotLedger) -> float:
+    return round(shot.provider.cost_usd - shot.ours.cost_usd, 6) if shot.differs else 0.0
+
+
+def actor_ledger(actor_id: str, settings: PipelineSettings, reconcile: bool) -> LedgerReport:
+    """Compare the actor's ledger with Replicate's list since the actor's first registration (at
+    most ``history_lookback_h`` back); with ``reconcile``, add what the list has and our records
+    lack to the records and rewrite the manifest, holding the actor's lease."""
+    backend = settings.generator().create_backend(CATALOG)
+    if not isinstance(backend, ReplicateBackend):
+        raise InputError("the ledger is compared with Replicate's list of predictions: set REPLICATE_API_TOKEN")
+    storage = settings.resources()["storage"].create_storage()
+    registration = load_registration(storage, actor_id)
+    prompt_set = load_prompt_set(storage, registration)
+    journal = ShotJournal(storage, registration.layout)
+    owner = {(w.prompt, w.seed): shot for shot in prompt_set.shots for w in _wordings(shot, settings.qc_attempts)}
+    since = max(registration.known_since, datetime.now(UTC) - timedelta(hours=backend.settings.history_lookback_h))
+    listed = asyncio.run(backend.listed(set(owner), since))
+    by_shot: dict[str, list[Recalled]] = {}
+    for prediction in listed:
+        by_shot.setdefault(owner[(prediction.prompt, prediction.seed)].shot_id, []).append(prediction)
+    if not reconcile:
+        return _report(actor_id, since, prompt_set.shots, journal, by_shot, False)
+    with hold_actor(storage, actor_id, "actor-pipeline ledger --reconcile"):
+        report = _report(actor_id, since, prompt_set.shots, journal, by_shot, True)
+        for shot, entry in zip(prompt_set.shots, report.shots, strict=True):
+            if entry.differs:
+                _record(journal, shot, backend, [p for p in by_shot[shot.shot_id] if p.prediction_id in entry.unrecorded])
+        if storage.head(registration.layout.manifest) is not None:
+            manifest_stage(storage, actor_id, (backend.name, backend.model))
+    return report
+
+
+def _wordings(shot: PlannedShot, qc_attempts: int) -> list[Any]:
+    return [shot.wording(n) for n in range(len(shot.rewordings) + qc_attempts + 1)]
+
+
+def _report(
+    actor_id: str,
+    since: datetime,
+    shots: list[PlannedShot],
+    journal: ShotJournal,
+    by_shot: dict[str, list[Recalled]],
+    reconciled: bool,
+) -> LedgerReport:
+    rows = []
+    for shot in shots:
+        record = journal.load(shot)
+        known = set(record.predictions) | {record.prediction_id} if record else set()
+        listed = by_shot.get(shot.shot_id, [])
+        provider = sum((p.usage for p in listed), Usage())
+        ours = record.usage if record else Usage()
+        # Ours may count predictions older than the window: only what the list has and we lack differs.
+        unrecorded = [p.prediction_id for p in listed if p.prediction_id not in known]
+        if record and not record.predictions:  # kept before ids were: compare counts instead
+            unrecorded = unrecorded[: max(0, provider.predictions_created - ours.predictions_created)]
+        rows.append(ShotLedger(shot.shot_id, ours, provider, unrecorded))
+    return LedgerReport(actor_id, since, rows, reconciled)
+
+
+def _record(journal: ShotJournal, shot: PlannedShot, backend: ReplicateBackend, unrecorded: list[Recalled]) -> None:
+    record: ShotRecord | None = journal.load(shot, repair=True)
+    if record is None:
+        record = ShotRecord(
+            shot_id=shot.shot_id,
+            index=shot.index,
+            status=ShotStatus.FAILED,
+            fingerprint="",
+            prompt=shot.prompt,
+            seed=shot.seed,
+            backend=backend.name,
+            model=backend.model,
+            error="not made here; Replicate lists predictions for it: rerun the actor to adopt or make it",
+        )
+    for prediction in unrecorded:
+        record.predictions.append(prediction.prediction_id)
+        record.usage += prediction.usage
+        record.attempts += 1
+    log.warning("%s: shot %s: %d prediction(s) from Replicate's list added to the ledger", journal.layout.actor_id, shot.shot_id, len(unrecorded))
+    if record.attempt is None:
+        journal.settle(record)
+    else:
+        journal.write(record)
+
+
+def format_ledger(report: LedgerReport) -> str:
+    ours, provider = report.ours, report.provider
+    lines = [
+        f"actor {report.actor_id}: Replicate's list since {report.listed_since:%Y-%m-%d %H:%M} UTC",
+        f"  ledger:    {ours.predictions_created} prediction(s), ${ours.cost_usd:.2f}",
+        f"  Replicate: {provider.predictions_created} prediction(s), ${provider.cost_usd:.2f}",
+    ]
+    for shot in report.shots:
+        if shot.differs:
+            lines.append(f"  {shot.shot_id}: not in the ledger: {', '.join(shot.unrecorded)}")
+    if not report.differs:
+        lines.append("the ledger holds every prediction Replicate lists for the actor's shots")
+    elif report.reconciled:
+        lines.append("added to the ledger; the manifest was rewritten")
+    else:
+        lines.append(f"run `actor-pipeline ledger --actor-id {report.actor_id} --reconcile` to add them to the ledger")
+    return "\n".join(lines)
