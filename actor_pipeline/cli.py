@@ -1,12 +1,14 @@
 """``actor-pipeline``: make a LoRA training set from one portrait, from the command line.
 
 Progress goes to stderr; results go to stdout as JSON. Exit codes: 0 the set is complete; 1 it
-is not (failed shots, or storage that stopped answering; the JSON says which); 2 bad input or
-usage; 75 another process is making the same actor; 130/143 stopped by SIGINT/SIGTERM. After any
-of them, the same command continues where the last one stopped and pays for nothing twice.
+is not (failed shots, Replicate or storage that stopped answering, a full state disk; the JSON
+says which, and one line on stderr); 2 bad input, usage or a refused token; 75 another process is
+making the same actor; 130/143 stopped by SIGINT/SIGTERM. After any of them, the same command
+continues where the last one stopped and pays for nothing twice.
 """
 
 import argparse
+import errno
 import hashlib
 import json
 import logging
@@ -88,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     retry.add_argument("--actor-id", help="only this actor (default: every actor)")
     retry.add_argument("--max-attempts", type=int, default=3, metavar="N",
-                       help="skip shots already attempted N times in all (default: 3)")
+                       help="skip shots already attempted N times in all; an attempt counts once it created a "
+                       "prediction, so outages never use them up (default: 3)")
     run_options(retry, with_force=False)
 
     status = commands.add_parser("status", help="per-shot status of an actor",
@@ -144,11 +147,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"actor-pipeline: busy: {exc}", file=sys.stderr)
         return EXIT_BUSY
     except StorageUnavailable as exc:
-        print(json.dumps({"complete": False, "error": f"storage unavailable: {exc}"}, indent=2))
-        print(f"actor-pipeline: storage unavailable: {exc}", file=sys.stderr)
-        return EXIT_INCOMPLETE
+        return _ended_early(args, f"storage unavailable: {exc}")
     except Interrupted:
         code = EXIT_INCOMPLETE
+    except Exception as exc:
+        if (full := _disk_full(exc)) is None:
+            raise
+        state = _state_folder(args)
+        return _ended_early(
+            args,
+            f"the state folder {state} has no space left ({full}): free space there, or point "
+            "ACTOR_PIPELINE_STATE_DIR at a folder with room, then rerun the same command; nothing paid is lost",
+        )
     if (signum := stopping.requested()) is not None:
         print(
             f"actor-pipeline: stopped by {signal.Signals(signum).name}: no new predictions were made; those already "
@@ -157,6 +167,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 128 + signum
     return code
+
+
+def _ended_early(args: argparse.Namespace, problem: str) -> int:
+    """The JSON result and one line of a command that could not finish: what the shot records
+    (in storage) say, where they can be read."""
+    from actor_pipeline.local.status import actor_figures
+
+    figures: dict[str, Any] = {"failed": None, "cost_usd": None}
+    actor_id = getattr(args, "actor_id", None) or ("demo" if args.command == "demo" else None)
+    if actor_id:
+        try:
+            figures = actor_figures(actor_id, _base_settings(args))
+        except Exception as exc:  # the figures are a courtesy: the one line below is the message
+            logging.getLogger(__name__).debug("no figures for the result: %s", exc)
+    print(json.dumps({"complete": False, "error": problem, **figures}, indent=2))
+    print(f"actor-pipeline: {problem}", file=sys.stderr)
+    return EXIT_INCOMPLETE
+
+
+def _disk_full(exc: BaseException) -> str | None:
+    """What says the disk is full, anywhere in ``exc``'s chain: ENOSPC, or SQLite's own words
+    (Dagster's instance database) for it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return current.strerror or "no space left on device"
+        text = str(current).lower()
+        if "sqlite" in type(current).__module__ + text and ("disk is full" in text or "disk i/o error" in text):
+            return "the Dagster instance's database could not write"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _state_folder(args: argparse.Namespace) -> str:
+    try:
+        return os.path.abspath(_base_settings(args).resolved_state_dir)
+    except Exception:
+        return "(the state folder)"
 
 
 def _stoppable(command: Callable[[], int]) -> int:

@@ -71,3 +71,16 @@ def format_status(rows: list[dict[str, Any]]) -> str:
     if interrupted:
         summary += f"; {interrupted} interrupted: `actor-pipeline retry-failed` resumes them without paying twice"
     return "\n".join([*lines, summary])
+
+
+def actor_figures(actor_id: str, settings: PipelineSettings) -> dict[str, Any]:
+    """The shots not made and the ledger's cost, from the shot records alone (no Dagster): what a
+    command that could not finish still reports."""
+    storage = settings.resources()["storage"].create_storage()
+    registration = load_registration(storage, actor_id)
+    journal = ShotJournal(storage, registration.layout)
+    records = {shot.shot_id: journal.load(shot) for shot in load_prompt_set(storage, registration).shots}
+    return {
+        "failed": [shot_id for shot_id, record in records.items() if not (record and record.made)],
+        "cost_usd": round(sum(record.usage.cost_usd for record in records.values() if record), 6),
+    }

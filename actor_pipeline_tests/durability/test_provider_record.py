@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from actor_pipeline_tests.durability.harness import SHOTS, BucketStore, Harness
 
 if TYPE_CHECKING:
+    from actor_pipeline_tests.durability.harness import SmallDisk
     from actor_pipeline_tests.support.s3 import S3Env
 
 OUTAGE = {"ACTOR_PIPELINE_OUTAGE_WAIT_S": "3"}
@@ -199,3 +200,27 @@ def _all_keys(bucket: BucketStore) -> set[str]:
 def _mkdir(path: Path) -> Path:
     path.mkdir()
     return path
+
+
+def test_a_full_state_disk_ends_in_one_line_with_json_in_every_command(
+    harness: Harness, small_disk: "SmallDisk"
+) -> None:
+    harness.emulator.behaviour.latency_s = 0.5
+    harness.state_dir = small_disk.path / "state"
+    harness.env["ACTOR_PIPELINE_STATE_DIR"] = str(harness.state_dir)
+    made = harness.generate().wait()  # the instance and journal exist, as on a machine in use
+    assert made.code == 0, made.describe()
+    harness.shot_record_path(harness.manifest()["images"][3]["shot_id"]).unlink()  # type: ignore[index]
+    filler = small_disk.fill()
+
+    for command in (harness.generate, harness.retry_failed, harness.status):
+        finished = command().wait()
+        finished.assert_ended_cleanly(1)
+        assert str(harness.state_dir) in finished.message and "space" in finished.message, finished.describe()
+        result = finished.json()
+        assert "failed" in result and "cost_usd" in result, finished.describe()
+
+    filler.unlink()
+    rerun = harness.generate().wait()
+    rerun.assert_ended_cleanly(0, with_message=False)
+    harness.assert_paid_once_and_stored()

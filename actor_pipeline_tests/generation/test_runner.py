@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -22,6 +23,8 @@ from actor_pipeline.generation.debug import DebugWriter
 from actor_pipeline.generation.journal import Attempt, ShotJournal, ShotRecord, Step
 from actor_pipeline.generation.runner import ActorBatch, RunLimits, generate_shots
 from actor_pipeline.generation.types import (
+    ProviderDown,
+    Recalled,
     GeneratedImage,
     ShotGenerationError,
     ShotJob,
@@ -512,3 +515,112 @@ def test_regeneration_stops_at_its_bound_and_the_shot_stays_failed_visibly(stora
     again = PaidBackend()  # a later run does not spend more on it either
     asyncio.run(generate_shots(batch(PORTRAIT), again, storage, limits=limits, quality=QualityFailing({"gouache": 99})))
     assert again.created == []
+
+
+# --- the journal reads; the makers repair ---------------------------------------------------------
+
+
+def test_load_only_reads_and_the_makers_load_repairs(storage: LocalStorage) -> None:
+    run(storage, PaidBackend(), ["charcoal"])
+    journal = ShotJournal(storage, LAYOUT)
+    entry = journal.folder / "charcoal.json"
+    entry.write_text('{"shot_id": "charc')
+    storage.root.joinpath(LAYOUT.shot_record("charcoal")).write_text('{"shot_id": "charc')
+    before = storage.root.joinpath(LAYOUT.shot_record("charcoal")).read_bytes()
+
+    read = journal.load(PROMPTS.shot("charcoal"))
+    assert read and read.made  # rebuilt from the stored image, in memory
+    assert entry.read_text() == '{"shot_id": "charc' and journal.unreadable_entry("charcoal") == entry
+    assert storage.root.joinpath(LAYOUT.shot_record("charcoal")).read_bytes() == before
+
+    journal.load(PROMPTS.shot("charcoal"), repair=True)
+    assert not entry.exists() and entry.with_name("charcoal.json.corrupt").exists()
+    assert storage.root.joinpath(LAYOUT.shot_record("charcoal")).read_bytes() != before  # the rebuilt record
+
+
+def test_an_entry_made_stale_by_another_maker_gives_way_to_its_stored_record(storage: LocalStorage) -> None:
+    journal_step(storage, "pen_ink", Step.CREATED, prediction_id="p-pen_ink")
+    stale = ShotJournal(storage, LAYOUT).folder / "pen_ink.json"
+    kept = stale.read_bytes()
+    stale.unlink()
+    run(storage, PaidBackend(), ["pen_ink"])  # another machine makes the shot meanwhile
+    stale.write_bytes(kept)
+
+    assert (record := load(storage, "pen_ink")) and record.made and stale.exists()  # read: nothing dropped
+    backend = PaidBackend()
+    [outcome] = run(storage, backend, ["pen_ink"])
+    assert outcome.reused and backend.resumed == {} and not stale.exists()
+
+
+# --- the provider's list --------------------------------------------------------------------------
+
+
+class ListingBackend(PaidBackend):
+    """``PaidBackend`` whose provider lists ``listed`` (and counts the list reads)."""
+
+    def __init__(self, listed: list[Recalled], down: bool = False) -> None:
+        super().__init__()
+        self.listed, self.down, self.reads = listed, down, 0
+
+    async def recall(self, wordings: set[tuple[str, int]], since: datetime) -> list[Recalled]:
+        self.reads += 1
+        if self.down:
+            raise ProviderDown("Replicate did not answer for 3 s; nothing was paid")
+        return [p for p in self.listed if (p.prompt, p.seed) in wordings]
+
+
+def listed(shot_id: str, *, adoptable: bool, paid: bool, wording: int = 0) -> Recalled:
+    words = PROMPTS.shot(shot_id).wording(wording)
+    usage = Usage(1, int(paid), 0, 0, 0.04 if paid else 0.0, 1)
+    return Recalled("r-" + shot_id, words.prompt, words.seed, datetime.now(UTC), usage, not paid, adoptable)
+
+
+def test_a_listed_prediction_the_journal_lost_is_adopted_and_paid_once(storage: LocalStorage) -> None:
+    backend = ListingBackend([listed("woodcut", adoptable=True, paid=False)])
+    [outcome] = run(storage, backend, ["woodcut"])
+
+    assert outcome.succeeded and backend.created == [] and backend.reads == 1
+    assert backend.resumed["woodcut"].resume.prediction_id == "r-woodcut"  # type: ignore[union-attr]
+    usage = outcome.record.usage
+    assert (usage.predictions_created, usage.predictions_recovered, usage.cost_usd) == (1, 1, 0.04)
+    assert outcome.record.predictions == ["r-woodcut"] and outcome.record.attempts == 1
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_listed_prediction_that_cannot_be_adopted_is_counted_and_the_shot_made_again(
+    storage: LocalStorage, force: bool
+) -> None:
+    backend = ListingBackend([listed("woodcut", adoptable=force, paid=True)])  # force never adopts
+    [outcome] = run(storage, backend, ["woodcut"], force=force)
+
+    assert outcome.succeeded and backend.created == ["woodcut"]
+    usage = outcome.record.usage
+    assert (usage.predictions_created, usage.predictions_recovered, usage.cost_usd) == (2, 1, 0.08)
+    assert outcome.record.predictions == ["r-woodcut", "p-woodcut"]
+
+
+def test_a_listed_prediction_the_record_already_counts_is_not_counted_twice(storage: LocalStorage) -> None:
+    run(storage, PaidBackend(), ["woodcut"])
+    record = load(storage, "woodcut")
+    assert record is not None
+    legacy = record.model_copy(update={"predictions": [], "prediction_id": None, "image": None})
+    storage.put(LAYOUT.shot_record("woodcut"), legacy.model_dump_json().encode(), "application/json")
+    backend = ListingBackend([listed("woodcut", adoptable=False, paid=True)])
+    [outcome] = run(storage, backend, ["woodcut"])
+    # A record kept before prediction ids were: its one created prediction is the listed one.
+    assert outcome.record.usage.predictions_created == 2 and outcome.record.usage.predictions_recovered == 0
+
+
+def test_the_provider_down_before_the_first_create_leaves_every_shot_pending_without_a_try(
+    storage: LocalStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = ListingBackend([], down=True)
+    with caplog.at_level(logging.WARNING):
+        outcomes = run(storage, backend)
+
+    assert backend.created == [] and all(o.record.status is ShotStatus.PENDING for o in outcomes)
+    assert all(o.record.attempts == 0 and "did not answer" in (o.record.error or "") for o in outcomes)
+    assert [r.message for r in caplog.records if "did not answer" in r.message] == [
+        f"alice: {len(outcomes)} shot(s) not made: Replicate did not answer for 3 s; nothing was paid"
+    ]
+    assert all((r := load(storage, shot_id)) and r.error and "did not answer" in r.error for shot_id in CATALOG.ids)
