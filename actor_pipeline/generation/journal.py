@@ -100,6 +100,21 @@ class ShotRecord(BaseModel):
     regenerations: int = 0  # attempts made because an image failed a blocking quality check
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
+    @classmethod
+    def failed(cls, shot: PlannedShot, error: str, backend: str = "", model: str = "") -> "ShotRecord":
+        """A failed shot with no image: what is known of it when its record is not."""
+        return cls(
+            shot_id=shot.shot_id,
+            index=shot.index,
+            status=ShotStatus.FAILED,
+            fingerprint="",
+            prompt=shot.prompt,
+            seed=shot.seed,
+            backend=backend,
+            model=model,
+            error=error,
+        )
+
     @property
     def made(self) -> bool:
         return self.status is ShotStatus.SUCCEEDED and self.image is not None
@@ -192,17 +207,7 @@ class ShotJournal:
                 "no stored image matches it: the next run makes the shot again (delete the file to silence this)"
             )
             log.warning("%s: %s", self.layout.actor_id, problem)
-            return ShotRecord(
-                shot_id=shot.shot_id,
-                index=shot.index,
-                status=ShotStatus.FAILED,
-                fingerprint="",
-                prompt=shot.prompt,
-                seed=shot.seed,
-                backend="",
-                model="",
-                error=str(problem),
-            )
+            return ShotRecord.failed(shot, str(problem))
         if entry is None:
             return stored
         if stored.attempt is None and stored.updated_at > entry.updated_at:

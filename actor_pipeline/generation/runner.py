@@ -577,7 +577,7 @@ class _ActorRun:
         record = (before.model_copy(deep=True) if before else None) or _working_record(
             None, shot, 0, self.prints[shot.shot_id], self.backend, None
         )
-        if before is None or before.status is ShotStatus.IN_PROGRESS and not before.attempts:
+        if before is None:
             record.status = ShotStatus.PENDING
         record.error = str(reason)
         if isinstance(reason, CreatesClosed):

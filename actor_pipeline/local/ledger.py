@@ -13,7 +13,7 @@ from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.errors import InputError
 from actor_pipeline.generation.journal import ShotJournal, ShotRecord
 from actor_pipeline.generation.replicate import ReplicateBackend
-from actor_pipeline.generation.types import Recalled, ShotStatus, Usage
+from actor_pipeline.generation.types import Recalled, Usage
 from actor_pipeline.registry import load_registration
 from actor_pipeline.stages import load_prompt_set, manifest_stage
 from actor_pipeline.storage.lease import hold_actor
@@ -131,17 +131,8 @@ def _report(
 def _record(journal: ShotJournal, shot: PlannedShot, backend: ReplicateBackend, unrecorded: list[Recalled]) -> None:
     record: ShotRecord | None = journal.load(shot, repair=True)
     if record is None:
-        record = ShotRecord(
-            shot_id=shot.shot_id,
-            index=shot.index,
-            status=ShotStatus.FAILED,
-            fingerprint="",
-            prompt=shot.prompt,
-            seed=shot.seed,
-            backend=backend.name,
-            model=backend.model,
-            error="not made here; Replicate lists predictions for it: rerun the actor to adopt or make it",
-        )
+        error = "not made here; Replicate lists predictions for it: rerun the actor to adopt or make it"
+        record = ShotRecord.failed(shot, error, backend.name, backend.model)
     for prediction in unrecorded:
         record.predictions.append(prediction.prediction_id)
         record.usage += prediction.usage

@@ -1,5 +1,7 @@
 """Every failure issue 3 names, injected in the emulator and met through the real client."""
 
+import asyncio
+
 import pytest
 import replicate
 from hypothesis import HealthCheck, given, settings
@@ -7,7 +9,14 @@ from hypothesis import strategies as st
 
 from actor_pipeline.generation.types import GeneratedImage, ProviderDown, ShotGenerationError, ShotStatus, Usage
 from actor_pipeline_tests.replicate_emulator import FLAGGED_ERROR, Behaviour, Fault, ReplicateEmulator
-from actor_pipeline_tests.replicate_emulator.driver import fast_settings, make_jobs, replicate_backend, run, succeeded
+from actor_pipeline_tests.replicate_emulator.driver import (
+    RecordedProgress,
+    fast_settings,
+    make_jobs,
+    replicate_backend,
+    run,
+    succeeded,
+)
 
 
 def failure(result: GeneratedImage | ShotGenerationError) -> ShotGenerationError:
@@ -256,3 +265,27 @@ def test_an_expired_output_fails_at_once_saying_why(emulator: ReplicateEmulator,
     assert "gone (HTTP 404)" in str(error) and "an hour" in str(error)
     assert error.usage.predictions_succeeded == 1
     assert emulator.account.counters().download_requests == 1
+
+
+def test_an_outage_is_bounded_by_its_limit_not_by_the_clients_hidden_retries_of_reads(
+    emulator: ReplicateEmulator, portrait: bytes
+) -> None:
+    emulator.behaviour.wait_cap_s = 0.05  # the prediction is created, then polled
+    emulator.behaviour.latency_s = 5.0
+    backend = replicate_backend(fast_settings(outage_wait_s=0.5))
+
+    async def outage_while_polling() -> None:
+        async with backend.session(portrait) as shots:
+            job = make_jobs(1)[0]
+            shot = asyncio.create_task(shots.generate(job, RecordedProgress(job.deadline)))
+            while not emulator.account.predictions():
+                await asyncio.sleep(0.01)
+            emulator.behaviour.down = True
+            with pytest.raises(ProviderDown):
+                await shot
+
+    asyncio.run(outage_while_polling())
+    counters = emulator.account.counters()
+    # The client alone sends a poll 10 times over 51 s before the backend sees its 503.
+    assert counters.refused_in_outage < 10
+    assert counters.predictions_created == 1  # kept for the rerun, not failed

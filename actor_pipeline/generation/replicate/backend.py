@@ -41,7 +41,7 @@ from replicate.prediction import Prediction
 
 from actor_pipeline.errors import ConfigurationError, CredentialsRefused, StorageUnavailable
 from actor_pipeline.generation.replicate.lookup import find_created, listed_since, parse_timestamp
-from actor_pipeline.generation.replicate.outage import Outage, refuse_credentials, through_outage
+from actor_pipeline.generation.replicate.outage import Outage, OutageWatch, refuse_credentials, through_outage
 from actor_pipeline.generation.replicate.pacing import CreatePacer
 from actor_pipeline.generation.replicate.problems import describe, is_content_flagged
 from actor_pipeline.generation.replicate.retry import RetryWait, Throttled, http_status, raise_throttled, retrying, transient
@@ -109,14 +109,15 @@ class ReplicateBackend:
         is bound to the event loop that first used it (client issue #217), and the transport
         handed to it is closed here, which the client offers no way to do.
         """
-        transport = httpx.AsyncHTTPTransport()
+        outage = Outage(self.settings.outage_wait_s)
+        transport = OutageWatch(outage)
         # The base URL is the client's own: REPLICATE_BASE_URL, else Replicate's.
         client = replicate.Client(self._api_token, transport=transport, event_hooks={"response": [raise_throttled]})
         # Outputs are public URLs: no token is sent, and no retry transport multiplies retries.
         downloads = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True)
         try:
             portrait = await send_portrait(client, portrait_jpeg, self.settings, self._wait)
-            shots = _ActorShots(client, downloads, portrait, self.settings, self._pacer, self._wait)
+            shots = _ActorShots(client, downloads, portrait, self.settings, self._pacer, self._wait, outage)
             try:
                 yield shots
             finally:
@@ -132,9 +133,9 @@ class ReplicateBackend:
 
     async def listed(self, wordings: set[tuple[str, int]], since: datetime) -> list[Recalled]:
         """What ``recall`` finds, without a portrait to adopt by: for reading the bill."""
-        transport = httpx.AsyncHTTPTransport()
-        client = replicate.Client(self._api_token, transport=transport, event_hooks={"response": [raise_throttled]})
         outage = Outage(self.settings.outage_wait_s)
+        transport = OutageWatch(outage)
+        client = replicate.Client(self._api_token, transport=transport, event_hooks={"response": [raise_throttled]})
 
         async def never(_: object) -> bool:
             return False
@@ -208,6 +209,7 @@ class _ActorShots:
         settings: ReplicateSettings,
         pacer: CreatePacer,
         wait: RetryWait,
+        outage: Outage,
     ) -> None:
         self._client = client
         self._downloads = downloads
@@ -215,7 +217,7 @@ class _ActorShots:
         self._settings = settings
         self._pacer = pacer
         self._wait = wait
-        self._outage = Outage(settings.outage_wait_s)
+        self._outage = outage
         self._portrait_checks: dict[str, bool] = {}
         # Predictions made or adopted in this session that have not ended with their shot.
         self.unfinished: set[str] = set()
@@ -329,7 +331,7 @@ class _ActorShots:
                     model=s.model, input=input_, wait=s.create_wait_s
                 )
             except Throttled as exc:
-                self._outage.failed(exc)
+                self._outage.failed(describe(exc))
                 # The account's create budget is spent: hold back every shot, not just this one.
                 self._pacer.pause(self._wait.after(exc, attempt))
                 continue
@@ -337,7 +339,7 @@ class _ActorShots:
                 refuse_credentials(exc, s.model)
                 if not transient(exc):
                     raise _ShotFailed(f"Replicate refused the prediction: {describe(exc)}") from exc
-                self._outage.failed(exc)
+                self._outage.failed(describe(exc))
                 await asyncio.sleep(self._wait.after(exc, attempt))
                 if isinstance(exc, _UNSENT):
                     continue
@@ -385,6 +387,8 @@ class _ActorShots:
                 # (a stop request) that arrives as the poll answers.
                 async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                     prediction = await self._client.predictions.async_get(prediction.id)
+            except CreatesClosed:
+                raise  # Replicate down past the outage bound: the journal keeps the prediction for a rerun
             except Exception as exc:
                 if not transient(exc):
                     raise _ShotFailed(f"could not follow prediction {prediction.id}: {describe(exc)}") from exc

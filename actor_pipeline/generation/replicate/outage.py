@@ -7,6 +7,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import httpx
+
 from actor_pipeline.errors import CredentialsRefused
 from actor_pipeline.generation.replicate.problems import describe
 from actor_pipeline.generation.replicate.retry import RetryWait, http_status, transient
@@ -45,20 +47,47 @@ class Outage:
             log.info("Replicate answers again")
             self.down_since = None
 
-    def failed(self, exc: BaseException) -> None:
-        """Note a failure that paid nothing; raise ``ProviderDown`` once the outage is too long."""
+    def failed(self, what: str) -> None:
+        """Note a failure that paid nothing (``what`` says which); raise ``ProviderDown`` once the
+        outage has lasted longer than its limit."""
         now = time.monotonic()
         if self.down_since is None:
-            log.warning(
-                "Replicate is not answering (%s): waiting up to %g s for it, creating nothing meanwhile",
-                describe(exc), self.limit_s,
-            )  # fmt: skip
+            log.warning("Replicate is not answering (%s): waiting up to %g s for it, creating nothing meanwhile", what, self.limit_s)
             self.down_since = now
         elif now - self.down_since > self.limit_s:
             raise ProviderDown(
-                f"Replicate did not answer for {self.limit_s:g} s (last: {describe(exc)}); nothing was paid for "
+                f"Replicate did not answer for {self.limit_s:g} s (last: {what}); nothing was paid for "
                 "the shots not made: rerun the same command (or `actor-pipeline retry-failed`) once it answers"
-            ) from exc
+            )
+
+
+class OutageWatch(httpx.AsyncBaseTransport):
+    """The session's transport: it sees every answer, the ``replicate`` client's own hidden retries
+    of reads included (ten, over 51 s, on a 429/503/504), so an outage is bounded by its limit
+    and not by the client's retries."""
+
+    def __init__(self, outage: Outage) -> None:
+        self._outage = outage
+        self._wrapped = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            response = await self._wrapped.handle_async_request(request)
+        except httpx.TransportError as exc:
+            self._outage.failed(describe(exc))
+            raise
+        if response.status_code == 429 or response.status_code >= 500:
+            try:
+                self._outage.failed(f"HTTP {response.status_code} from {request.method} {request.url.path}")
+            except ProviderDown:
+                await response.aclose()
+                raise
+        else:
+            self._outage.answered()
+        return response
+
+    async def aclose(self) -> None:
+        await self._wrapped.aclose()
 
 
 async def through_outage(call: Callable[[], Awaitable[T]], outage: Outage, wait: RetryWait, model: str) -> T:
@@ -72,7 +101,7 @@ async def through_outage(call: Callable[[], Awaitable[T]], outage: Outage, wait:
             refuse_credentials(exc, model)
             if not transient(exc):
                 raise
-            outage.failed(exc)
+            outage.failed(describe(exc))
             attempt += 1
             await asyncio.sleep(wait.after(exc, attempt))
             continue
