@@ -9,7 +9,10 @@ class ActorTrainingDataGenerator:
     ``replicate_token`` selects the Replicate backend (otherwise ``REPLICATE_API_TOKEN`` decides,
     and with neither the offline preview renderer is used). ``batch_size`` bounds how many shots
     are in flight at once. ``output_dir`` is the local storage folder used when no S3 bucket is
-    configured. Bad input raises ``actor_pipeline.InputError`` (a ``ValueError``).
+    configured. What a set may spend: ``regen_budget_pct`` (quality regenerations, in % of its
+    shots; 25), ``systemic_pct`` (a check failing on this % of the shots is not regenerated for;
+    50), ``max_cost_usd`` (per call; no cap) and ``min_images`` (the fewest usable images; 10).
+    Bad input raises ``actor_pipeline.InputError`` (a ``ValueError``).
     """
 
     def __init__(
@@ -20,19 +23,27 @@ class ActorTrainingDataGenerator:
         *,
         output_dir: str | None = None,
         backend: str = "auto",
+        regen_budget_pct: float | None = None,
+        systemic_pct: float | None = None,
+        max_cost_usd: float | None = None,
+        min_images: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         from actor_pipeline.defs.resources import PipelineSettings  # Dagster loads lazily
 
         defaults = PipelineSettings.from_env()
+        optional = {"regen_budget_pct": regen_budget_pct, "systemic_pct": systemic_pct, "min_images": min_images}
         self._settings = PipelineSettings(
             backend=backend,
             output_dir=output_dir or defaults.output_dir,
             debug_dir=debug_dir or defaults.debug_dir,
             max_concurrency=batch_size,
             replicate_api_token=replicate_token,
+            max_cost_usd=max_cost_usd,
+            **{name: value for name, value in optional.items() if value is not None},  # else the defaults
         )
+        self._settings.check_spending()
 
     def generate_training_data(
         self,
@@ -42,10 +53,17 @@ class ActorTrainingDataGenerator:
         actor_type: str = "human",
         actor_sex: str | None = None,
         portrait_buffer: bytes | None = None,
+        *,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         """Returns the seed's ``training_image_urls``, ``total_training_images`` and
-        ``target_training_images``, plus ``manifest_url``, ``grid_url``, ``bundle_url`` and ``failed``."""
-        from actor_pipeline.local.generate import GenerationRequest, generate
+        ``target_training_images``, plus ``manifest_url``, ``grid_url``, ``bundle_url``, ``failed``
+        and what is usable: ``qc_passed``, ``qc_failed``, ``bundle_images``, ``bundle_minimum``,
+        ``cost_usd``, ``cost_per_usable_image_usd`` and ``systemic``. With ``dry_run``, creates
+        nothing and returns what the call would create and pay at most (``first_pass``,
+        ``reused``, ``regenerations``, ``predictions_at_most``, ``cost_at_most_usd``...), as the
+        CLI's ``generate --dry-run`` prints it."""
+        from actor_pipeline.local.generate import GenerationRequest, estimate, generate
 
         request = GenerationRequest(
             actor_id=actor_id,
@@ -55,4 +73,6 @@ class ActorTrainingDataGenerator:
             portrait_source=portrait_url or None,
             portrait_buffer=portrait_buffer,
         )
+        if dry_run:
+            return estimate(request, self._settings).as_dict()
         return generate(request, self._settings).as_dict()

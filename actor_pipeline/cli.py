@@ -1,10 +1,11 @@
 """``actor-pipeline``: make a LoRA training set from one portrait, from the command line.
 
 Progress goes to stderr; results go to stdout as JSON. Exit codes: 0 the set is complete; 1 it
-is not (failed shots, Replicate or storage that stopped answering, a full state disk; the JSON
-says which, and one line on stderr); 2 bad input, usage or a refused token; 75 another process is
-making the same actor; 130/143 stopped by SIGINT/SIGTERM. After any of them, the same command
-continues where the last one stopped and pays for nothing twice.
+is not (failed shots, a LoRA bundle below its minimum, Replicate or storage that stopped
+answering, a full state disk; the JSON says which, and one line on stderr); 2 bad input, usage or
+a refused token; 75 another process is making the same actor; 130/143 stopped by SIGINT/SIGTERM.
+After any of them, the same command continues where the last one stopped and pays for nothing
+twice.
 """
 
 import argparse
@@ -68,6 +69,23 @@ def _parser() -> argparse.ArgumentParser:
         if with_force:
             sub.add_argument("--force", action="store_true", help="regenerate shots even when identical images exist")
 
+    def spending_options(sub: argparse.ArgumentParser) -> None:
+        # Each dest is the PipelineSettings field it sets (_spending_settings).
+        sub.add_argument("--regen-budget", type=float, metavar="PCT", dest="regen_budget_pct",
+                         help="quality regenerations the set may pay for over all runs, in %% of its shots (rounded "
+                         "down, at least 1 unless 0); failed images past it are kept, qc failed (default: 25, 4 of 17)")
+        sub.add_argument("--systemic-pct", type=float, metavar="PCT", dest="systemic_pct",
+                         help="a check failing on this %% of the shots at the first check is systemic (model, portrait "
+                         "or catalog): nothing is regenerated for it, one line says what to look at (default: 50)")
+        sub.add_argument("--max-cost-usd", type=float, metavar="USD",
+                         help="the most this run may spend: no prediction is created past it, the shots not made stay "
+                         "pending, and a rerun with a higher cap makes only them (default: no cap)")
+        sub.add_argument("--min-images", type=int, metavar="N",
+                         help="exit 1 when the LoRA bundle holds fewer usable images "
+                         "(default: 10, or every shot of a smaller catalog)")
+        sub.add_argument("--dry-run", action="store_true",
+                         help="print what the run would create and pay at most (JSON), and create nothing")
+
     generate = commands.add_parser("generate", help="generate the training set for one portrait",
                                    description="Generate the training set for one portrait and print the result as JSON.")
     generate.add_argument("portrait", metavar="PORTRAIT", help="a file path, an http(s) URL or an s3:// URI")
@@ -77,10 +95,12 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--actor-sex", help=f"for humans: {' or '.join(ACTOR_SEXES)}; unset means 'person'")
     generate.add_argument("--reseed", action="store_true", help="new seeds for every shot: new variants of the images")
     run_options(generate)
+    spending_options(generate)
 
     demo = commands.add_parser("demo", help="generate a set for the sample portrait shipped with the package",
                                description="Run `generate` on the bundled sample portrait (actor id 'demo').")
     run_options(demo)
+    spending_options(demo)
 
     retry = commands.add_parser(
         "retry-failed",
@@ -318,15 +338,25 @@ def _digest(path: str) -> str:
 
 
 def _generate(args: argparse.Namespace, portrait: str, actor_id: str, **extra: Any) -> int:
-    from actor_pipeline.local.generate import GenerationRequest, generate
+    from actor_pipeline.local.generate import GenerationRequest, estimate, generate
 
     request = GenerationRequest(actor_id=actor_id, portrait_source=portrait, force=args.force, **extra)
-    result = generate(request, _settings(args)).as_dict()
-    print(json.dumps(result, indent=2))
-    if not result["failed"]:
+    settings = _spending_settings(args, _settings(args))
+    if args.dry_run:
+        planned = estimate(request, settings)
+        print(json.dumps(planned.as_dict(), indent=2))
+        print(f"actor-pipeline: {planned.summary()}", file=sys.stderr)
         return EXIT_OK
-    _say_incomplete(actor_id, result["failed"], result["target_training_images"])
-    return EXIT_INCOMPLETE
+    outcome = generate(request, settings)
+    result = outcome.as_dict()
+    print(json.dumps(result, indent=2))
+    if result["failed"]:
+        _say_incomplete(actor_id, result["failed"], result["target_training_images"])
+        return EXIT_INCOMPLETE
+    if shortfall := outcome.shortfall():  # every shot made, too few of them usable
+        print(f"actor-pipeline: {shortfall}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    return EXIT_OK
 
 
 def _say_incomplete(actor_id: str, failed: list[dict[str, Any]], target: int) -> None:
@@ -338,6 +368,24 @@ def _say_incomplete(actor_id: str, failed: list[dict[str, Any]], target: int) ->
         f"`actor-pipeline retry-failed --actor-id {actor_id}` continues without paying twice",
         file=sys.stderr,
     )
+
+
+_SPENDING_FLAGS = {
+    "regen_budget_pct": "--regen-budget",
+    "systemic_pct": "--systemic-pct",
+    "max_cost_usd": "--max-cost-usd",
+    "min_images": "--min-images",
+}
+
+
+def _spending_settings(args: argparse.Namespace, settings: "PipelineSettings") -> "PipelineSettings":
+    """``settings`` with the flags of ``_SPENDING_FLAGS`` that were given (``InputError`` if out of range)."""
+    from dataclasses import replace
+
+    given = {name: value for name in _SPENDING_FLAGS if (value := getattr(args, name)) is not None}
+    settings = replace(settings, **given)
+    settings.check_spending(_SPENDING_FLAGS)
+    return settings
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:

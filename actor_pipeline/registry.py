@@ -95,10 +95,23 @@ def register_actor(
     Raises ``InputError`` (nothing written) for a bad id, type, sex or portrait, or when the actor
     already belongs to another user.
     """
+    new = NewActor(actor_id, portrait_source, user_id, actor_type, actor_sex, reseed)
+    registration, normalized = plan_registration(storage, new, portrait_bytes)
+    storage.put(registration.layout.source_portrait, portrait_bytes, "application/octet-stream")
+    storage.put(registration_key(actor_id), registration.model_dump_json(indent=2).encode(), "application/json")
+    return registration, normalized
+
+
+def plan_registration(
+    storage: Storage, new: NewActor, portrait_bytes: bytes
+) -> tuple[Registration, NormalizedPortrait]:
+    """The registration ``register_actor`` would write for ``new``, and its portrait normalized,
+    validated as it validates them (``InputError``), writing nothing."""
+    actor_id, user_id, reseed = new.actor_id, new.user_id, new.reseed
     validate_id(actor_id, "actor id")
     validate_id(user_id, "user id")
-    kind = normalize_actor_type(actor_type)
-    sex = normalize_actor_sex(actor_sex)
+    kind = normalize_actor_type(new.actor_type)
+    sex = normalize_actor_sex(new.actor_sex)
     normalized = normalize_portrait(portrait_bytes, PortraitLimits.from_env())
     previous = _existing(storage, actor_id)
     if previous and previous.user_id != user_id:
@@ -112,13 +125,11 @@ def register_actor(
         user_id=user_id,
         actor_type=kind,
         actor_sex=sex,
-        portrait_source=redact_source(portrait_source),
+        portrait_source=redact_source(new.portrait),
         seed_variant=variant,
         registered_at=now,
         first_registered_at=previous.known_since if previous else now,
     )
-    storage.put(registration.layout.source_portrait, portrait_bytes, "application/octet-stream")
-    storage.put(registration_key(actor_id), registration.model_dump_json(indent=2).encode(), "application/json")
     return registration, normalized
 
 

@@ -15,11 +15,19 @@ from PIL import Image
 
 from actor_pipeline.catalog.model import Catalog
 from actor_pipeline.catalog.prompts import PromptSet, build_prompt_set
+from actor_pipeline.generation.budget import KEPT_REASONS, Spending, load_verdict
 from actor_pipeline.generation.debug import DebugWriter
 from actor_pipeline.generation.journal import ShotJournal, ShotRecord
 from actor_pipeline.generation.runner import ActorBatch, RunLimits, ShotOutcome, generate_shots
 from actor_pipeline.generation.types import ImageBackend
-from actor_pipeline.outputs.bundle import DEFAULT_KOHYA_REPEATS, DEFAULT_TRIGGER, BundleEntry, Layout, build_bundle
+from actor_pipeline.outputs.bundle import (
+    COMMON_MINIMUM,
+    DEFAULT_KOHYA_REPEATS,
+    DEFAULT_TRIGGER,
+    BundleEntry,
+    Layout,
+    build_bundle,
+)
 from actor_pipeline.outputs.grid import Tile, render_grid
 from actor_pipeline.outputs.manifest import BundleInfo, GridInfo, Manifest, PortraitInfo, build_manifest, write_manifest
 from actor_pipeline.portrait.limits import PortraitLimits
@@ -109,10 +117,11 @@ async def generate_stage(
     debug: DebugWriter | None = None,
     quality: "QualityOptions | None" = None,
     lease_wait_s: float = 0.0,
+    spending: Spending | None = None,
 ) -> list[ShotOutcome]:
     """Make the shots while holding the actor's lease (``maker`` says who, for a second maker's
-    ``ActorBusy``), then check the set's quality (with ``quality``), regenerating what fails. A
-    stop request returns early: check ``stopping.requested()``."""
+    ``ActorBusy``), then check the set's quality (with ``quality``), regenerating what fails, with
+    the run's ``spending`` cap. A stop request returns early: check ``stopping.requested()``."""
     registration = load_registration(storage, actor_id)
     layout = registration.layout
     try:
@@ -145,6 +154,7 @@ async def generate_stage(
             debug=debug,
             lease_lost=held.lost.is_set,
             quality=gate,
+            spending=spending,
         )
 
 
@@ -180,13 +190,16 @@ def bundle_stage(
     trigger: str = DEFAULT_TRIGGER,
     layout: Layout = Layout.FLAT,
     repeats: int = DEFAULT_KOHYA_REPEATS,
+    minimum: int = COMMON_MINIMUM,
 ) -> BundleInfo | None:
     """Zip the made images with their captions for a LoRA trainer, and say what was left out
-    and why; ``None`` when no image is made yet."""
+    and why (and whether it holds fewer than ``minimum`` images, or than every shot of a smaller
+    catalog); ``None`` when no image is made yet."""
     registration = load_registration(storage, actor_id)
     keys = registration.layout
     prompt_set = load_prompt_set(storage, registration)
     journal = ShotJournal(storage, keys)
+    verdict = load_verdict(storage, keys)
     entries: list[BundleEntry] = []
     left_out: dict[str, str] = {}
     for planned in prompt_set.shots:
@@ -195,14 +208,24 @@ def bundle_stage(
             entries.append(BundleEntry(catalog.shot(planned.shot_id), storage.get(record.image.key)))
         elif record and record.qc == "failed":
             failed = "; ".join(r.reason for r in record.quality if r.blocks)
-            left_out[planned.shot_id] = f"failed quality checks after {record.regenerations} regeneration(s): {failed}"
+            kept = verdict.kept.get(planned.shot_id) if verdict else None
+            why = f" (not regenerated: {KEPT_REASONS[kept]})" if kept else ""
+            left_out[planned.shot_id] = (
+                f"failed quality checks after {record.regenerations} regeneration(s){why}: {failed}"
+            )
         else:
             status = record.status.value.replace("_", " ") if record else "not generated"
             left_out[planned.shot_id] = f"{status}: {record.error}" if record and record.error else status
     if not entries:
         return None
     bundle = build_bundle(
-        entries, prompt_set.descriptor, left_out=left_out, trigger=trigger, layout=layout, repeats=repeats
+        entries,
+        prompt_set.descriptor,
+        left_out=left_out,
+        trigger=trigger,
+        layout=layout,
+        repeats=repeats,
+        minimum=min(minimum, len(prompt_set.shots)),  # a smaller catalog asks for every shot
     )
     stored = storage.put(keys.bundle(layout.value), bundle.data, "application/zip")
     info = BundleInfo(key=stored.key, url=storage.url(stored.key), sha256=stored.sha256, report=bundle.report)
@@ -232,7 +255,10 @@ def manifest_stage(storage: Storage, actor_id: str, default_backend: tuple[str, 
         bundle = BundleInfo.model_validate_json(storage.get(layout.bundle_report))
     except FileNotFoundError:
         bundle = None
-    manifest = build_manifest(registration, prompt_set, portrait, grid, records, storage, default_backend, bundle)
+    verdict = load_verdict(storage, layout)
+    manifest = build_manifest(
+        registration, prompt_set, portrait, grid, records, storage, default_backend, bundle, verdict
+    )
     return manifest, write_manifest(storage, layout.manifest, manifest)
 
 

@@ -19,6 +19,11 @@ def test_generate_training_data_returns_the_seed_keys(tmp_path: Path, portrait_b
     assert len(result["training_image_urls"]) == 17 and result["failed"] == []
     assert all("/user_123/custom-actors/actor_456/training_data/actor_actor_456_td_" in u for u in result["training_image_urls"])
     assert (tmp_path / "debug/training_data_grid.jpg").is_file()
+    usable = {"qc_passed": 17, "qc_failed": [], "bundle_images": 17, "cost_usd": 0.0, "cost_per_usable_image_usd": 0.0}
+    assert result.items() >= usable.items()
+
+    again = generator.generate_training_data(str(source), "user_123", "actor_456", actor_type="creature", dry_run=True)
+    assert again.items() >= {"reused": 17, "first_pass": 0, "predictions_at_most": 0}.items()
 
 
 def test_portrait_buffer_is_preferred_and_the_url_is_the_fallback(tmp_path: Path, portrait_bytes: bytes) -> None:
@@ -61,3 +66,13 @@ def test_a_token_given_in_code_reaches_replicate_and_nothing_else(
             for run in runs
         )
     assert len(runs) == 1 and emulator.token not in stored
+
+
+def test_a_dry_run_creates_nothing_and_says_what_a_new_actor_would_cost(tmp_path: Path, portrait_bytes: bytes) -> None:
+    generator = ActorTrainingDataGenerator(output_dir=str(tmp_path / "o"), max_cost_usd=0.5)
+    estimate = generator.generate_training_data("", "u", "new", portrait_buffer=portrait_bytes, dry_run=True)
+    figures = {"dry_run": True, "backend": "preview", "first_pass": 17, "regenerations": 4, "cost_at_most_usd": 0.0}
+    assert estimate.items() >= {**figures, "predictions_at_most": 21, "max_cost_usd": 0.5}.items()
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(InputError, match="regen_budget_pct must be a percentage from 0 to 100, got -5"):
+        ActorTrainingDataGenerator(output_dir=str(tmp_path), regen_budget_pct=-5)

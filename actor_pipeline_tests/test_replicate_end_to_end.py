@@ -74,7 +74,7 @@ def test_a_forced_colour_leak_and_near_duplicate_are_caught_and_regenerated_with
     original = flux.render
     ruined: dict[str, int] = {}
 
-    def render(size: tuple[int, int], seed: object, prompt: str, output_format: str) -> bytes:
+    def render(size: tuple[int, int], seed: object, prompt: str, output_format: str, **_look: bool) -> bytes:
         if "woodcut" in prompt and not ruined.get("woodcut"):
             ruined["woodcut"] = 1
             return original(size, seed, prompt.replace("woodcut", "poster"), output_format)  # no "black and white"

@@ -2,6 +2,7 @@
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -9,7 +10,8 @@ import dagster as dg
 from pydantic import Field
 
 from actor_pipeline.catalog.model import Catalog
-from actor_pipeline.errors import ConfigurationError
+from actor_pipeline.errors import ConfigurationError, InputError
+from actor_pipeline.generation.budget import DEFAULT_REGEN_BUDGET_PCT, DEFAULT_SYSTEMIC_PCT, Spending
 from actor_pipeline.generation.debug import DebugWriter
 from actor_pipeline.generation.preview_backend import PreviewBackend
 from actor_pipeline.generation.replicate import ReplicateBackend, ReplicateSettings
@@ -20,7 +22,7 @@ from actor_pipeline.generation.runner import (
     RunLimits,
 )
 from actor_pipeline.generation.types import ImageBackend
-from actor_pipeline.outputs.bundle import DEFAULT_TRIGGER, Layout
+from actor_pipeline.outputs.bundle import COMMON_MINIMUM, DEFAULT_TRIGGER, Layout
 from actor_pipeline.portrait.limits import DEFAULT_LIMITS
 from actor_pipeline.settings import EnvSettings, variable
 from actor_pipeline.stages import QualityOptions
@@ -80,13 +82,49 @@ class ImageGeneratorResource(dg.ConfigurableResource):
     identity_check: bool = Field(
         True, description="also faces and identity to the portrait, where the 'faces' extra is installed"
     )
+    regen_budget_pct: float = Field(
+        DEFAULT_REGEN_BUDGET_PCT,
+        ge=0,
+        le=100,
+        description="quality regenerations a set may pay for over all runs, in % of its shots (its first-pass "
+        "predictions), rounded down but at least 1: 25 gives 4 for 17 shots; 0 regenerates nothing. Failed "
+        "images past it are kept with qc failed, reason 'budget'",
+    )
+    systemic_pct: float = Field(
+        DEFAULT_SYSTEMIC_PCT,
+        gt=0,
+        le=100,
+        description="a blocking check failing on this % of the set's shots at a run's first check is systemic "
+        "(model, portrait or catalog): nothing is regenerated for it, and one line says what to look at",
+    )
+    max_cost_usd: float | None = Field(
+        None,
+        ge=0,
+        description="the most one run may spend: no prediction is created once the run's predictions (each at "
+        "the price per image; the preview costs 0) would pass it, and the shots not made stay pending for a "
+        "rerun with a higher cap. Unset: no cap",
+    )
 
     lease_wait_s: float = Field(
         600.0, ge=0, description="how long a run waits for another run making the same actor before failing"
     )
 
     def limits(self) -> RunLimits:
-        return RunLimits(self.max_concurrency, self.shot_timeout_s, self.storage_outage_s, self.qc_attempts)
+        return RunLimits(
+            self.max_concurrency,
+            self.shot_timeout_s,
+            self.storage_outage_s,
+            self.qc_attempts,
+            self.regen_budget_pct,
+            self.systemic_pct,
+        )
+
+    def price_per_image_usd(self) -> float:
+        return 0.0 if self.resolved_backend() == "preview" else self.replicate.price_per_image_usd
+
+    def spending(self) -> Spending:
+        """A new run's spending, against ``max_cost_usd``."""
+        return Spending(self.max_cost_usd, self.price_per_image_usd())
 
     def quality(self) -> QualityOptions | None:
         """How images are checked, or ``None`` when they are not."""
@@ -203,6 +241,10 @@ class PipelineSettings:
     bundle_layout: str = Layout.FLAT.value
     qc_attempts: int = DEFAULT_QC_ATTEMPTS
     identity_check: bool = field(default_factory=lambda: EnvSettings.load().qc_identity)
+    regen_budget_pct: float = DEFAULT_REGEN_BUDGET_PCT
+    systemic_pct: float = DEFAULT_SYSTEMIC_PCT
+    max_cost_usd: float | None = None  # per run; None: no cap
+    min_images: int = COMMON_MINIMUM  # the fewest images a usable LoRA bundle holds
 
     @classmethod
     def from_env(cls) -> "PipelineSettings":
@@ -220,9 +262,23 @@ class PipelineSettings:
         }
         return cls(**{name: value for name, value in values.items() if value is not None})
 
+    def check_spending(self, names: Mapping[str, str] | None = None) -> None:
+        """``InputError`` for the first spending setting out of range, named as ``names`` calls it
+        (the CLI's flags; default: the field's name)."""
+        ranges = (
+            ("regen_budget_pct", 0 <= self.regen_budget_pct <= 100, "a percentage from 0 to 100"),
+            ("systemic_pct", 0 < self.systemic_pct <= 100, "a percentage above 0 and at most 100"),
+            ("max_cost_usd", self.max_cost_usd is None or self.max_cost_usd >= 0, "0 or more dollars"),
+            ("min_images", self.min_images >= 1, "at least 1"),
+        )
+        for field_name, valid, expected in ranges:
+            if not valid:
+                name = (names or {}).get(field_name, field_name)
+                raise InputError(f"{name} must be {expected}, got {getattr(self, field_name):g}")
+
     def bundle_config(self) -> dict[str, Any]:
-        """The LoRA bundle's config (``LoraBundleConfig``): its trigger word and layout."""
-        return {"trigger": self.trigger, "layout": self.bundle_layout}
+        """The LoRA bundle's config (``LoraBundleConfig``): its trigger word, layout and minimum."""
+        return {"trigger": self.trigger, "layout": self.bundle_layout, "min_images": self.min_images}
 
     @property
     def resolved_state_dir(self) -> str:
@@ -269,4 +325,7 @@ class PipelineSettings:
             qc_attempts=self.qc_attempts,
             identity_check=self.identity_check,
             replicate=ReplicateConfig(**({"outage_wait_s": self.outage_wait_s} if self.outage_wait_s else {})),
+            regen_budget_pct=self.regen_budget_pct,
+            systemic_pct=self.systemic_pct,
+            max_cost_usd=self.max_cost_usd,
         )

@@ -24,13 +24,25 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from PIL import Image
 
 from actor_pipeline.catalog.prompts import PlannedShot, PromptSet
 from actor_pipeline.errors import CredentialsRefused, StorageUnavailable
 from actor_pipeline.generation import stopping
+from actor_pipeline.generation.budget import (
+    DEFAULT_REGEN_BUDGET_PCT,
+    DEFAULT_SYSTEMIC_PCT,
+    KEPT_REASONS,
+    CapReached,
+    RegenBudget,
+    Spending,
+    load_verdict,
+    regen_budget,
+    save_verdict,
+    systemic_failures,
+)
 from actor_pipeline.generation.debug import DebugWriter
 from actor_pipeline.generation.journal import (
     Attempt,
@@ -96,6 +108,8 @@ class RunLimits:
     shot_timeout_s: float = DEFAULT_SHOT_TIMEOUT_S  # create, polling, download and store together
     storage_outage_s: float = DEFAULT_STORAGE_OUTAGE_S  # how long creates wait for storage to answer
     qc_attempts: int = DEFAULT_QC_ATTEMPTS  # regenerations per shot that fails a blocking quality check
+    regen_budget_pct: float = DEFAULT_REGEN_BUDGET_PCT  # the set's regenerations, as % of its shots (budget.py)
+    systemic_pct: float = DEFAULT_SYSTEMIC_PCT  # a check failing on this % of the set is not regenerated for
 
 
 class Quality(Protocol):
@@ -116,11 +130,13 @@ async def generate_shots(
     debug: DebugWriter | None = None,
     lease_lost: Callable[[], bool] = lambda: False,
     quality: Quality | None = None,
+    spending: Spending | None = None,
 ) -> list[ShotOutcome]:
     """Make, resume or reuse every shot in ``batch.shot_ids``; with ``quality``, check the set and
     regenerate shots that fail a blocking check (``limits.qc_attempts`` times at most, over all
-    runs). A stop request ends the run early with the journal consistent: the caller checks
-    ``stopping.requested()``."""
+    runs, within the set's regeneration budget). ``spending`` caps what the run's creates cost
+    (shared by a run's actors). A stop request ends the run early with the journal consistent:
+    the caller checks ``stopping.requested()``."""
     journal = ShotJournal(storage, batch.layout)
     await asyncio.to_thread(journal.flush)
     planned = [batch.prompt_set.shot(shot_id) for shot_id in batch.shot_ids]
@@ -132,7 +148,7 @@ async def generate_shots(
             journal,
             limits,
             debug,
-            _Gate(storage, limits.storage_outage_s, lease_lost),
+            _Gate(storage, limits.storage_outage_s, lease_lost, spending),
             sessions,
             portrait_sha=hashlib.sha256(batch.portrait_jpeg).hexdigest(),
             params=backend.fingerprint_params(),
@@ -171,6 +187,7 @@ class _Gate:
     storage: Storage
     outage_s: float
     lease_lost: Callable[[], bool]
+    spending: Spending | None = None
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
     refused: CredentialsRefused | None = None  # the provider refused the token: nothing more is created
     down_since: float | None = None
@@ -195,6 +212,14 @@ class _Gate:
                         self.storage_up()
                     except StorageUnavailable:
                         await asyncio.sleep(_PROBE_INTERVAL_S)
+
+    def charge(self) -> None:
+        """Charge one prediction to the run's spending cap (``CapReached`` past it)."""
+        if self.spending is not None:
+            self.spending.charge()
+
+    def affords(self, predictions: int) -> bool:
+        return self.spending is None or self.spending.affords(predictions)
 
     def storage_down(self) -> None:
         if self.down_since is None:
@@ -262,12 +287,25 @@ class _ActorRun:
         return outcomes
 
     async def gate_on_quality(self, planned: list[PlannedShot], outcomes: dict[str, ShotOutcome], quality: Quality) -> None:
-        """Check the made set; regenerate (next wording, new seed) what fails a blocking check,
-        while the shot has regenerations left; record every result on its shot."""
+        """Check the made set; regenerate (next wording, new seed) what fails a blocking check, as
+        far as ``RegenBudget`` allows; record every result on its shot, and the decisions in the
+        set's ``QualityVerdict``."""
+        actor_id = self.batch.layout.actor_id
         by_id = {shot.shot_id: shot for shot in planned}
-        # Shots outside this run count too: a near-duplicate may pair with any shot of the set.
+        # Shots outside this run count too: a near-duplicate may pair with any shot of the set,
+        # and the regeneration budget is the set's.
         others = [s for s in self.batch.prompt_set.shots if s.shot_id not in by_id]
-        elsewhere = {s.shot_id: r for s in others if (r := await asyncio.to_thread(self.journal.load, s)) and r.made}
+        journals = {s.shot_id: r for s in others if (r := await asyncio.to_thread(self.journal.load, s))}
+        elsewhere = {sid: r for sid, r in journals.items() if r.made}
+        set_size = len(self.batch.prompt_set.shots)
+        earlier = await asyncio.to_thread(load_verdict, self.storage, self.batch.layout)
+        budget = RegenBudget(
+            regen_budget(set_size, self.limits.regen_budget_pct),
+            spent=sum(r.regenerations for r in [*journals.values(), *(o.record for o in outcomes.values())]),
+            qc_attempts=self.limits.qc_attempts,
+            kept=dict(earlier.kept) if earlier else {},
+        )
+        first_check = True
         while True:
             records = {**elsewhere, **{sid: o.record for sid, o in outcomes.items() if o.succeeded}}
             made = {s.shot_id: records[s.shot_id] for s in self.batch.prompt_set.shots if s.shot_id in records}
@@ -277,19 +315,35 @@ class _ActorRun:
                 sid: await self._image_to_check(sid, r.image, r.analysis, quality) for sid, r in made.items() if r.image
             }
             report = await asyncio.to_thread(quality.check, images)
+            if first_check:  # what the first pass shows; regenerated shots do not make a check systemic
+                budget.systemic = systemic_failures(report, set_size, self.limits.systemic_pct)
+                for found in budget.systemic:
+                    log.warning("%s: %s", actor_id, found.message)
+                first_check = False
             again: list[PlannedShot] = []
             for sid, shot_report in report.shots.items():
                 record = made[sid]
                 record.quality = list(shot_report.results)
                 record.analysis = report.analyses.get(sid)
-                regenerate = sid in by_id and not shot_report.passed and not self.gate.stopped.is_set()
-                if regenerate and record.regenerations < self.limits.qc_attempts:
-                    failed = ", ".join(r.check.value for r in shot_report.results if r.blocks)
-                    log.warning("%s: shot %s failed quality (%s): regenerating", self.batch.layout.actor_id, sid, failed)
-                    record.regenerations += 1
-                    record.wording += 1
-                    again.append(by_id[sid])
+                if shot_report.passed:
+                    budget.passed(sid)
+                elif sid in by_id and not self.gate.stopped.is_set():
+                    failed = {r.check for r in shot_report.results if r.blocks}
+                    names = ", ".join(sorted(c.value for c in failed))
+                    kept = budget.decide(sid, failed, record.regenerations, self.gate.affords(len(again) + 1))
+                    if kept is None:
+                        log.warning("%s: shot %s failed quality (%s): regenerating", actor_id, sid, names)
+                        record.regenerations += 1
+                        record.wording += 1
+                        again.append(by_id[sid])
+                    elif kept != "systemic":  # that one is said once, for the whole set
+                        reason = KEPT_REASONS[kept]
+                        log.warning("%s: shot %s failed quality (%s): kept, as %s", actor_id, sid, names, reason)
                 await self._try(self._settle, record)
+            try:
+                await asyncio.to_thread(save_verdict, self.storage, self.batch.layout, budget.verdict())
+            except (OSError, StorageUnavailable) as exc:  # the next quality pass writes it again
+                log.error("%s: could not store the quality verdict: %s", actor_id, exc)
             if not again:
                 return
             for shot in again:
@@ -412,14 +466,16 @@ class _ActorRun:
 
     async def _summarize_unstarted(self, outcomes: list[ShotOutcome]) -> None:
         """One line per reason the gate gave for shots it did not let start, not one per shot. A
-        provider outage is also journaled on them, so that the manifest and status say why."""
+        provider outage or the spending cap is also journaled on them, so that the manifest and
+        status say why."""
         reasons: dict[str, int] = defaultdict(int)
         for outcome in outcomes:
             reason = self.unstarted.pop(outcome.record.shot_id, None)
             if reason is None:
                 continue
             reasons[str(reason)] += 1
-            if isinstance(reason, ProviderDown):
+            # A made image refused a redo by the cap stays as it was.
+            if isinstance(reason, ProviderDown) or isinstance(reason, CapReached) and not outcome.record.made:
                 record = outcome.record
                 await self._try(self._settle if record.attempt is None else self.journal.write, record)
         for reason_text, count in reasons.items():
@@ -610,9 +666,13 @@ class _Progress:
     usage: Usage
     timer: asyncio.Timeout  # the shot's timeout, counted again from each create request
     deadline: float
+    charged: bool = False  # to the run's spending cap
 
     async def creating(self) -> datetime:
         await self.run.gate.admit()
+        if not self.charged:  # creates retried within one attempt make one prediction at most
+            self.run.gate.charge()
+            self.charged = True
         timeout_s = self.run.limits.shot_timeout_s
         self.deadline = time.monotonic() + timeout_s
         self.timer.reschedule(asyncio.get_running_loop().time() + timeout_s)
@@ -681,3 +741,31 @@ def _resume(attempt: Attempt | None, before: ShotRecord | None, searched: bool) 
         earlier_prediction=before.prediction_id if before and attempt.prediction_id is None else None,
         searched=searched,
     )
+
+
+def first_step(
+    shot: PlannedShot,
+    record: ShotRecord | None,
+    storage: Storage,
+    portrait_sha256: str,
+    backend: ImageBackend,
+    *,
+    force: bool = False,
+) -> Literal["refused", "reused", "resumed", "create"]:
+    """What ``generate_shots`` does first with ``shot``, given its journal ``record``, for an
+    estimate that creates nothing: ``refused`` (flagged in every wording: not tried again),
+    ``reused`` (made with the same inputs), ``resumed`` (an earlier run's prediction is adopted,
+    paid for there) or ``create``."""
+    if _refused_every_wording(shot, record):
+        return "refused"
+    words = shot.wording(_wording(record))
+    b = backend
+    fp = fingerprint(portrait_sha256, words.prompt, words.seed, b.name, b.model, b.fingerprint_params())
+    if record is None or force:
+        return "create"
+    if _still_valid(storage, record, fp):
+        return "reused"
+    attempt = record.attempt
+    if attempt is not None and record.fingerprint == fp and (attempt.prediction_id or attempt.spool_sha256):
+        return "resumed"
+    return "create"

@@ -1,21 +1,28 @@
-"""``generate``: one actor's whole set from a portrait, as the CLI and the Python API ask for it."""
+"""``generate``: one actor's whole set from a portrait, as the CLI and the Python API ask for it;
+``estimate``: what it would create and pay at most, creating nothing (``--dry-run``)."""
 
+import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import dagster as dg
 
 from actor_pipeline.catalog.descriptors import get_actor_descriptor
+from actor_pipeline.catalog.prompts import build_prompt_set
 from actor_pipeline.defs.partitions import CATALOG
 from actor_pipeline.defs.resources import PipelineSettings, StorageResource
 from actor_pipeline.errors import InputError, PortraitError
+from actor_pipeline.generation.budget import Spending, regen_budget
+from actor_pipeline.generation.journal import ShotJournal
+from actor_pipeline.generation.runner import first_step
 from actor_pipeline.identifiers import validate_id
 from actor_pipeline.local.instance import open_instance
 from actor_pipeline.local.runs import ActorResult, materialize_actor, spool_reported
 from actor_pipeline.portrait.fetch import read_portrait_source, redact_source
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import normalize_portrait
-from actor_pipeline.registry import NewActor
+from actor_pipeline.registry import NewActor, plan_registration
 from actor_pipeline.stages import start_actor
 from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline.storage.lease import hold_actor
@@ -36,6 +43,9 @@ class GenerationRequest:
     force: bool = False
     reseed: bool = False
 
+    def new_actor(self, source: str) -> NewActor:
+        return NewActor(self.actor_id, source, self.user_id, self.actor_type, self.actor_sex, self.reseed)
+
 
 def generate(
     request: GenerationRequest,
@@ -45,19 +55,14 @@ def generate(
 ) -> ActorResult:
     """Register the actor (validating everything first) and materialize its whole set, holding
     the actor's lease throughout (``ActorBusy`` if another maker holds it)."""
-    validate_id(request.actor_id, "actor id")
-    validate_id(request.user_id, "user id")
-    get_actor_descriptor(request.actor_type, request.actor_sex)  # validates type and sex
+    _check_request(request)
     resources = settings.resources()
     storage = resources["storage"].create_storage()
     storage.check()  # a missing bucket or a bad key fails here, before anything is paid for
     settings.generator().create_backend(CATALOG)
     portrait, source = _portrait_bytes(request, resources["storage"])
     with hold_actor(storage, request.actor_id, maker), spool_reported(storage, ActorLayout(request.user_id, request.actor_id)):
-        new = NewActor(
-            request.actor_id, source, request.user_id, request.actor_type, request.actor_sex, request.reseed
-        )
-        start_actor(storage, new, portrait)
+        start_actor(storage, request.new_actor(source), portrait)
         return materialize_actor(
             request.actor_id,
             instance=instance or open_instance(settings.resolved_instance_dir),
@@ -82,3 +87,89 @@ def _portrait_bytes(request: GenerationRequest, storage: StorageResource) -> tup
         raise InputError("no portrait given: pass a file path, an http(s) URL or an s3:// URI")
     data = read_portrait_source(request.portrait_source, PortraitLimits.from_env(), storage.read_s3_portrait)
     return data, request.portrait_source
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a ``generate`` of the request would create and pay at most."""
+
+    actor_id: str
+    backend: str
+    model: str
+    price_per_image_usd: float
+    shots: int
+    reused: int  # made with the same inputs: reused, not paid again
+    resumed: int  # an earlier run's prediction, adopted: paid for then
+    refused: int  # flagged by the safety filter in every wording: not tried again
+    first_pass: int  # predictions the run creates for shots not made
+    regenerations: int  # quality regenerations at most: the set's budget left, within qc_attempts
+    max_cost_usd: float | None  # the run's spending cap
+
+    @property
+    def predictions(self) -> int:
+        return Spending(self.max_cost_usd, self.price_per_image_usd).allows(self.first_pass + self.regenerations)
+
+    @property
+    def cost_usd(self) -> float:
+        return round(self.predictions * self.price_per_image_usd, 4)
+
+    def as_dict(self) -> dict[str, Any]:
+        at_most = {"predictions_at_most": self.predictions, "cost_at_most_usd": self.cost_usd}
+        return {"dry_run": True, **asdict(self), **at_most}
+
+    def summary(self) -> str:
+        cap = f", capped at ${self.max_cost_usd:.2f}" if self.max_cost_usd is not None else ""
+        return (
+            f"dry run: {self.shots} shots: {self.reused} reused, {self.resumed} resumed at no cost, {self.first_pass} "
+            f"to create, up to {self.regenerations} quality regeneration(s): at most {self.predictions} "
+            f"prediction(s), ${self.cost_usd:.2f} ({self.model} at ${self.price_per_image_usd:.2f} each{cap}); "
+            "nothing was created"
+        )
+
+
+def estimate(request: GenerationRequest, settings: PipelineSettings) -> Estimate:
+    """What ``generate(request, settings)`` would create and pay at most: the first pass (shots
+    not made with these inputs), reuse of what is made, and the set's regeneration budget left.
+    Reads the portrait and the shot journal only: no registration, no Dagster run, no prediction."""
+    _check_request(request)
+    storage_resource = settings.resources()["storage"]
+    storage = storage_resource.create_storage()
+    generator = settings.generator()
+    backend = generator.create_backend(CATALOG)
+    portrait, source = _portrait_bytes(request, storage_resource)
+    registration, normalized = plan_registration(storage, request.new_actor(source), portrait)
+    prompt_set = build_prompt_set(CATALOG, request.actor_id, registration.descriptor, registration.seed_variant)
+    journal = ShotJournal(storage, registration.layout)
+    portrait_sha = hashlib.sha256(normalized.jpeg).hexdigest()
+    steps, candidates, spent = {"refused": 0, "reused": 0, "resumed": 0, "create": 0}, 0, 0
+    limits = generator.limits()
+    for shot in prompt_set.shots:
+        record = journal.load(shot)
+        step = first_step(shot, record, storage, portrait_sha, backend, force=request.force)
+        steps[step] += 1
+        regenerations = record.regenerations if record else 0
+        spent += regenerations
+        # Shots whose image is new, or kept though it failed, may be regenerated within their qc_attempts.
+        if step in ("resumed", "create") or step == "reused" and record and record.qc == "failed":
+            candidates += max(0, limits.qc_attempts - regenerations)
+    budget_left = max(0, regen_budget(len(prompt_set.shots), limits.regen_budget_pct) - spent)
+    return Estimate(
+        actor_id=request.actor_id,
+        backend=backend.name,
+        model=backend.model,
+        price_per_image_usd=generator.price_per_image_usd(),
+        shots=len(prompt_set.shots),
+        reused=steps["reused"],
+        resumed=steps["resumed"],
+        refused=steps["refused"],
+        first_pass=steps["create"],
+        regenerations=min(budget_left, candidates) if generator.quality() else 0,
+        max_cost_usd=generator.max_cost_usd,
+    )
+
+
+def _check_request(request: GenerationRequest) -> None:
+    """Ids, type and sex, before a portrait is fetched (``InputError``)."""
+    validate_id(request.actor_id, "actor id")
+    validate_id(request.user_id, "user id")
+    get_actor_descriptor(request.actor_type, request.actor_sex)

@@ -38,8 +38,11 @@ class ActorResult:
     manifest_url: str
 
     def as_dict(self) -> dict[str, Any]:
-        """The seed's result keys plus ``manifest_url``, ``grid_url`` and ``failed``."""
+        """The seed's result keys plus ``manifest_url``, ``grid_url``, ``failed`` and what is usable:
+        ``qc_passed``, ``qc_failed`` (each with its checks and why it was not regenerated),
+        ``bundle_images`` (the LoRA bundle's), ``cost_per_usable_image_usd`` and ``systemic``."""
         urls = self.manifest.training_image_urls
+        totals = self.manifest.totals
         return {
             "training_image_urls": urls,
             "total_training_images": len(urls),
@@ -50,7 +53,36 @@ class ActorResult:
             "failed": [f.model_dump() for f in self.manifest.failed],
             "cost_usd": self.manifest.ledger.cost_usd,
             "backend": self.manifest.backend,
+            "qc_passed": self.manifest.quality.passed,
+            "qc_failed": [
+                {
+                    "shot_id": image.shot_id,
+                    "checks": [r.check.value for r in image.quality if r.blocks],
+                    "reason": "; ".join(r.reason for r in image.quality if r.blocks),
+                    "not_regenerated": image.qc_reason,
+                }
+                for image in self.manifest.images
+                if image.qc == "failed"
+            ],
+            "bundle_images": totals.usable,
+            "bundle_minimum": self.manifest.bundle.report.minimum if self.manifest.bundle else None,
+            "cost_per_usable_image_usd": totals.cost_per_usable_image_usd,
+            "systemic": [found.message for found in self.manifest.quality.systemic],
         }
+
+    def shortfall(self) -> str | None:
+        """One line when the LoRA bundle holds fewer images than its minimum, else ``None``."""
+        bundle, quality = self.manifest.bundle, self.manifest.quality
+        if bundle is not None and not bundle.report.below_minimum:
+            return None
+        held = (
+            f"the LoRA bundle holds {len(bundle.report.images)} image(s), below its minimum of {bundle.report.minimum}"
+            if bundle
+            else "there is no LoRA bundle: no image is usable"
+        )
+        not_made = self.manifest.totals.failed
+        why = f"{quality.failed} image(s) failed the quality checks" + (f", {not_made} shot(s) not made" if not_made else "")
+        return f"{held}: {why} (see qc_failed, systemic and failed in the result)"
 
 
 def _process_tags(actor_id: str) -> dict[str, str]:

@@ -94,6 +94,7 @@ class BundleReport(BaseModel):
     class_phrase: str
     images: list[BundledImage]
     left_out: list[LeftOut]
+    minimum: int = Field(COMMON_MINIMUM, description="the fewest images a usable bundle holds")
     below_minimum: bool
     warning: str | None = None
 
@@ -136,11 +137,13 @@ def build_bundle(
     trigger: str = DEFAULT_TRIGGER,
     layout: Layout = Layout.FLAT,
     repeats: int = DEFAULT_KOHYA_REPEATS,
+    minimum: int = COMMON_MINIMUM,
 ) -> Bundle:
     """Zip ``entries`` (the QC-passed images) for LoRA training.
 
     ``left_out`` maps the shot ids the caller kept out to the reason (failed QC, not generated...);
-    they are reported, never zipped. ``repeats`` applies to the kohya layout only.
+    they are reported, never zipped. ``repeats`` applies to the kohya layout only. Fewer images
+    than ``minimum`` are flagged (``below_minimum`` and a warning).
     """
     left_out = dict(left_out or {})
     _check_entries(entries, left_out)
@@ -153,15 +156,16 @@ def build_bundle(
         BundledImage(shot_id=e.shot.id, file=f"{folder}{e.shot.index:02d}.jpg", caption=caption(e.shot, trigger, noun))
         for e in sorted(entries, key=lambda e: e.shot.index)
     ]
-    below = len(images) < COMMON_MINIMUM
+    below = len(images) < minimum
     report = BundleReport(
         layout=layout,
         trigger=trigger,
         class_phrase=class_phrase(noun),
         images=images,
         left_out=[LeftOut(shot_id=shot_id, reason=reason) for shot_id, reason in left_out.items()],
+        minimum=minimum,
         below_minimum=below,
-        warning=f"{len(images)} images, below the common minimum of {COMMON_MINIMUM}" if below else None,
+        warning=f"{len(images)} images, below the minimum of {minimum}" if below else None,
     )
 
     by_id = {e.shot.id: e.image for e in entries}

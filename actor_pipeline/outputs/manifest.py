@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from actor_pipeline.catalog.prompts import PlannedShot, PromptSet
+from actor_pipeline.generation.budget import KeptReason, QualityVerdict, Systemic
 from actor_pipeline.generation.journal import ShotRecord
 from actor_pipeline.generation.types import Usage
 from actor_pipeline.outputs.bundle import BundleReport
@@ -60,6 +61,12 @@ class ImageEntry(BaseModel):
         "not_checked", description="the image's quality checks: passed, passed after regenerating, or failed"
     )
     regenerations: int = Field(0, description="attempts made because an image failed a blocking quality check")
+    qc_reason: KeptReason | None = Field(
+        None,
+        description="with qc failed: why the image was kept rather than regenerated (attempts: the shot's "
+        "qc_attempts are spent; budget: the set's regeneration budget is spent; systemic: its check failed on "
+        "most of the set; cap: the run's spending cap was reached)",
+    )
     quality: list[CheckResult] = Field(default_factory=list, description="every check on the image")
 
 
@@ -75,6 +82,20 @@ class Totals(BaseModel):
     generated: int
     failed: int
     cost_usd: float
+    usable: int = Field(0, description="images in the LoRA bundle: made and not failed by the quality checks")
+    cost_per_usable_image_usd: float | None = Field(None, description="cost_usd / usable; None without a usable image")
+
+
+class QualitySummary(BaseModel):
+    """The set's quality checks: what passed, what regeneration spent, what failed systemically."""
+
+    passed: int = Field(0, description="images that passed every blocking check, regenerated or not")
+    failed: int = Field(0, description="images kept with qc failed, left out of the LoRA bundle")
+    regenerations: int = Field(0, description="quality regenerations paid for, over all runs")
+    regen_budget: int | None = Field(None, description="regenerations the set may pay for; None before any check")
+    systemic: list[Systemic] = Field(
+        default_factory=list, description="blocking checks that failed on most of the set, not regenerated for"
+    )
 
 
 class GridInfo(BaseModel):
@@ -109,6 +130,7 @@ class Manifest(BaseModel):
     failed: list[FailedShot]
     ledger: Usage  # every attempt at the set's shots, ever
     totals: Totals
+    quality: QualitySummary = Field(default_factory=QualitySummary)
 
     @property
     def training_image_urls(self) -> list[str]:
@@ -124,9 +146,12 @@ def build_manifest(
     storage: Storage,
     default_backend: tuple[str, str],
     bundle: BundleInfo | None = None,
+    verdict: QualityVerdict | None = None,
 ) -> Manifest:
-    """Describe the set from the shot records; shots never attempted are listed as missing."""
-    images = [_entry(planned, records.get(planned.shot_id), storage) for planned in prompt_set.shots]
+    """Describe the set from the shot records and the last quality ``verdict``; shots never
+    attempted are listed as missing."""
+    kept = verdict.kept if verdict else {}
+    images = [_entry(p, records.get(p.shot_id), storage, kept.get(p.shot_id)) for p in prompt_set.shots]
     attempted = [r for r in records.values() if r is not None]
     ledger = sum((r.usage for r in attempted), Usage())
     newest = max(attempted, key=lambda r: r.updated_at, default=None)
@@ -136,6 +161,7 @@ def build_manifest(
         for i in images
         if i.status != "succeeded"
     ]
+    usable = len(bundle.report.images) if bundle else 0
     return Manifest(
         generated_at=datetime.now(UTC),
         actor_id=registration.actor_id,
@@ -157,11 +183,20 @@ def build_manifest(
             generated=len(images) - len(failed),
             failed=len(failed),
             cost_usd=ledger.cost_usd,
+            usable=usable,
+            cost_per_usable_image_usd=round(ledger.cost_usd / usable, 4) if usable else None,
+        ),
+        quality=QualitySummary(
+            passed=sum(i.qc in ("passed", "regenerated") for i in images),
+            failed=sum(i.qc == "failed" for i in images),
+            regenerations=sum(r.regenerations for r in attempted),
+            regen_budget=verdict.regen_budget if verdict else None,
+            systemic=verdict.systemic if verdict else [],
         ),
     )
 
 
-def _entry(planned: PlannedShot, record: ShotRecord | None, storage: Storage) -> ImageEntry:
+def _entry(planned: PlannedShot, record: ShotRecord | None, storage: Storage, kept: KeptReason | None) -> ImageEntry:
     entry = ImageEntry(
         shot_id=planned.shot_id,
         index=planned.index,
@@ -187,6 +222,7 @@ def _entry(planned: PlannedShot, record: ShotRecord | None, storage: Storage) ->
             "error": record.error,
             "qc": record.qc,
             "regenerations": record.regenerations,
+            "qc_reason": kept if record.qc == "failed" else None,
             "quality": record.quality,
             **(image.model_dump() | {"url": storage.url(image.key)} if image else {}),
         }

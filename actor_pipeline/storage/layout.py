@@ -56,6 +56,11 @@ class ActorLayout:
         return f"{self.root}/pipeline/bundle.json"
 
     @property
+    def quality_verdict(self) -> str:
+        """What the set's last quality pass decided (``generation.budget.QualityVerdict``)."""
+        return f"{self.root}/pipeline/quality.json"
+
+    @property
     def portrait(self) -> str:
         return f"{self.training_dir}/normalized_portrait.jpg"
 

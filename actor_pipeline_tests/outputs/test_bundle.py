@@ -175,9 +175,9 @@ def test_fewer_than_ten_images_are_flagged_in_report_and_zip() -> None:
     few = _entries()[: COMMON_MINIMUM - 1]
     bundle = build_bundle(few, "woman", left_out={e.shot.id: "failed QC" for e in _entries()[COMMON_MINIMUM - 1 :]})
     assert bundle.report.below_minimum
-    assert bundle.report.warning == "9 images, below the common minimum of 10"
+    assert bundle.report.warning == "9 images, below the minimum of 10"
     with zipfile.ZipFile(io.BytesIO(bundle.data)) as archive:
-        assert b"below the common minimum of 10" in archive.comment
+        assert b"below the minimum of 10" in archive.comment
     assert not build_bundle(_entries()[:COMMON_MINIMUM], "woman").report.below_minimum
 
 

@@ -55,7 +55,9 @@ def test_manifest_matches_its_json_schema_and_lists_failures(storage: LocalStora
     document = json.loads(storage.get(key))
     jsonschema.validate(document, json.loads(SCHEMA.read_text()))
     assert document["schema_version"] == 1
-    assert document["totals"] == {"target": 17, "generated": 16, "failed": 1, "cost_usd": 0.0}
+    assert document["totals"] == {
+        "target": 17, "generated": 16, "failed": 1, "cost_usd": 0.0, "usable": 16, "cost_per_usable_image_usd": 0.0
+    }
     assert document["failed"][0]["shot_id"] == "watercolor" and "injected" in document["failed"][0]["error"]
     assert document["portrait"]["sha256"] == storage.head(document["portrait"]["key"]).sha256
     assert document["backend"] == "preview" and document["descriptor"] == "woman"

@@ -64,6 +64,10 @@ class Behaviour:
     slow: Mapping[str, float] = field(default_factory=dict)  # substring -> latency_s
     # An outage: every API request is answered 503 (and counted in ``refused_in_outage``) while on.
     down: bool = False
+    # Every output nearly the same picture whatever the prompt (flux.render's near_identical).
+    near_identical: bool = False
+    # A prompt containing one of these comes back in colour though it asks for black and white.
+    colour_leaks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,8 @@ class _Prediction:
     size: tuple[int, int]
     canceled_at: float | None = None
     image: bytes | None = None
+    near_identical: bool = False  # how the image looks (Behaviour's)
+    colour_leak: bool = False
 
     @property
     def done_at(self) -> float:
@@ -464,6 +470,8 @@ class Account:
             settle_s=b.early_output_s if b.early_output and outcome == "succeeded" else 0.0,
             output_format=str(input_.get("output_format", "png")),
             size=size,
+            near_identical=b.near_identical,
+            colour_leak=any(key in prompt for key in b.colour_leaks),
         )
         self._predictions[prediction.id] = prediction
         return prediction
@@ -497,7 +505,12 @@ class Account:
         if prediction.image is None:
             seed = prediction.input.get("seed")
             prediction.image = flux.render(
-                prediction.size, seed, str(prediction.input["prompt"]), prediction.output_format
+                prediction.size,
+                seed,
+                str(prediction.input["prompt"]),
+                prediction.output_format,
+                near_identical=prediction.near_identical,
+                colour_leak=prediction.colour_leak,
             )
         return prediction.image
 

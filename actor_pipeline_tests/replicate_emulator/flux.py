@@ -87,12 +87,22 @@ def output_size(aspect_ratio: str, input_size: tuple[int, int] | None) -> tuple[
 _MONOCHROME_WORDS = ("black and white", "monochrome", "pen and ink", "graphite", "charcoal", "woodcut", "screentone")
 
 
-def render(size: tuple[int, int], seed: object, prompt: str, output_format: str) -> bytes:
+def render(
+    size: tuple[int, int],
+    seed: object,
+    prompt: str,
+    output_format: str,
+    *,
+    near_identical: bool = False,
+    colour_leak: bool = False,
+) -> bytes:
     """A picture that depends only on seed and prompt (the same inputs give the same bytes, a
     different seed a different picture), made like a model's output as far as the pipeline's
     quality checks go: sharp shapes over a gradient, in colour unless the prompt asks for black
-    and white."""
-    rng = random.Random(hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest())
+    and white (or ``colour_leak``). ``near_identical``: one picture, in colour, whatever the seed
+    and prompt, but for a small mark the seed moves, as an editing model handing its input back
+    barely changed."""
+    rng = random.Random(hashlib.sha256(b"same" if near_identical else f"{seed}\x00{prompt}".encode()).digest())
     width, height = size
     top, bottom = (tuple(rng.randrange(256) for _ in range(3)) for _ in range(2))
     image = Image.linear_gradient("L").resize(size).convert("RGB")
@@ -103,7 +113,11 @@ def render(size: tuple[int, int], seed: object, prompt: str, output_format: str)
         w, h = rng.randrange(20, width // 3), rng.randrange(20, height // 3)
         colour = tuple(rng.randrange(256) for _ in range(3))
         (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x, y, x + w, y + h), fill=colour, outline=(0, 0, 0), width=3)
-    if any(word in prompt.lower() for word in _MONOCHROME_WORDS):
+    if near_identical:
+        mark = random.Random(str(seed))
+        x, y = mark.randrange(width - 16), mark.randrange(height - 16)
+        draw.rectangle((x, y, x + 16, y + 16), fill=(255, 255, 255))
+    elif not colour_leak and any(word in prompt.lower() for word in _MONOCHROME_WORDS):
         image = image.convert("L").convert("RGB")
     buffer = io.BytesIO()
     image.save(buffer, "PNG" if output_format == "png" else "JPEG", **({} if output_format == "png" else {"quality": 90}))

@@ -7,7 +7,7 @@ from actor_pipeline.defs.assets.grid import ALL_SHOTS
 from actor_pipeline.defs.assets.reporting import Metadata, link
 from actor_pipeline.defs.partitions import CATALOG, actors_partitions
 from actor_pipeline.defs.resources import StorageResource
-from actor_pipeline.outputs.bundle import DEFAULT_KOHYA_REPEATS, DEFAULT_TRIGGER, Layout
+from actor_pipeline.outputs.bundle import COMMON_MINIMUM, DEFAULT_KOHYA_REPEATS, DEFAULT_TRIGGER, Layout
 from actor_pipeline.outputs.manifest import BundleInfo
 from actor_pipeline.stages import bundle_stage
 from actor_pipeline.storage.base import Storage
@@ -23,11 +23,23 @@ class LoraBundleConfig(dg.Config):
         description="flat: NN.jpg + NN.txt (Replicate, ai-toolkit, fal); kohya: <repeats>_<trigger> <class>/",
     )
     repeats: int = Field(DEFAULT_KOHYA_REPEATS, ge=1, description="kohya layout: repeats per image")
+    min_images: int = Field(
+        COMMON_MINIMUM,
+        ge=1,
+        description="the fewest images a usable bundle holds (at most every shot): fewer is warned of, and the "
+        "CLI exits 1",
+    )
 
     def make(self, storage: Storage, actor_id: str) -> BundleInfo | None:
         """Zip the actor's bundle in ``storage`` with this trigger word and layout."""
         return bundle_stage(
-            storage, CATALOG, actor_id, trigger=self.trigger, layout=Layout(self.layout.value), repeats=self.repeats
+            storage,
+            CATALOG,
+            actor_id,
+            trigger=self.trigger,
+            layout=Layout(self.layout.value),
+            repeats=self.repeats,
+            minimum=self.min_images,
         )
 
 
@@ -52,6 +64,7 @@ def bundle_metadata(info: BundleInfo | None) -> Metadata:
         "images": len(report.images),
         "layout": report.layout.value,
         "trigger": report.trigger,
+        "minimum": report.minimum,
         "left_out": dg.MetadataValue.json([entry.model_dump() for entry in report.left_out]),
         **({"warning": report.warning} if report.warning else {}),
     }

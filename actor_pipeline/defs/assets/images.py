@@ -19,6 +19,7 @@ from actor_pipeline.defs.assets.reporting import (
     link,
     preview,
     quality_table,
+    systemic_lines,
     unfinished_shot,
 )
 from actor_pipeline.defs.failures import FAILED_SHOTS_KEY
@@ -105,6 +106,7 @@ def training_image(
         context.log_event(dg.AssetMaterialization(prompt_set.key, partition=actor_id, metadata=metadata))
     failed: list[str] = []
     tally = RunTally()
+    spending = generator.spending()  # one cap for the whole run, over its actors
     try:
         for actor_id, shot_ids in actors.items():
             context.log.info(f"{actor_id}: making {len(shot_ids)} shot(s) with {backend.name} ({backend.model})")
@@ -121,9 +123,12 @@ def training_image(
                     debug=debug.writer(),
                     quality=generator.quality(),
                     lease_wait_s=generator.lease_wait_s,
+                    spending=spending,
                 )
             )
             tally.add(before, outcomes)
+            for line in systemic_lines(store, actor_id) if generator.quality() else []:
+                context.log.warning(f"{actor_id}: {line}")
             with ThreadPoolExecutor() as pool:  # the thumbnails: Pillow encodes without the GIL
                 events = list(pool.map(partial(_report, context.asset_key, actor_id, store), outcomes))
             for outcome, event in zip(outcomes, events, strict=True):
@@ -135,7 +140,7 @@ def training_image(
             if (signum := stopping.requested()) is not None:
                 raise Interrupted(signum)
             if config.finish is not None:
-                for event in _finish(store, actor_id, backend, debug, config.finish):
+                for event in _finish(store, actor_id, backend, debug, config.finish, tally):
                     context.log_event(event)
     finally:
         # Tagged even when the run is cut short: what it made and paid for stays shown.
@@ -150,17 +155,23 @@ def training_image(
 
 
 def _finish(
-    store: Storage, actor_id: str, backend: ImageBackend, debug: DebugResource, bundle_config: LoraBundleConfig
+    store: Storage,
+    actor_id: str,
+    backend: ImageBackend,
+    debug: DebugResource,
+    bundle_config: LoraBundleConfig,
+    tally: RunTally,
 ) -> Iterator[dg.AssetMaterialization]:
     """The actor's contact sheet, bundle and manifest, failed shots included, as the
-    ``finish_training_set`` job makes them."""
+    ``finish_training_set`` job makes them; the manifest goes to ``tally``."""
     log.info("%s: drawing the contact sheet, zipping the LoRA bundle and writing the manifest", actor_id)
     grid = grid_metadata(store, grid_stage(store, actor_id, debug.writer()), actor_id)
     yield dg.AssetMaterialization(debug_grid.key, partition=actor_id, metadata=grid)
     bundle = bundle_metadata(bundle_config.make(store, actor_id))
     yield dg.AssetMaterialization(lora_bundle.key, partition=actor_id, metadata=bundle)
-    manifest = manifest_metadata(*manifest_stage(store, actor_id, (backend.name, backend.model)))
-    yield dg.AssetMaterialization(training_manifest.key, partition=actor_id, metadata=manifest)
+    manifest, url = manifest_stage(store, actor_id, (backend.name, backend.model))
+    tally.finished.append(manifest)
+    yield dg.AssetMaterialization(training_manifest.key, partition=actor_id, metadata=manifest_metadata(manifest, url))
 
 
 def _report(

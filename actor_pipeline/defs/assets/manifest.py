@@ -4,7 +4,7 @@ import dagster as dg
 
 from actor_pipeline.defs.assets.bundle import lora_bundle
 from actor_pipeline.defs.assets.grid import ALL_SHOTS, debug_grid
-from actor_pipeline.defs.assets.reporting import Metadata, link
+from actor_pipeline.defs.assets.reporting import Metadata, link, usable_tags
 from actor_pipeline.defs.partitions import CATALOG, actors_partitions
 from actor_pipeline.defs.resources import ImageGeneratorResource, StorageResource
 from actor_pipeline.outputs.manifest import Manifest
@@ -23,6 +23,7 @@ def training_manifest(
     """The set's manifest (JSON), written last so it never lists an image that is not stored."""
     backend = generator.create_backend(CATALOG)
     manifest, url = manifest_stage(storage.create_storage(), context.partition_key, (backend.name, backend.model))
+    context.instance.add_run_tags(context.run.run_id, usable_tags([manifest]))
     return dg.MaterializeResult(metadata=manifest_metadata(manifest, url))
 
 
@@ -34,4 +35,9 @@ def manifest_metadata(manifest: Manifest, url: str) -> Metadata:
         "failed": dg.MetadataValue.json([f.model_dump() for f in manifest.failed]),
         "bundle_url": manifest.bundle.url if manifest.bundle else "none yet",
         **asdict(manifest.ledger),  # cost_usd and the predictions created, succeeded, failed, canceled
+        "qc_passed": manifest.quality.passed,
+        "qc_failed": manifest.quality.failed,
+        "bundle_images": manifest.totals.usable,
+        "cost_per_usable_image_usd": manifest.totals.cost_per_usable_image_usd,
+        "systemic": "\n".join(found.message for found in manifest.quality.systemic) or "none",
     }

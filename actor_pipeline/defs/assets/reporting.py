@@ -12,9 +12,11 @@ from urllib.request import url2pathname
 import dagster as dg
 
 from actor_pipeline.errors import StorageUnavailable
+from actor_pipeline.generation.budget import load_verdict
 from actor_pipeline.generation.journal import ShotJournal, ShotRecord
 from actor_pipeline.generation.runner import ShotOutcome
 from actor_pipeline.generation.types import ShotStatus, Usage
+from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.outputs.thumbnails import inline_markdown
 from actor_pipeline.registry import load_registration
 from actor_pipeline.stages import load_prompt_set
@@ -27,6 +29,12 @@ MADE_TAG = "actor_pipeline/made"
 FAILED_TAG = "actor_pipeline/failed"
 COST_TAG = "actor_pipeline/cost_usd"
 LEDGER_TAG = "actor_pipeline/ledger_usd"
+# What the finished sets hold (their manifests'): as the CLI's and the API's result says it.
+QC_PASSED_TAG = "actor_pipeline/qc_passed"
+QC_FAILED_TAG = "actor_pipeline/qc_failed"
+USABLE_TAG = "actor_pipeline/bundle_images"
+COST_PER_USABLE_TAG = "actor_pipeline/cost_per_usable_image_usd"
+SYSTEMIC_TAG = "actor_pipeline/systemic"  # the checks that failed on most of a set
 # An asset event's metadata: Dagster takes plain values and ``MetadataValue``s alike.
 Metadata = dict[str, Any]
 
@@ -105,6 +113,7 @@ class RunTally:
     failed: int = 0
     spent: Usage = field(default_factory=Usage)  # this run's attempts
     ledger: Usage = field(default_factory=Usage)  # every attempt at these actors' shots, ever
+    finished: list[Manifest] = field(default_factory=list)  # of the actors whose set the run finished
 
     def add(self, before: Mapping[str, ShotRecord], outcomes: Sequence[ShotOutcome]) -> None:
         """Count one actor's ``outcomes``, given its journal ``before`` the run."""
@@ -123,4 +132,26 @@ class RunTally:
             FAILED_TAG: str(self.failed),
             COST_TAG: str(round(self.spent.cost_usd, 4)),
             LEDGER_TAG: str(round(self.ledger.cost_usd, 4)),
+            **(usable_tags(self.finished) if self.finished else {}),
         }
+
+
+def usable_tags(manifests: Sequence[Manifest]) -> dict[str, str]:
+    """What the finished sets hold, over their actors: images that passed and failed the quality
+    checks, images in the LoRA bundles, what each cost, and the checks that failed systemically."""
+    usable = sum(m.totals.usable for m in manifests)
+    cost = sum(m.ledger.cost_usd for m in manifests)
+    systemic = sorted({found.check.value for m in manifests for found in m.quality.systemic})
+    return {
+        QC_PASSED_TAG: str(sum(m.quality.passed for m in manifests)),
+        QC_FAILED_TAG: str(sum(m.quality.failed for m in manifests)),
+        USABLE_TAG: str(usable),
+        COST_PER_USABLE_TAG: str(round(cost / usable, 4)) if usable else "none",
+        **({SYSTEMIC_TAG: ",".join(systemic)} if systemic else {}),
+    }
+
+
+def systemic_lines(storage: Storage, actor_id: str) -> list[str]:
+    """The lines of the actor's last quality pass naming checks that failed on most of its set."""
+    verdict = load_verdict(storage, load_registration(storage, actor_id).layout)
+    return [found.message for found in verdict.systemic] if verdict else []
