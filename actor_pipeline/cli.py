@@ -3,7 +3,8 @@
 Progress goes to stderr; results go to stdout as JSON. Exit codes: 0 the set is complete; 1 it
 is not (failed shots, a LoRA bundle below its minimum, Replicate or storage that stopped
 answering, a full state disk; the JSON says which, and one line on stderr); 2 bad input, usage or
-a refused token; 75 another process is making the same actor; 130/143 stopped by SIGINT/SIGTERM.
+a refused token; 3 a state file of ours (a registration) is unreadable: the line names the file
+and the fix; 75 another process is making the same actor; 130/143 stopped by SIGINT/SIGTERM.
 After any of them, the same command continues where the last one stopped and pays for nothing
 twice.
 """
@@ -25,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from actor_pipeline.catalog.descriptors import ACTOR_SEXES, ACTOR_TYPES
 from actor_pipeline.catalog.model import CATALOG_ENV_VAR, DEFAULT_CATALOG_PATH
-from actor_pipeline.errors import ActorBusy, InputError, Interrupted, StorageUnavailable
+from actor_pipeline.errors import ActorBusy, InputError, Interrupted, NotMadeYet, StateError, StorageUnavailable
 from actor_pipeline.generation import stopping
 
 if TYPE_CHECKING:
     from actor_pipeline.defs.resources import PipelineSettings
 
-EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BUSY = 0, 1, 2, 75
+EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BAD_STATE, EXIT_BUSY = 0, 1, 2, 3, 75
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -163,11 +164,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"actor-pipeline: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except StateError as exc:
+        print(f"actor-pipeline: unreadable state: {exc}", file=sys.stderr)
+        return EXIT_BAD_STATE
     except ActorBusy as exc:
         print(f"actor-pipeline: busy: {exc}", file=sys.stderr)
         return EXIT_BUSY
     except StorageUnavailable as exc:
         return _ended_early(args, f"storage unavailable: {exc}")
+    except NotMadeYet as exc:
+        return _ended_early(args, f"not made yet: {exc}")
     except Interrupted:
         code = EXIT_INCOMPLETE
     except Exception as exc:

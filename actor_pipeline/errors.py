@@ -1,16 +1,28 @@
-"""Exceptions a user of the pipeline can catch.
+"""Every exception the pipeline raises on purpose derives from ``PipelineError``, in one of these
+branches, each of which the CLI turns into one line and its exit code:
 
-Every problem caused by what the user gave us (a portrait, an id, an option) is an
-``InputError``: a ``ValueError`` whose message names the problem and the fix. The CLI turns
-it into a one-line message and exit code 2. The other errors here are not the user's input:
-storage that does not answer, another process making the same actor, a stop signal; a rerun
-continues from the shot journal after each of them.
+- ``InputError`` (exit 2): what the user gave us (a portrait, an id, an option, a setting, a
+  token) is unusable; the message names the problem and the fix. Nothing already made is touched.
+- ``StateError`` (exit 3): a file of ours (a registration, a shot record) is unreadable, though
+  the user's input was fine; the message names the file and the fix.
+- ``Unavailable`` (exit 1, with the JSON result): something we depend on did not answer (storage,
+  a full disk); paid images wait in the spool and a rerun continues at no cost.
+- ``ActorBusy`` (exit 75): another maker holds the actor.
+- ``Interrupted`` (exit 130/143): a stop signal; the journal is consistent and a rerun resumes.
+- ``NotMadeYet``: an asset was asked for before the one it is made from (Dagster says which).
+
+Errors that stay inside generation (a shot's failure, creates closed for a run) derive from the
+root too, where they are defined.
 """
 
 import signal
 
 
-class InputError(ValueError):
+class PipelineError(Exception):
+    """The root of the package's errors."""
+
+
+class InputError(PipelineError, ValueError):
     """Bad input: the message says what is wrong and how to fix it."""
 
 
@@ -31,21 +43,29 @@ class CredentialsRefused(ConfigurationError):
     with it, so the run stops at the first refusal."""
 
 
-class StateError(InputError):
-    """A pipeline state file (registration, shot record, journal entry) is unreadable; the
-    message names the file and the fix."""
+class StateError(PipelineError):
+    """A pipeline state file (registration, shot record) is unreadable; the message names the
+    file and the fix."""
 
 
-class StorageUnavailable(Exception):
+class NotMadeYet(PipelineError, LookupError):
+    """What a stage reads was not made yet; the message names what to make first."""
+
+
+class Unavailable(PipelineError):
+    """A service the pipeline depends on did not answer; a rerun continues at no cost."""
+
+
+class StorageUnavailable(Unavailable):
     """Storage did not answer (an outage, a full disk). Paid images wait in the local spool, and
     a rerun once storage answers stores them at no cost."""
 
 
-class ActorBusy(Exception):
+class ActorBusy(PipelineError):
     """Another process holds the actor's lease: it is making the actor's set right now."""
 
 
-class Interrupted(Exception):
+class Interrupted(PipelineError):
     """A SIGINT or SIGTERM stopped the work; the journal is consistent and a rerun resumes."""
 
     def __init__(self, signum: int) -> None:

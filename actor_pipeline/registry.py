@@ -138,7 +138,8 @@ def actor_registered(storage: Storage, actor_id: str) -> bool:
 
 
 def _existing(storage: Storage, actor_id: str) -> Registration | None:
+    """The registration, if there is a readable one: registering again repairs an unreadable one."""
     try:
         return load_registration(storage, actor_id)
-    except InputError:
+    except (InputError, StateError):
         return None

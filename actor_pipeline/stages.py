@@ -15,6 +15,7 @@ from PIL import Image
 
 from actor_pipeline.catalog.model import Catalog
 from actor_pipeline.catalog.prompts import PromptSet, build_prompt_set
+from actor_pipeline.errors import NotMadeYet
 from actor_pipeline.generation.budget import KEPT_REASONS, Spending, load_verdict
 from actor_pipeline.generation.debug import DebugWriter
 from actor_pipeline.generation.journal import ShotJournal, ShotRecord
@@ -82,7 +83,7 @@ def normalize_stage(storage: Storage, actor_id: str) -> PortraitInfo:
     layout = registration.layout
     staged, normalized = storage.head(layout.source_portrait), storage.head(layout.portrait)
     if staged is None:
-        raise FileNotFoundError(f"actor {actor_id!r} has no staged portrait: start it again with its portrait")
+        raise NotMadeYet(f"actor {actor_id!r} has no staged portrait: start it again with its portrait")
     if normalized is None or normalized.metadata.get(SOURCE_META) != staged.sha256:
         fresh = normalize_portrait(storage.get(layout.source_portrait), PortraitLimits.from_env())
         storage.put(layout.portrait, fresh.jpeg, "image/jpeg", {SOURCE_META: staged.sha256})
@@ -100,7 +101,7 @@ def load_prompt_set(storage: Storage, registration: Registration) -> PromptSet:
     try:
         return PromptSet.model_validate_json(storage.get(registration.layout.prompt_set))
     except FileNotFoundError:
-        raise FileNotFoundError(
+        raise NotMadeYet(
             f"actor {registration.actor_id!r} has no prompt set yet: materialize prompt_set first"
         ) from None
 
@@ -127,7 +128,7 @@ async def generate_stage(
     try:
         portrait = storage.get(layout.portrait)
     except FileNotFoundError:
-        raise FileNotFoundError(
+        raise NotMadeYet(
             f"actor {actor_id!r} has no normalized portrait yet: materialize normalized_portrait first"
         ) from None
     prompt_set = load_prompt_set(storage, registration)
@@ -266,7 +267,7 @@ def _portrait_info(storage: Storage, registration: Registration) -> PortraitInfo
     key = registration.layout.portrait
     stored = storage.head(key)
     if stored is None:
-        raise FileNotFoundError(f"actor {registration.actor_id!r} has no normalized portrait: materialize it first")
+        raise NotMadeYet(f"actor {registration.actor_id!r} has no normalized portrait: materialize it first")
     with Image.open(io.BytesIO(storage.get(key))) as image:
         width, height = image.size
     return PortraitInfo(

@@ -9,6 +9,7 @@ retry-failed`` all decide with these.
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
+from actor_pipeline.errors import NotMadeYet
 from actor_pipeline.generation.journal import ShotJournal
 from actor_pipeline.generation.types import ShotStatus
 from actor_pipeline.registry import load_registration
@@ -40,7 +41,7 @@ def find_failed_shots(storage: Storage, actor_id: str, shot_ids: Iterable[str]) 
         return []
     try:
         prompt_set = load_prompt_set(storage, registration)
-    except FileNotFoundError as exc:  # never prepared: nothing was made
+    except NotMadeYet as exc:  # never prepared: nothing was made
         return [UnfinishedShot(actor_id, shot_id, "missing", 0, str(exc)) for shot_id in shot_ids]
     journal = ShotJournal(storage, registration.layout)
     failed = []

@@ -1,6 +1,5 @@
 """Resources: where images come from (generator), where they go (storage), debug output."""
 
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,16 +32,7 @@ from actor_pipeline.storage.s3_settings import BUCKET_VAR, S3Connection, S3Setti
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-log = logging.getLogger(__name__)
-
 TOKEN_VAR = variable("replicate_api_token")
-_announced: set[str] = set()
-
-
-def _announce_once(message: str) -> None:
-    if message not in _announced:
-        _announced.add(message)
-        log.warning(message)
 
 
 class ReplicateConfig(dg.Config, ReplicateSettings):
@@ -139,13 +129,7 @@ class ImageGeneratorResource(dg.ConfigurableResource):
     def resolved_backend(self) -> str:
         if self.backend != "auto":
             return self.backend
-        if self.api_token():
-            return "replicate"
-        _announce_once(
-            f"{TOKEN_VAR} is not set: using the offline PREVIEW renderer (restyled portraits, "
-            f"not a generative model, $0). Set {TOKEN_VAR} to generate real images."
-        )
-        return "preview"
+        return "replicate" if self.api_token() else "preview"
 
     def create_backend(self, catalog: Catalog) -> ImageBackend:
         if self.resolved_backend() == "preview":

@@ -9,7 +9,7 @@ import dagster as dg
 from actor_pipeline.defs.assets import training_image
 from actor_pipeline.defs.partitions import CATALOG, actors_partitions, image_key, image_partitions
 from actor_pipeline.defs.runs import shot_range_tags
-from actor_pipeline.errors import InputError
+from actor_pipeline.errors import InputError, StateError
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.unfinished import RetryPlan, UnfinishedShot, find_failed_shots, plan_retries, shot_ranges
 
@@ -28,7 +28,7 @@ def retry_plan(
     for actor_id in candidates:
         try:
             failed += find_failed_shots(storage, actor_id, CATALOG.ids)
-        except InputError as exc:
+        except (InputError, StateError) as exc:
             if actor_ids is not None:
                 raise
             log.warning("retry: skipping %s: %s", actor_id, exc)  # e.g. its storage has moved

@@ -27,7 +27,7 @@ from actor_pipeline.defs.runs import (
     next_stage_requests,
     planned_partitions,
 )
-from actor_pipeline.errors import InputError
+from actor_pipeline.errors import InputError, StateError
 from actor_pipeline.inbox import InboxCursor, take_in
 from actor_pipeline.unfinished import describe_failed_shots, find_failed_shots
 
@@ -112,7 +112,7 @@ def report_failed_run(context: dg.RunFailureSensorContext, storage: StorageResou
             continue
         try:
             failed = find_failed_shots(store, actor_id, shot_ids)
-        except InputError as exc:
+        except (InputError, StateError) as exc:
             context.log.error(f"actor {actor_id}: {exc}")
             continue
         context.log.error(describe_failed_shots(actor_id, failed, len(shot_ids)))

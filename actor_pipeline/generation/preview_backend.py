@@ -5,7 +5,9 @@ can check shot order, labels, storage and the grid before paying for real images
 """
 
 import asyncio
+import functools
 import io
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -14,6 +16,8 @@ from PIL import Image
 from actor_pipeline.catalog.model import Catalog
 from actor_pipeline.generation.types import GeneratedImage, ShotJob, ShotProgress
 from actor_pipeline.render.preview import OUTPUT_SIZE, PreviewLook, render_preview
+
+log = logging.getLogger(__name__)
 
 RENDERER_VERSION = "1"
 JPEG_QUALITY = 90
@@ -32,8 +36,19 @@ class PreviewBackend:
 
     @asynccontextmanager
     async def session(self, portrait_jpeg: bytes) -> AsyncIterator["_PreviewSession"]:
+        _announce()
         portrait = Image.open(io.BytesIO(portrait_jpeg)).convert("RGB")  # decoded once, shared read-only
         yield _PreviewSession(portrait, self._looks)
+
+
+@functools.cache
+def _announce() -> None:
+    """Said once per process, when the first preview image is made: not before an error that
+    ends a command first, which is then its one line."""
+    log.warning(
+        "images come from the offline PREVIEW renderer (restyled portraits, not a generative model, $0): "
+        "set REPLICATE_API_TOKEN to generate real images"
+    )
 
 
 class _PreviewSession:

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
+from actor_pipeline.errors import PipelineError
+
 
 class ShotStatus(str, Enum):
     """A shot's state in the journal."""
@@ -109,7 +111,7 @@ class GeneratedImage:
     request_payload: Mapping[str, object] = field(default_factory=dict)
 
 
-class ShotGenerationError(Exception):
+class ShotGenerationError(PipelineError):
     """A backend could not make one shot. Other shots are unaffected. ``IN_PROGRESS`` means the
     attempt can be continued by a rerun (e.g. its paid output could not be downloaded yet)."""
 
@@ -129,7 +131,7 @@ class ShotGenerationError(Exception):
         self.request_payload = request_payload or {}
 
 
-class CreatesClosed(Exception):
+class CreatesClosed(PipelineError):
     """No prediction may be created now (a stop signal, a storage or provider outage, a lost
     lease, a spending cap). The shot is left as it was, and no attempt is counted."""
 

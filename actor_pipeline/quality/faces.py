@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from actor_pipeline.catalog.model import Category
+from actor_pipeline.errors import PipelineError
 from actor_pipeline.quality.image_checks import ImageInput, load_image, make_result, not_measured
 from actor_pipeline.quality.model import CheckName, CheckResult, Face, Outcome, pack
 from actor_pipeline.quality.settings import DEFAULT_THRESHOLDS, QualityThresholds
@@ -36,7 +37,7 @@ ENCODER_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 _SEARCH_MAX_SIDE = 1024
 
 
-class FacesUnavailable(RuntimeError):
+class FacesUnavailable(PipelineError, RuntimeError):
     """The faces extra is not installed (or its model files are missing)."""
 
 

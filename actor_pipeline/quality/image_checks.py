@@ -5,6 +5,7 @@ import io
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from actor_pipeline.errors import PipelineError
 from actor_pipeline.quality.model import CheckName, CheckResult, Outcome
 from actor_pipeline.quality.settings import DEFAULT_THRESHOLDS, QualityThresholds
 
@@ -15,7 +16,7 @@ ImageInput = bytes | Image.Image
 _THUMBNAIL_WIDTH = 348
 
 
-class UnreadableImage(ValueError):
+class UnreadableImage(PipelineError, ValueError):
     """The bytes are not an image Pillow can decode."""
 
 

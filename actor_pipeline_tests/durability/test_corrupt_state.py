@@ -14,14 +14,14 @@ def make_the_set(harness: "Harness") -> None:
     assert made.code == 0, made.describe()
 
 
-def test_a_truncated_registration_is_exit_2_naming_the_file_and_the_fix(harness: "Harness") -> None:
+def test_a_truncated_registration_is_exit_3_naming_the_file_and_the_fix(harness: "Harness") -> None:
     make_the_set(harness)
     raw = harness.registration_path.read_bytes()
     harness.registration_path.write_bytes(raw[: len(raw) // 2])  # a write cut short
 
     for command in (harness.status, harness.retry_failed):
         finished = command().wait()
-        finished.assert_ended_cleanly(2)
+        finished.assert_ended_cleanly(3)  # our state, not the user's input
         assert f"_registry/actors/{harness.actor}.json" in finished.message, finished.describe()
         assert re.search(r"(?i)generate|delete|remove|restore|re-?register", finished.message), finished.describe()
     assert harness.emulator.account.counters().predictions_created == harness.shots

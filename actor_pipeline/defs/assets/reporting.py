@@ -11,7 +11,7 @@ from urllib.request import url2pathname
 
 import dagster as dg
 
-from actor_pipeline.errors import StorageUnavailable
+from actor_pipeline.errors import NotMadeYet, StorageUnavailable
 from actor_pipeline.generation.budget import load_verdict
 from actor_pipeline.generation.journal import ShotJournal, ShotRecord
 from actor_pipeline.generation.runner import ShotOutcome
@@ -98,7 +98,7 @@ def journal_records(storage: Storage, actor_id: str) -> dict[str, ShotRecord]:
     registration = load_registration(storage, actor_id)
     try:
         prompt_set = load_prompt_set(storage, registration)
-    except FileNotFoundError:
+    except NotMadeYet:
         return {}
     journal = ShotJournal(storage, registration.layout)
     return {shot.shot_id: record for shot in prompt_set.shots if (record := journal.load(shot)) is not None}

@@ -39,7 +39,7 @@ from replicate.exceptions import ReplicateError
 from replicate.pagination import Page
 from replicate.prediction import Prediction
 
-from actor_pipeline.errors import ConfigurationError, CredentialsRefused, StorageUnavailable
+from actor_pipeline.errors import ConfigurationError, CredentialsRefused, PipelineError, StorageUnavailable
 from actor_pipeline.generation.replicate.lookup import find_created, listed_since, parse_timestamp
 from actor_pipeline.generation.replicate.outage import Outage, OutageWatch, refuse_credentials, through_outage
 from actor_pipeline.generation.replicate.pacing import CreatePacer
@@ -190,7 +190,7 @@ async def _recall(
     return found
 
 
-class _ShotFailed(Exception):
+class _ShotFailed(PipelineError):
     """A shot's failure, before usage and payload are attached to it."""
 
     def __init__(self, message: str, status: ShotStatus = ShotStatus.FAILED) -> None:

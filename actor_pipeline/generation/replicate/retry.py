@@ -12,6 +12,8 @@ from replicate.exceptions import ReplicateError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base, wait_exponential, wait_random
 
+from actor_pipeline.errors import PipelineError
+
 T = TypeVar("T")
 
 # "Your rate limit resets in ~30s." (current wording) and "Expected available in 1 second."
@@ -20,7 +22,7 @@ _DETAIL_DELAY = re.compile(r"(?:resets in ~?\s*|available in\s+)(\d+(?:\.\d+)?)\
 _HINT_JITTER = 0.2  # a server's hint is stretched by up to this fraction (see RetryWait)
 
 
-class Throttled(ReplicateError):
+class Throttled(ReplicateError, PipelineError):
     """An HTTP 429 from Replicate, with the delay the response asked for (if any)."""
 
     def __init__(self, detail: str | None, retry_after_s: float | None) -> None:
