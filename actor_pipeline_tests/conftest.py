@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from actor_pipeline.defs import resources as resources_module
+from actor_pipeline.generation import preview_backend
 from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline.storage.local import LocalStorage
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
@@ -62,9 +62,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_notices(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test sees the once-per-process backend notice afresh."""
-    monkeypatch.setattr(resources_module, "_announced", set())
+def _fresh_notices() -> None:
+    """Each test sees the once-per-process preview notice afresh."""
+    preview_backend._announce.cache_clear()
 
 
 @pytest.fixture

@@ -419,13 +419,22 @@ class _ActorRun:
         by_shot: dict[str, list[Recalled]] = defaultdict(list)
         for prediction in found:
             by_shot[owner[(prediction.prompt, prediction.seed)]].append(prediction)
+        unknown = adopted = 0
+        paid = 0.0
         for shot in todo:
             if by_shot[shot.shot_id]:
-                self._reconcile(shot, by_shot[shot.shot_id], force)
+                found_here, adopted_here, paid_here = self._reconcile(shot, by_shot[shot.shot_id], force)
+                unknown, adopted, paid = unknown + found_here, adopted + adopted_here, paid + paid_here
+        if unknown:
+            log.warning(
+                "%s: Replicate lists %d prediction(s) of this run's shots that our journal did not have: %d adopted, "
+                "%d added to the ledger ($%.2f)", self.batch.layout.actor_id, unknown, adopted, unknown - adopted, paid,
+            )  # fmt: skip
 
-    def _reconcile(self, shot: PlannedShot, listed: list[Recalled], force: bool) -> None:
+    def _reconcile(self, shot: PlannedShot, listed: list[Recalled], force: bool) -> tuple[int, int, float]:
         """Add the listed predictions the shot's journal does not know to its ledger; adopt the
-        newest that can still give this attempt its image, unless the journal has one under way."""
+        newest that can still give this attempt its image, unless the journal has one under way.
+        Returns how many it did not know, adopted (0 or 1), and the dollars added."""
         before = self.previous[shot.shot_id]
         known = set(before.predictions) | {before.prediction_id} if before else set()
         unknown = [p for p in listed if p.prediction_id not in known]
@@ -434,7 +443,7 @@ class _ActorRun:
             named = len(known - {None})
             unknown = unknown[: max(0, len(unknown) - max(0, before.usage.predictions_created - named))]
         if not unknown:
-            return
+            return 0, 0, 0.0
         words = shot.wording(self.wordings[shot.shot_id])
         under_way = before is not None and before.attempt is not None and before.attempt.prediction_id is not None
         adopt = None
@@ -456,13 +465,10 @@ class _ActorRun:
                 step=Step.CREATED, started_at=adopt.created_at, prediction_id=adopt.prediction_id, usage=adopted
             )
         paid = sum(p.usage.cost_usd for p in unknown if p is not adopt)
-        log.warning(
-            "%s: shot %s: Replicate lists %d prediction(s) our journal did not have%s%s",
-            self.batch.layout.actor_id, shot.shot_id, len(unknown),
-            f"; adopted {adopt.prediction_id}" if adopt else "",
-            f"; ${paid:.2f} added to the ledger" if paid else "",
-        )  # fmt: skip
+        log.debug("%s: shot %s: %d listed prediction(s) unknown to the journal; adopted %s",
+                  self.batch.layout.actor_id, shot.shot_id, len(unknown), adopt.prediction_id if adopt else None)
         self.previous[shot.shot_id] = record
+        return len(unknown), int(adopt is not None), paid
 
     async def _summarize_unstarted(self, outcomes: list[ShotOutcome]) -> None:
         """One line per reason the gate gave for shots it did not let start, not one per shot. A

@@ -3,7 +3,7 @@ list of predictions for the actor's shots), and, when asked, the ledger made equ
 
 import asyncio
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -118,7 +118,8 @@ def _report(
         record = journal.load(shot)
         known = set(record.predictions) | {record.prediction_id} if record else set()
         listed = by_shot.get(shot.shot_id, [])
-        provider = sum((p.usage for p in listed), Usage())
+        # Recovered is our ledger's word for what it learned from the list, not the provider's.
+        provider = sum((replace(p.usage, predictions_recovered=0) for p in listed), Usage())
         ours = record.usage if record else Usage()
         # Ours may count predictions older than the window: only what the list has and we lack differs.
         unrecorded = [p.prediction_id for p in listed if p.prediction_id not in known]
