@@ -58,9 +58,8 @@ def test_a_server_ignoring_conditional_writes_is_refused_in_one_line(
     stripping_proxy: FaultProxy, s3_env: S3Env, tmp_path: Path
 ) -> None:
     store = storage_at(tmp_path)
-    with pytest.raises(ConfigurationError) as refused:
-        with hold_actor(store, "alice", "maker"):
-            pytest.fail("a lease was taken on a server that ignores If-None-Match")
+    with pytest.raises(ConfigurationError) as refused, hold_actor(store, "alice", "maker"):
+        pytest.fail("a lease was taken on a server that ignores If-None-Match")
     message = str(refused.value)
     assert "\n" not in message
     assert f"the S3 server at {stripping_proxy.url} ignores If-None-Match: *" in message, message
