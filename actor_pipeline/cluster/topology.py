@@ -111,7 +111,7 @@ class Cluster:
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         self.home.mkdir(parents=True, exist_ok=True)
         shutil.copy(self.instance_config, self.home / "dagster.yaml")
-        self._start_postgres(deadline)
+        self.start_postgres(deadline)
         self._spawn("redis", [_redis_server(), "--bind", "127.0.0.1", "--port", str(self.ports.redis),
                               "--save", "", "--appendonly", "no", "--dir", str(self.root)])  # fmt: skip
         self._spawn("code-server", [str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1",
@@ -185,7 +185,7 @@ class Cluster:
 
     # --- inside -------------------------------------------------------------------------------
 
-    def _start_postgres(self, deadline: float) -> None:
+    def start_postgres(self, deadline: float) -> None:
         """A throwaway cluster: initdb in a fresh folder, trust authentication on loopback only,
         no fsync (its data is removed on stop). As root it runs as the ``postgres`` user, since
         Postgres refuses to run as root."""
