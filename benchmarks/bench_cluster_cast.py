@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 import yaml
 
 from actor_pipeline.cluster.processes import free_port, running_in_session, wait_for
-from actor_pipeline.cluster.topology import DEPLOY, Cluster, Ports
+from actor_pipeline.cluster.topology import DEPLOY, Cluster, Ports, Worker
 from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 
@@ -51,17 +51,19 @@ class Sampler(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        last_cpu, last_t = self._cpu_and_rss()[0], time.monotonic()
+        last_cpu, last_t = self._sample()[0], time.monotonic()
         while not self.stop.wait(self.interval_s):
-            cpu, rss, count = self._cpu_and_rss()
+            cpu, total, rss, count = self._sample()
             now = time.monotonic()
             self.peak_rss, self.peak_processes = max(self.peak_rss, rss), max(self.peak_processes, count)
             self.peak_cpu = max(self.peak_cpu, (cpu - last_cpu) / (now - last_t))
-            self.cpu_s = max(self.cpu_s, cpu)
+            self.cpu_s = max(self.cpu_s, total)
             last_cpu, last_t = cpu, now
 
-    def _cpu_and_rss(self) -> tuple[float, int, int]:
-        cpu, rss, count = 0.0, 0, 0
+    def _sample(self) -> tuple[float, float, int, int]:
+        """CPU seconds of the live processes; the same plus their reaped children's (which a
+        rate would count at once, when a child is reaped); summed RSS; how many processes."""
+        cpu, children, rss, count = 0.0, 0.0, 0, 0
         for service in list(self.cluster.services.values()):
             for pid in running_in_session(service.process.pid):
                 try:
@@ -69,10 +71,11 @@ class Sampler(threading.Thread):
                     pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
                 except (OSError, IndexError):
                     continue
-                cpu += sum(int(f) for f in fields[11:15]) / _TICK
+                cpu += (int(fields[11]) + int(fields[12])) / _TICK
+                children += (int(fields[13]) + int(fields[14])) / _TICK
                 rss += pages * _PAGE
                 count += 1
-        return cpu, rss, count
+        return cpu, cpu + children, rss, count
 
 
 def main() -> None:
@@ -98,9 +101,7 @@ def main() -> None:
                               {**emulator.env(), **env})  # fmt: skip
             sampler = Sampler(cluster)
             try:
-                cluster.start()
-                for n in range(1, args.workers + 1):
-                    cluster.start_worker(f"w{n}", args.processes, work / f"state-w{n}")
+                cluster.start([Worker(f"w{n}", args.processes, work / f"state-w{n}") for n in range(1, args.workers + 1)])
                 sampler.start()
                 time.sleep(6)  # the sensors' first (cursor-initializing) ticks
                 print(f"cluster up: {args.workers} workers x {args.processes} processes; pool {pool}; "
@@ -120,7 +121,9 @@ def main() -> None:
           f"= {bound:.1f} shots/s -> {total} shots in {bound_s:.0f} s")  # fmt: skip
     print(f"measured: {total} shots in {wall:.0f} s (drop -> last manifest) = {rate:.2f} shots/s, "
           f"{100 * rate / bound:.0f} % of the bound (target >= 85 %)")  # fmt: skip
-    print(f"predictions created {counters.predictions_created}, paid {counters.paid}, peak in flight "
+    again = sum(n - 1 for n in counters.predictions_per_shot.values() if n > 1)
+    print(f"predictions created {counters.predictions_created} for {total} shots (more: quality retakes, each a new "
+          f"seed), paid {counters.paid}; the same prompt and seed made twice: {again}; peak in flight "
           f"{counters.peak_in_flight}")  # fmt: skip
     first_images = [first for first, _ in firsts.values()]
     print(f"first image per actor: median {statistics.median(first_images):.0f} s, max {max(first_images):.0f} s "

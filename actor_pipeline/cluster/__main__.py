@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from actor_pipeline.cluster.topology import Cluster, Ports, missing_services, stop_recorded
+from actor_pipeline.cluster.topology import Cluster, Ports, Worker, missing_services, stop_recorded
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,9 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        cluster.start()
-        for n in range(1, args.workers + 1):
-            cluster.start_worker(f"worker{n}", args.processes, root / f"worker{n}-state")
+        names = [f"worker{n}" for n in range(1, args.workers + 1)]
+        cluster.start([Worker(name, args.processes, root / f"{name}-state") for name in names])
         print(f"cluster up: UI on {cluster.url}, logs in {root / 'logs'}; Ctrl-C (or make cluster-stop) stops it")
         print(f"the CLI on the same instance: export DAGSTER_HOME={cluster.home} PGPORT={cluster.ports.postgres}")
         stop.wait()

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,17 @@ class Ports:
     code_server: int = 4266
     postgres: int = 5433  # not 5432: a system Postgres may hold it
     redis: int = 6380  # not 6379, likewise
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A Celery worker with ``processes`` pool processes (each executes one run at a time),
+    keeping its shot journal and spool in ``state_dir`` (its own disk, as on its own machine).
+    It preloads the definitions before forking, so no run pays for importing them."""
+
+    name: str
+    processes: int = 3
+    state_dir: Path | None = None
 
 
 @dataclass
@@ -104,9 +115,10 @@ class Cluster:
 
     # --- starting -----------------------------------------------------------------------------
 
-    def start(self, timeout_s: float = 120) -> None:
-        """Start every service but the workers, each once the ones it needs answer; return once
-        the webserver has loaded the code location."""
+    def start(self, workers: Sequence[Worker] = (), timeout_s: float = 120) -> None:
+        """Start every service, each once the ones it needs answer (the workers need only the
+        databases, so they start alongside the code server); return once the webserver has
+        loaded the code location and every worker is ready."""
         deadline = time.monotonic() + timeout_s
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         self.home.mkdir(parents=True, exist_ok=True)
@@ -118,30 +130,31 @@ class Cluster:
                                     "-p", str(self.ports.code_server), "-m", "actor_pipeline.definitions",
                                     "--location-name", LOCATION])  # fmt: skip
         self._wait("redis", lambda: port_open(self.ports.redis), deadline)
+        started = [self._spawn_worker(worker) for worker in workers]
         self._wait("the code server", lambda: port_open(self.ports.code_server), deadline)
         workspace = str(DEPLOY / "workspace.yaml")
         self._spawn("webserver", [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.ports.webserver),
                                   "-w", workspace])  # fmt: skip
         self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace])
         self._wait("the webserver to load the code location", self._location_loaded, deadline)
+        for worker, service in zip(workers, started, strict=True):
+            self._wait(f"worker {worker.name}", lambda s=service, w=worker: _worker_ready(s, w.name), deadline)
 
-    def start_worker(
-        self, name: str, processes: int, state_dir: Path | None = None, timeout_s: float = 90
-    ) -> Service:
-        """A Celery worker with ``processes`` pool processes (each executes one run at a time),
-        keeping its shot journal and spool in ``state_dir`` (its own disk). It preloads the
-        definitions before forking, so no run pays for importing them."""
-        env = {"ACTOR_PIPELINE_STATE_DIR": str(state_dir)} if state_dir else {}
-        service = self._spawn(
-            f"worker-{name}",
+    def start_worker(self, worker: Worker, timeout_s: float = 90) -> Service:
+        service = self._spawn_worker(worker)
+        self._wait(f"worker {worker.name}", lambda: _worker_ready(service, worker.name), time.monotonic() + timeout_s)
+        return service
+
+    def _spawn_worker(self, worker: Worker) -> Service:
+        env = {"ACTOR_PIPELINE_STATE_DIR": str(worker.state_dir)} if worker.state_dir else {}
+        return self._spawn(
+            f"worker-{worker.name}",
             [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-             "-y", str(DEPLOY / "celery.yaml"), "-n", name, "-i", "actor_pipeline.definitions",
-             "--", f"--concurrency={processes}"],
+             "-y", str(DEPLOY / "celery.yaml"), "-n", worker.name, "-i", "actor_pipeline.definitions",
+             # No start-up handshake with the other workers (a second's wait each): nothing uses it.
+             "--", f"--concurrency={worker.processes}", "--without-mingle", "--without-gossip"],
             env,
         )  # fmt: skip
-        self._wait(f"worker {name}", lambda: f"{name}@" in _text(service.log) and " ready." in _text(service.log),
-                   time.monotonic() + timeout_s)  # fmt: skip
-        return service
 
     def pool_processes(self, name: str) -> list[int]:
         """The pids of worker ``name``'s pool processes (dagster-celery starts ``celery``, whose
@@ -304,6 +317,11 @@ def missing_services() -> list[str]:
         if importlib.util.find_spec(module) is None:
             missing.append(f"no Python module {module}: pip install -e '.[cluster]'")
     return missing
+
+
+def _worker_ready(service: Service, name: str) -> bool:
+    log = _text(service.log)
+    return f"{name}@" in log and " ready." in log
 
 
 def _text(path: Path) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from actor_pipeline.cluster.processes import free_port, wait_for
-from actor_pipeline.cluster.topology import Cluster, Ports, missing_services, tail
+from actor_pipeline.cluster.topology import Cluster, Ports, Worker, missing_services, tail
 from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 from actor_pipeline_tests.support.s3 import S3Env
@@ -46,6 +46,7 @@ def emulator() -> Iterator[ReplicateEmulator]:
 
 @pytest.fixture
 def cluster(tmp_path: Path, s3_env: S3Env, emulator: ReplicateEmulator) -> Iterator[Cluster]:
+    """The topology with one worker, ``a``, of one process (so the test knows which to kill)."""
     if missing := missing_services():
         pytest.skip(f"the cluster's services cannot be had here: {'; '.join(missing)}")
     env = {
@@ -57,7 +58,7 @@ def cluster(tmp_path: Path, s3_env: S3Env, emulator: ReplicateEmulator) -> Itera
     }
     running = Cluster(tmp_path / "cluster", Ports(free_port(), free_port(), free_port(), free_port()), env)
     try:
-        running.start()
+        running.start([Worker("a", processes=1, state_dir=tmp_path / "state-a")])
         yield running
     finally:
         logs = running.root / "logs"
@@ -71,7 +72,6 @@ def test_inbox_rerun_and_a_lost_worker_in_the_production_topology(
     cluster: Cluster, emulator: ReplicateEmulator, s3_env: S3Env, tmp_path: Path
 ) -> None:
     bucket = Bucket(s3_env)
-    cluster.start_worker("a", processes=1, state_dir=tmp_path / "state-a")
 
     # --- 1. inbox drop -> a set with one failed shot -> that shot rerun -> 17/17 -------------
     drop(tmp_path / "inbox", "cast-a")
@@ -94,7 +94,7 @@ def test_inbox_rerun_and_a_lost_worker_in_the_production_topology(
     os.kill(pool, signal.SIGKILL)  # the process executing the run: Celery records the task as failed
     wait_for("Celery to record the task as failed", lambda: celery_state(cluster, killed) == "FAILURE", 30)
     cluster.lose_service("worker-a")  # and the machine is gone, state folder and all
-    cluster.start_worker("b", processes=2, state_dir=tmp_path / "state-b")
+    cluster.start_worker(Worker("b", processes=2, state_dir=tmp_path / "state-b"))
 
     manifest = bucket.wait_manifest("cast-b", cluster, lambda m: not m["failed"], timeout_s=TIMEOUT_S + 30)
     assert sum(image["status"] == "succeeded" for image in manifest["images"]) == SHOTS
