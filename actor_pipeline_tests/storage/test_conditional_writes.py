@@ -2,13 +2,14 @@
 checks that the server refuses a second ``If-None-Match: *`` create and a stale ``If-Match``;
 moto does, so the lease works there. A server that ignores the headers (a proxy that strips
 them before moto) or does not implement them (answers 501) is refused with one line naming its
-limit and the fix, before any lease or image is written."""
+limit and the fix, before any lease or image is written; ``generate`` then exits 2 with that line."""
 
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from actor_pipeline.cli import main
 from actor_pipeline.defs.resources import s3_client
 from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.storage.lease import hold_actor
@@ -75,3 +76,13 @@ def test_a_server_that_does_not_implement_them_is_refused(
     fault_proxy.fail(Fault("PUT", "", status=501, code="NotImplemented"))
     with pytest.raises(ConfigurationError, match=r"does not implement If-None-Match: \* \(NotImplemented\)"):
         storage_at(tmp_path).check()
+
+
+def test_generate_on_such_a_server_ends_in_one_line_before_anything_is_paid(
+    stripping_proxy: FaultProxy, s3_env: S3Env, tmp_path: Path, portrait_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["generate", str(portrait_file), "--actor-id", "alice", "--out", str(tmp_path / "local")])
+    stderr = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, stderr
+    assert "ignores If-None-Match: *" in stderr[-1] and "Traceback" not in "\n".join(stderr), stderr
+    assert s3_env.client().list_objects_v2(Bucket=s3_env.bucket).get("KeyCount", 0) == 0  # nothing stored, or paid
