@@ -39,8 +39,13 @@ def main(argv: list[str] | None = None) -> int:
         names = [f"worker{n}" for n in range(1, args.workers + 1)]
         cluster.start([Worker(name, args.processes, root / f"{name}-state") for name in names])
         print(f"cluster up: UI on {cluster.url}, logs in {root / 'logs'}; Ctrl-C (or make cluster-stop) stops it")
-        print(f"the CLI on the same instance: export DAGSTER_HOME={cluster.home} PGPORT={cluster.ports.postgres}")
-        stop.wait()
+        shared = {k: v for k, v in cluster.service_env().items() if k.startswith(("PG", "ACTOR_PIPELINE_CELERY_"))}
+        exports = " ".join(f"{k}={v}" for k, v in {"DAGSTER_HOME": str(cluster.home), **shared}.items())
+        print(f"the CLI on the same instance (its runs in this UI): export {exports}")
+        while not stop.wait(2):
+            if dead := cluster.exited_services():
+                print(f"{', '.join(dead)} exited: stopping the cluster (logs in {root / 'logs'})", file=sys.stderr)
+                return 1
     finally:
         print("stopping the cluster...", file=sys.stderr)
         cluster.stop()

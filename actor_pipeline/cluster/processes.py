@@ -114,6 +114,14 @@ def running_in_session(session: int) -> list[int]:
     return [pid for pid, fields in _stats().items() if int(fields[3]) == session and fields[0] != "Z"]
 
 
+def pid_running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def children(pid: int) -> list[int]:
     """Live (not zombie) children of ``pid``, from /proc."""
     return [child for child, fields in _stats().items() if int(fields[1]) == pid and fields[0] != "Z"]

@@ -26,6 +26,7 @@ from actor_pipeline.cluster.processes import (
     children,
     graphql,
     kill_session,
+    pid_running,
     port_open,
     running_in_session,
     signal_group,
@@ -156,6 +157,9 @@ class Cluster:
             env,
         )  # fmt: skip
 
+    def exited_services(self) -> list[str]:
+        return [name for name, service in self.services.items() if service.process.poll() is not None]
+
     def pool_processes(self, name: str) -> list[int]:
         """The pids of worker ``name``'s pool processes (dagster-celery starts ``celery``, whose
         children they are)."""
@@ -193,6 +197,7 @@ class Cluster:
         if self._pgdata is not None:
             shutil.rmtree(self._pgdata, ignore_errors=True)
             self._pgdata = None
+        (self.root / STATE_FILE).unlink(missing_ok=True)
         if failures:
             raise RuntimeError("; ".join(failures))
 
@@ -217,7 +222,8 @@ class Cluster:
                                  "-h", "127.0.0.1", "-p", str(self.ports.postgres), "-k", str(self._pgdata),
                                  "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                                  "-c", "max_connections=200"], cwd="/")  # fmt: skip
-        ready = [str(bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.ports.postgres), "-U", "dagster"]
+        ready = [str(bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.ports.postgres), "-U", "dagster",
+                 "-d", "postgres"]  # fmt: skip
         self._wait("Postgres", lambda: subprocess.run(ready, check=False).returncode == 0, deadline)
         subprocess.run(
             [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.ports.postgres), "-U", "dagster", "dagster"],
@@ -263,25 +269,31 @@ class Cluster:
     def _record(self) -> None:
         """``cluster.json``: each running service's session id, for ``stop_recorded``."""
         running = {name: service.process.pid for name, service in self.services.items()}
-        (self.root / STATE_FILE).write_text(json.dumps({"services": running, "pgdata": str(self._pgdata or "")}))
+        state = {"supervisor": os.getpid(), "services": running, "pgdata": str(self._pgdata or "")}
+        (self.root / STATE_FILE).write_text(json.dumps(state))
 
 
-def stop_recorded(root: Path) -> list[str]:
-    """Stop the services a cluster rooted at ``root`` recorded (from another process); the names
-    of those stopped."""
+def stop_recorded(root: Path, timeout_s: float = 60) -> list[str]:
+    """Stop a cluster rooted at ``root`` from another process: through the process that started
+    it (SIGTERM: it stops its services in order, then exits), or, where that one is gone (killed
+    with -9), each service it recorded. The names of the services that were running."""
     path = root / STATE_FILE
     if not path.exists():
         return []
     recorded = json.loads(path.read_text())
-    stopped = []
+    running = [name for name, session in recorded["services"].items() if running_in_session(session)]
+    supervisor = recorded.get("supervisor")
+    if supervisor and supervisor != os.getpid() and pid_running(supervisor):
+        os.kill(supervisor, signal.SIGTERM)
+        wait_for("the cluster to stop", lambda: not pid_running(supervisor), timeout_s)
+        return running
     for name, session in sorted(recorded["services"].items(), key=lambda item: _stop_order(item[0])):
         if running_in_session(session):
             stop_by_session(session, _STOP_SIGNAL.get(name, signal.SIGTERM), 20, name)
-            stopped.append(name)
     if recorded["pgdata"]:
         shutil.rmtree(recorded["pgdata"], ignore_errors=True)
-    path.unlink()
-    return stopped
+    path.unlink(missing_ok=True)
+    return running
 
 
 def _stop_order(name: str) -> int:

@@ -2,6 +2,7 @@
 ``make cluster`` recorded, without starting any server."""
 
 import json
+import signal
 import subprocess
 import tomllib
 from pathlib import Path
@@ -13,7 +14,7 @@ from dagster._serdes import ConfigurableClassData
 from dagster_celery.launcher import CeleryRunLauncher
 
 from actor_pipeline.cluster.__main__ import main
-from actor_pipeline.cluster.processes import running_in_session
+from actor_pipeline.cluster.processes import pid_running, running_in_session
 from actor_pipeline.cluster.topology import STATE_FILE, stop_recorded
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,13 +62,14 @@ def test_the_code_server_serves_the_location_the_project_names() -> None:
     assert entry["grpc_server"]["location_name"] == project["code_location_name"]
 
 
-def test_cluster_stop_stops_every_recorded_session_from_another_process(tmp_path: Path) -> None:
+def test_cluster_stop_stops_every_recorded_session_when_their_supervisor_is_gone(tmp_path: Path) -> None:
     sleepers = [
         subprocess.Popen(["sh", "-c", "sleep 300 & sleep 300"], start_new_session=True) for _ in range(2)
     ]  # each a group of two, as a service and the helpers it starts
     try:
         services = {"worker-a": sleepers[0].pid, "daemon": sleepers[1].pid}
-        (tmp_path / STATE_FILE).write_text(json.dumps({"services": services, "pgdata": ""}))
+        # The process that started them was killed with -9 (its pid no longer runs).
+        (tmp_path / STATE_FILE).write_text(json.dumps({"supervisor": 2**22 + 1, "services": services, "pgdata": ""}))
         assert sorted(stop_recorded(tmp_path)) == ["daemon", "worker-a"]
         assert not any(running_in_session(pid) for pid in services.values())
         assert not (tmp_path / STATE_FILE).exists()
@@ -80,3 +82,16 @@ def test_cluster_stop_stops_every_recorded_session_from_another_process(tmp_path
 def test_cluster_down_with_nothing_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["down", "--dir", str(tmp_path)]) == 0
     assert "no cluster running" in capsys.readouterr().out
+
+
+def test_cluster_stop_stops_a_running_cluster_through_the_process_that_started_it(tmp_path: Path) -> None:
+    """``make cluster-stop`` SIGTERMs ``make cluster``'s process, which stops its services itself."""
+    supervisor = subprocess.Popen(["sleep", "60"])
+    try:
+        (tmp_path / STATE_FILE).write_text(json.dumps({"supervisor": supervisor.pid, "services": {}, "pgdata": ""}))
+        stop_recorded(tmp_path)  # returns once it has exited
+        assert not pid_running(supervisor.pid)
+        assert supervisor.wait(1) == -signal.SIGTERM
+    finally:
+        supervisor.kill()
+        supervisor.wait()
