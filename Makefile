@@ -13,12 +13,12 @@ INSTANCE_HOME := $(abspath $(or $(DAGSTER_HOME),$(STATE_DIR)/dagster))
 UI_HOST ?= 127.0.0.1
 UI_PORT ?= 3000
 
-.PHONY: demo test install ui instance-home
+.PHONY: demo test install ui instance-home cluster cluster-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,faces]'
+	$(BIN)/pip install --quiet -e '.[dev,faces,cluster]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,3 +40,16 @@ ui: $(STAMP)
 
 instance-home:
 	@echo '$(INSTANCE_HOME)'
+
+# The production topology on loopback: Postgres and Redis (Debian's postgresql and redis-server,
+# installed here when missing), the code server, webserver (UI on UI_PORT), daemon and two Celery
+# workers (actor_pipeline/cluster, deploy/cluster/). Ctrl-C, or `make cluster-stop` from another
+# shell, stops it all.
+CLUSTER_DIR ?= $(OUTPUT_DIR)/.cluster
+cluster: $(STAMP)
+	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql redis-server)
+	$(BIN)/python -m actor_pipeline.cluster up --dir '$(CLUSTER_DIR)' --port $(UI_PORT)
+
+cluster-stop:
+	$(BIN)/python -m actor_pipeline.cluster down --dir '$(CLUSTER_DIR)'

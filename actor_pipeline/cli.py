@@ -139,6 +139,19 @@ def _parser() -> argparse.ArgumentParser:
     ledger.add_argument("--catalog", metavar="FILE")
     ledger.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    archive = commands.add_parser(
+        "archive",
+        help="remove old actors' partitions from Dagster, keeping their files",
+        description="Archive actors: their partition leaves the Dagster instance (the actor list, asset pages and "
+        "status queries stop paying for them); their files stay, and making an actor again brings it back.",
+    )
+    archive.add_argument("--actor-id", action="append", dest="actor_ids", metavar="ID", help="this actor (repeatable)")
+    archive.add_argument("--older-than", type=float, metavar="DAYS", help="only actors last registered before")
+    archive.add_argument("--dry-run", action="store_true", help="say which would be archived, archive nothing")
+    archive.add_argument("--out", metavar="DIR", help="as for generate (default: $ACTOR_PIPELINE_OUTPUT_DIR, else output)")
+    archive.add_argument("--storage", choices=["auto", "local", "s3"], default="auto")
+    archive.add_argument("--catalog", metavar="FILE")
+
     prompts = commands.add_parser("prompts", help="print the prompt set for an actor type",
                                   description="Print the catalog's prompts for an actor type and sex.")
     prompts.add_argument("--actor-type", default="human", help=f"one of {', '.join(ACTOR_TYPES)} (default: human)")
@@ -451,6 +464,16 @@ def _cmd_prompts(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_archive(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from actor_pipeline.local.archive import archive_actors
+
+    rows = archive_actors(_base_settings(args), args.actor_ids, args.older_than, dry_run=args.dry_run)
+    print(json.dumps([asdict(row) for row in rows], indent=2))
+    return EXIT_OK
+
+
 _COMMANDS = {
     "generate": _cmd_generate,
     "demo": _cmd_demo,
@@ -458,6 +481,7 @@ _COMMANDS = {
     "status": _cmd_status,
     "ledger": _cmd_ledger,
     "prompts": _cmd_prompts,
+    "archive": _cmd_archive,
 }
 
 

@@ -3,6 +3,8 @@
 import hashlib
 import os
 import re
+import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -25,6 +27,7 @@ from actor_pipeline.storage.s3_settings import (
 )
 
 SHA256_METADATA_KEY = "sha256"  # hex digest, stored as x-amz-meta-sha256
+LEASE_PROBE_PREFIX = "_leases/.probe-"  # beside the leases, so the same bucket policy covers it
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 # A conditional write lost the race: the object exists, or changed since it was read.
@@ -40,6 +43,12 @@ _PERMISSIONS = {
 _AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn")
 # S3 is overloaded or down: the same request succeeds later (botocore already retried it).
 _OUTAGE_CODES = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "500", "502", "503", "504"})
+# A server that does not implement a conditional header may say so instead of ignoring it.
+_UNSUPPORTED_CODES = frozenset({"NotImplemented", "501", "InvalidArgument", "InvalidRequest"})
+# Servers (endpoint, bucket) that refused a second conditional create in this process: the
+# answer does not change while it runs, and every run worker would otherwise probe again.
+_honours_conditions: set[tuple[str, str]] = set()
+_probe_lock = threading.Lock()
 # botocore's own client-side check for bucket names; anything else S3 explains itself.
 _S3_URI = re.compile(r"s3://([A-Za-z0-9._-]{1,255})/(.+)", re.DOTALL)
 
@@ -70,6 +79,50 @@ class S3Storage:
         credentials are refused, rather than after paying for images."""
         with self._errors(""):
             self.client.list_objects_v2(Bucket=self.settings.bucket, Prefix=self._prefix, MaxKeys=1)
+        self.require_conditional_writes()
+
+    def require_conditional_writes(self) -> None:
+        """Raise ``ConfigurationError`` (one line: the server's limit and the fix) unless the
+        server refuses what the lease relies on: a second ``If-None-Match: *`` create of one key,
+        and a write whose ``If-Match`` names an ETag the object no longer has. A server that
+        ignores these headers would let two makers of one actor both hold its lease and pay for
+        its shots twice, silently. Probed once per server and process, on a key of its own."""
+        server = (self.client.meta.endpoint_url, self.settings.bucket)
+        with _probe_lock:
+            if server in _honours_conditions:
+                return
+            ignored = self._probe_conditions(f"{LEASE_PROBE_PREFIX}{uuid.uuid4().hex}")
+            if ignored is None:
+                _honours_conditions.add(server)
+                return
+        raise ConfigurationError(
+            f"the S3 server at {server[0]} {ignored} on PutObject, so the one-maker-per-actor lease cannot hold"
+            " (two makers could pay for the same shots): use a server that honours conditional writes (AWS S3 does),"
+            " or local storage (--storage local) on one machine"
+        )
+
+    def _probe_conditions(self, key: str) -> str | None:
+        """What the server does wrong with conditional writes, or ``None`` if it honours them."""
+        try:
+            self._put_if(key, b"{}", IfNoneMatch="*")
+            for header, condition in (("If-None-Match: *", {"IfNoneMatch": "*"}), ("If-Match", {"IfMatch": '"0"'})):
+                try:
+                    self._put_if(key, b"{}", **condition)
+                except ClientError as exc:
+                    if _code(exc) in _CONDITION_CODES:
+                        continue
+                    if _code(exc) in _UNSUPPORTED_CODES:
+                        return f"does not implement {header} ({_code(exc)})"
+                    raise
+                return f"ignores {header} (a conditional write that had to be refused was accepted)"
+        except ClientError as exc:
+            if _code(exc) in _UNSUPPORTED_CODES:
+                return f"does not implement If-None-Match: * ({_code(exc)})"
+            raise
+        finally:
+            with self._errors(key):
+                self.client.delete_object(Bucket=self.settings.bucket, Key=self._key(key))
+        return None
 
     def put(
         self,
@@ -136,6 +189,7 @@ class S3Storage:
 
     def lease(self, key: str, body: bytes, stale: Callable[[bytes], bool]) -> "S3Lease | bytes":
         """A conditional write: created only if absent, taken over only if unchanged since read."""
+        self.require_conditional_writes()
         try:
             return S3Lease(self, key, self._put_if(key, body, IfNoneMatch="*"))
         except ClientError as exc:

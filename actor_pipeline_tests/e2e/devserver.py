@@ -8,18 +8,17 @@ within a time budget. The browser side lives in ``conftest.py`` (the ``page`` fi
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from actor_pipeline.cluster.processes import free_port, graphql, stop_session, wait_for
 from actor_pipeline.samples import SAMPLE_PORTRAIT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,30 +33,8 @@ _SCRUBBED = (
     "DAGSTER_HOME",
     "ACTOR_PIPELINE_CATALOG",
 )
-T = TypeVar("T")
 USER = "u1"  # the user id the UI tests' actors belong to
 BUDGET_S = 150  # per UI test by default, start-up and shutdown included
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float, interval_s: float = 0.25) -> T:
-    """Poll ``probe`` until it returns something truthy; ``TimeoutError`` naming ``what``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            found = probe()
-        except OSError:  # e.g. connection refused while the server starts
-            found = None
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(interval_s)
 
 
 @dataclass
@@ -71,16 +48,7 @@ class DagsterDev:
         return f"http://127.0.0.1:{self.port}"
 
     def graphql(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        request = urllib.request.Request(
-            f"{self.url}/graphql",
-            data=json.dumps({"query": query, "variables": dict(variables or {})}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body = json.load(response)
-        if body.get("errors"):
-            raise RuntimeError(f"GraphQL errors: {body['errors']}")
-        return body["data"]
+        return graphql(self.url, query, variables)
 
     def wait_until_loaded(self, timeout_s: float) -> None:
         """Wait for the webserver, then for every code location to be LOADED (not failed)."""
@@ -145,56 +113,7 @@ def dagster_dev(
         server.wait_until_loaded(timeout_s)
         yield server
     finally:
-        stop_session(process)
-
-
-def stop_session(process: subprocess.Popen[bytes], grace_s: float = 20) -> None:
-    """SIGTERM the process group, wait, SIGKILL whatever of the session is left; raise if
-    anything still runs."""
-    session = process.pid
-    _signal_group(session, signal.SIGTERM)
-    if not _session_ends(session, grace_s):
-        _signal_group(session, signal.SIGKILL)
-        for pid in running_in_session(session):  # in case one left the group
-            _kill(pid)
-        _session_ends(session, 5)
-    with suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)  # reap it
-    left = running_in_session(session)
-    if left:
-        raise RuntimeError(f"processes of the dg dev session still run after SIGKILL: {left}")
-
-
-def _session_ends(session: int, timeout_s: float) -> bool:
-    try:
-        wait_for("the session's processes to exit", lambda: not running_in_session(session), timeout_s)
-    except TimeoutError:
-        return False
-    return True
-
-
-def running_in_session(session: int) -> list[int]:
-    """Live (not zombie) processes whose session id is ``session``, from /proc."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # exited meanwhile
-            continue
-        state, sid = fields[0], int(fields[3])
-        if sid == session and state != "Z":
-            members.append(int(stat.parent.name))
-    return members
-
-
-def _signal_group(group: int, sig: signal.Signals) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(group, sig)
-
-
-def _kill(pid: int) -> None:
-    with suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+        stop_session(process, what="the dg dev session")
 
 
 class Deployment:

@@ -127,10 +127,12 @@ class FaultProxy:
 
     Setting ``down`` (or ``with proxy.outage():``) makes S3 unreachable until it is cleared: every
     request, on a new or a kept-alive connection, is dropped without an answer (recorded in
-    ``seen`` as not forwarded), as when an endpoint or its network goes away."""
+    ``seen`` as not forwarded), as when an endpoint or its network goes away. Request headers
+    named in ``strip`` (lower case) are not forwarded: a server that ignores them."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, strip: frozenset[str] = frozenset()) -> None:
         self.upstream = urlsplit(upstream).netloc
+        self.strip = strip
         self.down = False
         self.faults: list[Fault] = []
         self.seen: list[Seen] = []
@@ -212,7 +214,8 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         def _forward(self, body: bytes) -> None:
             upstream = http.client.HTTPConnection(proxy.upstream, timeout=30)
             try:
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                dropped = _HOP_BY_HOP | proxy.strip
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
                 upstream.request(self.command, self.path, body, headers)
                 response = upstream.getresponse()
                 payload = response.read()

@@ -1,0 +1,204 @@
+"""Issue 20: the production topology as it runs. Postgres, Redis, the gRPC code server, the
+webserver, the daemon and dagster-celery workers (``actor_pipeline.cluster``, what ``make
+cluster`` starts), with the set stored in S3 (moto) and Replicate emulated; every process is
+stopped at the end (process groups). In one deployment:
+
+1. a portrait dropped in the inbox becomes a set (the daemon's sensor, a run on a Celery worker)
+   with one shot failed by the model; that shot is rerun through the webserver's GraphQL (as the
+   UI's Materialize of one partition) and the set is 17/17, paid 17;
+2. a second actor's run is killed mid-run (its Celery pool process SIGKILLed with 8 predictions
+   in flight, as the OOM killer would, then the whole worker lost with its state folder); run
+   monitoring fails the run, run retries launch it again, and a worker with an EMPTY state folder
+   finishes the set: it adopts the predictions from Replicate's list, so 17 are created and paid.
+"""
+
+import json
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actor_pipeline.cluster.processes import free_port, wait_for
+from actor_pipeline.cluster.topology import Cluster, Ports, Worker, missing_services, tail
+from actor_pipeline.samples import SAMPLE_PORTRAIT
+from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
+from actor_pipeline_tests.support.s3 import S3Env
+
+pytestmark = pytest.mark.e2e
+
+SHOTS = 17
+USER = "u1"
+FAILING = "woodcut print"  # in the woodcut shot's prompt only
+TIMEOUT_S = 120  # from a drop or a launch to the manifest it leads to, on a busy 2-core machine
+_S3_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY", "AWS_ACCESS_SECRET", "AWS_REGION", "AWS_USER_FILES_BUCKET",
+                 "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED")  # fmt: skip
+
+
+@pytest.fixture
+def emulator() -> Iterator[ReplicateEmulator]:
+    with ReplicateEmulator(behaviour=Behaviour(latency_s=0.5, failing=(FAILING,))) as running:
+        yield running
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, s3_env: S3Env, emulator: ReplicateEmulator) -> Iterator[Cluster]:
+    """The topology with one worker, ``a``, of one process (so the test knows which to kill)."""
+    if missing := missing_services():
+        pytest.skip(f"the cluster's services cannot be had here: {'; '.join(missing)}")
+    env = {
+        **emulator.env(),
+        **{name: os.environ[name] for name in _S3_VARIABLES},
+        "ACTOR_PIPELINE_INBOX": str(tmp_path / "inbox"),
+        "ACTOR_PIPELINE_OUTPUT_DIR": str(tmp_path / "out"),  # the daemon's and code server's state folder
+        "ACTOR_PIPELINE_QC_IDENTITY": "0",
+    }
+    running = Cluster(tmp_path / "cluster", Ports(free_port(), free_port(), free_port(), free_port()), env)
+    try:
+        running.start([Worker("a", processes=1, state_dir=tmp_path / "state-a")])
+        yield running
+    finally:
+        logs = running.root / "logs"
+        running.stop()
+        kept = Path(__file__).resolve().parents[2] / "test-artifacts" / "cluster-logs"
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(logs, kept)  # what each service said, for a failure's report
+
+
+def test_inbox_rerun_and_a_lost_worker_in_the_production_topology(
+    cluster: Cluster, emulator: ReplicateEmulator, s3_env: S3Env, tmp_path: Path
+) -> None:
+    bucket = Bucket(s3_env)
+
+    # --- 1. inbox drop -> a set with one failed shot -> that shot rerun -> 17/17 -------------
+    drop(tmp_path / "inbox", "cast-a")
+    manifest = bucket.wait_manifest("cast-a", cluster, lambda m: len(m["failed"]) == 1)
+    assert [f["shot_id"] for f in manifest["failed"]] == ["woodcut"], manifest["failed"]
+    emulator.behaviour.failing = ()
+    launch_images_run(cluster, "cast-a|woodcut")
+    manifest = bucket.wait_manifest("cast-a", cluster, lambda m: not m["failed"])
+    assert sum(image["status"] == "succeeded" for image in manifest["images"]) == SHOTS
+    counters = settled(emulator)
+    assert (counters.predictions_created, counters.paid) == (SHOTS + 1, SHOTS), counters
+    assert manifest["ledger"]["predictions_created"] == SHOTS + 1, manifest["ledger"]
+
+    # --- 2. a run killed mid-run, resumed by a worker with an empty state folder ------------
+    emulator.behaviour.latency_s = 3.0  # 8 predictions in flight at the kill
+    drop(tmp_path / "inbox", "cast-b")
+    wait_for("8 predictions of cast-b in flight", lambda: in_flight(emulator) >= 8, TIMEOUT_S)
+    (killed,) = runs(cluster, "cast-b")
+    (pool,) = cluster.pool_processes("a")
+    os.kill(pool, signal.SIGKILL)  # the process executing the run: Celery records the task as failed
+    wait_for("Celery to record the task as failed", lambda: celery_state(cluster, killed) == "FAILURE", 30)
+    cluster.lose_service("worker-a")  # and the machine is gone, state folder and all
+    cluster.start_worker(Worker("b", processes=2, state_dir=tmp_path / "state-b"))
+
+    manifest = bucket.wait_manifest("cast-b", cluster, lambda m: not m["failed"], timeout_s=TIMEOUT_S + 30)
+    assert sum(image["status"] == "succeeded" for image in manifest["images"]) == SHOTS
+    after = settled(emulator)
+    created, paid = after.predictions_created - counters.predictions_created, after.paid - counters.paid
+    assert (created, paid) == (SHOTS, SHOTS), f"cast-b: {created} created, {paid} paid"
+    assert manifest["ledger"]["predictions_created"] == SHOTS, manifest["ledger"]
+
+    # Run monitoring failed the killed run (the Celery task's state), run retries launched it again.
+    assert any("Celery task failed" in message for message in run_messages(cluster, killed["runId"]))
+    retry = wait_for("the retry run to end", lambda: ended_retry(cluster, "cast-b", killed["runId"]), 30)
+    assert retry["status"] == "SUCCESS", retry
+    assert (tmp_path / "state-b" / USER / "cast-b").is_dir(), "worker b did not make cast-b's shots"
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def drop(inbox: Path, actor: str) -> None:
+    folder = inbox / USER
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{actor}.json").write_text('{"actor_type": "human", "actor_sex": "female"}')
+    shutil.copy(SAMPLE_PORTRAIT, folder / f".{actor}.jpg")
+    (folder / f".{actor}.jpg").rename(folder / f"{actor}.jpg")  # whole, as the README says
+
+
+class Bucket:
+    def __init__(self, s3: S3Env) -> None:
+        self.s3, self.client = s3, s3.client()
+
+    def manifest(self, actor: str) -> dict[str, Any] | None:
+        key = f"{USER}/custom-actors/{actor}/training_data/manifest.json"
+        try:
+            return json.loads(self.client.get_object(Bucket=self.s3.bucket, Key=key)["Body"].read())
+        except self.client.exceptions.NoSuchKey:
+            return None
+
+    def wait_manifest(
+        self, actor: str, cluster: Cluster, done: Any, timeout_s: float = TIMEOUT_S
+    ) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            found = self.manifest(actor)
+            return found if found and done(found) else None
+
+        try:
+            return wait_for(f"{actor}'s manifest", ready, timeout_s, interval_s=0.5)
+        except TimeoutError as exc:
+            logs = "\n".join(f"--- {s.name}\n{tail(s.log, 15)}" for s in cluster.services.values())
+            raise AssertionError(f"{exc}; runs: {runs(cluster, actor)}\n{logs}") from None
+
+
+def launch_images_run(cluster: Cluster, partition: str) -> None:
+    """What the UI's Materialize of one ``training_image`` partition launches."""
+    mutation = """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
+        __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
+    params = {
+        "selector": {
+            "repositoryLocationName": "actor_pipeline",
+            "repositoryName": "__repository__",
+            "jobName": "make_training_images",
+        },
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+        "runConfigData": {},
+    }
+    launched = cluster.graphql(mutation, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+
+
+def runs(cluster: Cluster, actor: str) -> list[dict[str, Any]]:
+    query = """query($actor: String!) { runsOrError(filter: {tags: [{key: "actor_pipeline/actor", value: $actor}]}) {
+        ... on Runs { results { runId jobName status tags { key value } } } } }"""
+    return cluster.graphql(query, {"actor": actor})["runsOrError"]["results"]
+
+
+def ended_retry(cluster: Cluster, actor: str, parent_id: str) -> dict[str, Any] | None:
+    """The one retry of run ``parent_id``, once it has ended."""
+    retries = [r for r in runs(cluster, actor) if tags(r).get("dagster/parent_run_id") == parent_id]
+    assert len(retries) <= 1, retries
+    return retries[0] if retries and retries[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+
+def run_messages(cluster: Cluster, run_id: str) -> list[str]:
+    query = """query($id: ID!) { runOrError(runId: $id) { ... on Run { eventConnection(afterCursor: null) {
+        events { ... on MessageEvent { message } } } } } }"""
+    events = cluster.graphql(query, {"id": run_id})["runOrError"]["eventConnection"]["events"]
+    return [event.get("message") or "" for event in events]
+
+
+def tags(run: dict[str, Any]) -> dict[str, str]:
+    return {tag["key"]: tag["value"] for tag in run["tags"]}
+
+
+def celery_state(cluster: Cluster, run: dict[str, Any]) -> str:
+    from celery import Celery
+
+    task_id = tags(run).get("dagster-celery/task_id")
+    backend = cluster.service_env()["ACTOR_PIPELINE_CELERY_BACKEND"]
+    return Celery(backend=backend).AsyncResult(task_id).state if task_id else "UNKNOWN"
+
+
+def in_flight(emulator: ReplicateEmulator) -> int:
+    return sum(p["status"] in ("starting", "processing") for p in emulator.account.predictions())
+
+
+def settled(emulator: ReplicateEmulator) -> Any:
+    wait_for("every prediction to end", lambda: in_flight(emulator) == 0, 30)
+    return emulator.account.counters()
