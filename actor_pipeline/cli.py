@@ -87,6 +87,14 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--dry-run", action="store_true",
                          help="print what the run would create and pay at most (JSON), and create nothing")
 
+    def read_options(sub: argparse.ArgumentParser, instead_of: str) -> None:
+        """The options of a command that reads one actor's records."""
+        sub.add_argument("--actor-id", required=True)
+        sub.add_argument("--out", metavar="DIR", help="as for generate (default: $ACTOR_PIPELINE_OUTPUT_DIR, else output)")
+        sub.add_argument("--storage", choices=["auto", "local", "s3"], default="auto")
+        sub.add_argument("--catalog", metavar="FILE")
+        sub.add_argument("--json", action="store_true", help=f"print JSON instead of {instead_of}")
+
     generate = commands.add_parser("generate", help="generate the training set for one portrait",
                                    description="Generate the training set for one portrait and print the result as JSON.")
     generate.add_argument("portrait", metavar="PORTRAIT", help="a file path, an http(s) URL or an s3:// URI")
@@ -118,11 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="per-shot status of an actor",
                                  description="Show each shot's status, attempts, cost and error for one actor. "
                                  "Exits 1 while the set is incomplete.")
-    status.add_argument("--actor-id", required=True)
-    status.add_argument("--out", metavar="DIR", help="as for generate (default: $ACTOR_PIPELINE_OUTPUT_DIR, else output)")
-    status.add_argument("--storage", choices=["auto", "local", "s3"], default="auto")
-    status.add_argument("--catalog", metavar="FILE")
-    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    read_options(status, "a table")
 
     ledger = commands.add_parser(
         "ledger",
@@ -131,13 +135,9 @@ def _parser() -> argparse.ArgumentParser:
         "actor's shots since its first registration (at most history_lookback_h back), and say where they differ. "
         "Exits 1 when they differ and --reconcile was not given.",
     )
-    ledger.add_argument("--actor-id", required=True)
+    read_options(ledger, "text")
     ledger.add_argument("--reconcile", action="store_true",
                         help="add what Replicate lists and the ledger lacks to the records, and rewrite the manifest")
-    ledger.add_argument("--out", metavar="DIR", help="as for generate (default: $ACTOR_PIPELINE_OUTPUT_DIR, else output)")
-    ledger.add_argument("--storage", choices=["auto", "local", "s3"], default="auto")
-    ledger.add_argument("--catalog", metavar="FILE")
-    ledger.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     archive = commands.add_parser(
         "archive",
