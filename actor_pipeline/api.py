@@ -63,7 +63,7 @@ class ActorTrainingDataGenerator:
         nothing and returns what the call would create and pay at most (``first_pass``,
         ``reused``, ``regenerations``, ``predictions_at_most``, ``cost_at_most_usd``...), as the
         CLI's ``generate --dry-run`` prints it."""
-        from actor_pipeline.local.generate import GenerationRequest, estimate, generate
+        from actor_pipeline.commands.generate import GenerationRequest, estimate, generate
 
         request = GenerationRequest(
             actor_id=actor_id,

@@ -211,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _ended_early(args: argparse.Namespace, problem: str) -> int:
     """The JSON result and one line of a command that could not finish: what the shot records
     (in storage) say, where they can be read."""
-    from actor_pipeline.local.status import actor_figures
+    from actor_pipeline.commands.status import actor_figures
 
     figures: dict[str, Any] = {"failed": None, "cost_usd": None}
     actor_id = getattr(args, "actor_id", None) or ("demo" if args.command == "demo" else None)
@@ -357,7 +357,7 @@ def _digest(path: str) -> str:
 
 
 def _generate(args: argparse.Namespace, portrait: str, actor_id: str, **extra: Any) -> int:
-    from actor_pipeline.local.generate import GenerationRequest, estimate, generate
+    from actor_pipeline.commands.generate import GenerationRequest, estimate, generate
 
     request = GenerationRequest(actor_id=actor_id, portrait_source=portrait, force=args.force, **extra)
     settings = _spending_settings(args, _settings(args))
@@ -426,7 +426,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_retry_failed(args: argparse.Namespace) -> int:
-    from actor_pipeline.local.retry_failed import retry_failed
+    from actor_pipeline.commands.retry_failed import retry_failed
 
     if args.max_attempts < 1:
         raise InputError(f"--max-attempts must be at least 1, got {args.max_attempts}")
@@ -436,7 +436,7 @@ def _cmd_retry_failed(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from actor_pipeline.local.status import actor_status, format_status
+    from actor_pipeline.commands.status import actor_status, format_status
 
     rows = actor_status(args.actor_id, _base_settings(args))
     print(json.dumps(rows, indent=2) if args.json else format_status(rows))
@@ -444,7 +444,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_ledger(args: argparse.Namespace) -> int:
-    from actor_pipeline.local.ledger import actor_ledger, format_ledger
+    from actor_pipeline.commands.ledger import actor_ledger, format_ledger
 
     report = actor_ledger(args.actor_id, _base_settings(args), args.reconcile)
     print(json.dumps(report.as_dict(), indent=2) if args.json else format_ledger(report))
@@ -467,7 +467,7 @@ def _cmd_prompts(args: argparse.Namespace) -> int:
 def _cmd_archive(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from actor_pipeline.local.archive import archive_actors
+    from actor_pipeline.commands.archive import archive_actors
 
     rows = archive_actors(_base_settings(args), args.actor_ids, args.older_than, dry_run=args.dry_run)
     print(json.dumps([asdict(row) for row in rows], indent=2))

@@ -10,7 +10,7 @@ import pytest
 
 from actor_pipeline.generation import preview_backend
 from actor_pipeline.samples import SAMPLE_PORTRAIT
-from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline.storage.folder import FolderStorage
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 from actor_pipeline_tests.support.backends import FlakyBackend
 
@@ -89,8 +89,8 @@ def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicateEmulator]:
 
 
 @pytest.fixture
-def storage(tmp_path: Path) -> LocalStorage:
-    return LocalStorage(tmp_path / "store")
+def storage(tmp_path: Path) -> FolderStorage:
+    return FolderStorage(tmp_path / "store")
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from actor_pipeline.cli import main
 from actor_pipeline.defs.partitions import actors_partitions
 from actor_pipeline.defs.resources import ImageGeneratorResource, PipelineSettings
 from actor_pipeline.errors import InputError
-from actor_pipeline.local.archive import archive_actors
-from actor_pipeline.local.instance import open_instance
+from actor_pipeline.commands.archive import archive_actors
+from actor_pipeline.commands.instance import open_instance
 from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline.storage.lease import hold_actor
 from actor_pipeline_tests.support.backends import FlakyBackend

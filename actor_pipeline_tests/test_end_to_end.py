@@ -12,9 +12,9 @@ from PIL import Image
 from actor_pipeline.defs.assets import ALL_ASSETS, training_image
 from actor_pipeline.defs.partitions import CATALOG, image_key, image_partitions
 from actor_pipeline.defs.resources import PipelineSettings
-from actor_pipeline.local.runs import ActorResult, materialize_actor
+from actor_pipeline.commands.materialize import ActorResult, materialize_actor
 from actor_pipeline.registry import register_actor
-from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline.storage.folder import FolderStorage
 from actor_pipeline_tests.support.backends import FlakyBackend, generator_for
 
 
@@ -26,7 +26,7 @@ def run_actor(
     *,
     force: bool = False,
     identity_check: bool = False,
-) -> tuple[ActorResult, LocalStorage, dict[str, Any]]:
+) -> tuple[ActorResult, FolderStorage, dict[str, Any]]:
     """Make actor ``alice``'s set into ``tmp_path/store``, with ``backend`` (else the preview
     backend); returns the result, the storage and the resources used."""
     settings = PipelineSettings(storage="local", output_dir=str(tmp_path / "store"))

@@ -11,7 +11,7 @@ from actor_pipeline import ActorTrainingDataGenerator, InputError, PortraitError
 from actor_pipeline.cli import main
 from actor_pipeline.registry import load_registration
 from actor_pipeline.samples import SAMPLE_PORTRAIT
-from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline.storage.folder import FolderStorage
 from actor_pipeline_tests.support.images import encode
 from actor_pipeline_tests.support.made_once import MadeOnce
 
@@ -85,4 +85,4 @@ def test_an_actor_id_cannot_change_owner(tmp_path: Path, portrait_bytes: bytes) 
 def test_storage_lookups_refuse_unsafe_partition_keys(tmp_path: Path, actor_id: str) -> None:
     """A partition key typed into the Dagster UI reaches the assets as an actor id."""
     with pytest.raises(InputError, match="invalid actor id"):
-        load_registration(LocalStorage(tmp_path), actor_id)
+        load_registration(FolderStorage(tmp_path), actor_id)

@@ -11,7 +11,7 @@ from actor_pipeline.generation.journal import Attempt, ShotJournal, ShotRecord, 
 from actor_pipeline.generation.types import ShotStatus
 from actor_pipeline.registry import register_actor
 from actor_pipeline.storage.lease import hold_actor
-from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline.storage.folder import FolderStorage
 from actor_pipeline.unfinished import (
     INTERRUPTED,
     UnfinishedShot,
@@ -45,7 +45,7 @@ def record(shot_id: str, status: ShotStatus, attempts: int = 1, error: str | Non
 
 
 @pytest.fixture
-def alice(storage: LocalStorage, portrait_bytes: bytes) -> LocalStorage:
+def alice(storage: FolderStorage, portrait_bytes: bytes) -> FolderStorage:
     registration, _ = register_actor(
         storage,
         actor_id="alice",
@@ -65,7 +65,7 @@ def alice(storage: LocalStorage, portrait_bytes: bytes) -> LocalStorage:
     return storage
 
 
-def test_unfinished_shots_come_from_the_journal(alice: LocalStorage) -> None:
+def test_unfinished_shots_come_from_the_journal(alice: FolderStorage) -> None:
     s1, s2, s3, s4, s5, s6 = SHOTS
     assert find_failed_shots(alice, "alice", SHOTS) == [
         UnfinishedShot("alice", s2, "failed", 1, "boom"),
@@ -76,19 +76,19 @@ def test_unfinished_shots_come_from_the_journal(alice: LocalStorage) -> None:
     ]  # s1 is made
 
 
-def test_an_actor_someone_is_making_has_no_failed_shots(alice: LocalStorage) -> None:
+def test_an_actor_someone_is_making_has_no_failed_shots(alice: FolderStorage) -> None:
     with hold_actor(alice, "alice", "a test"):
         assert find_failed_shots(alice, "alice", SHOTS) == []
     assert find_failed_shots(alice, "alice", SHOTS)  # released: they are unfinished again
 
 
-def test_an_interrupted_attempt_is_resumed_whatever_its_attempts(alice: LocalStorage) -> None:
+def test_an_interrupted_attempt_is_resumed_whatever_its_attempts(alice: FolderStorage) -> None:
     plan = plan_retries(find_failed_shots(alice, "alice", SHOTS), max_attempts=3)
     assert SHOTS[3] in plan.shots_by_actor()["alice"]  # 3 attempts, but resuming pays nothing new
     assert [s.shot_id for s in plan.exhausted] == [SHOTS[2]]
 
 
-def test_unregistered_actor_is_an_input_error(storage: LocalStorage) -> None:
+def test_unregistered_actor_is_an_input_error(storage: FolderStorage) -> None:
     with pytest.raises(InputError, match="actor 'nobody' is not registered"):
         find_failed_shots(storage, "nobody", ORDER)
 

@@ -48,8 +48,8 @@ from actor_pipeline.defs.partitions import actors_partitions, image_key, image_p
 from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.defs.retries import retry_plan
 from actor_pipeline.defs.sensors import portrait_inbox
-from actor_pipeline.local.instance import open_instance
-from actor_pipeline.local.status import actor_status
+from actor_pipeline.commands.instance import open_instance
+from actor_pipeline.commands.status import actor_status
 from actor_pipeline.registry import NewActor
 from actor_pipeline.stages import prompt_stage, start_actor
 

@@ -20,7 +20,7 @@ from actor_pipeline.generation.replicate import ReplicateBackend, ReplicateSetti
 from actor_pipeline.generation.runner import ActorBatch, generate_shots
 from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline.storage.layout import ActorLayout
-from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline.storage.folder import FolderStorage
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 
 MARGIN_S = 3.0
@@ -34,7 +34,7 @@ def measure(latency_s: float, max_concurrency: int | None) -> None:
         os.environ.update(emulator.env())
         batch = ActorBatch(ActorLayout("bench", "bench"), prompt_set, SAMPLE_PORTRAIT.read_bytes(), catalog.ids)
         started = time.perf_counter()
-        outcomes = asyncio.run(generate_shots(batch, ReplicateBackend(ReplicateSettings(), emulator.token), LocalStorage(out), limits=limits))
+        outcomes = asyncio.run(generate_shots(batch, ReplicateBackend(ReplicateSettings(), emulator.token), FolderStorage(out), limits=limits))
         wall = time.perf_counter() - started
         counters = emulator.account.counters()
     shots = len(catalog.shots)

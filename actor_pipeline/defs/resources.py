@@ -26,7 +26,7 @@ from actor_pipeline.portrait.limits import DEFAULT_LIMITS
 from actor_pipeline.settings import EnvSettings, variable
 from actor_pipeline.stages import QualityOptions
 from actor_pipeline.storage.base import Storage
-from actor_pipeline.storage.local import STATE_DIR, LocalStorage
+from actor_pipeline.storage.folder import STATE_DIR, FolderStorage
 from actor_pipeline.storage.s3_settings import BUCKET_VAR, S3Connection, S3Settings, connection_from_env
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ class StorageResource(dg.ConfigurableResource):
             return S3Storage(settings, s3_client(settings), state_dir)
         if self.backend == "s3":
             raise ConfigurationError(f"S3 storage was asked for but {BUCKET_VAR} is not set: set it to the bucket name")
-        return LocalStorage(self.local_dir, state_dir)
+        return FolderStorage(self.local_dir, state_dir)
 
     @staticmethod
     def read_s3_portrait(uri: str) -> bytes:

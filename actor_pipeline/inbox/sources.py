@@ -35,7 +35,7 @@ class InboxSource(Protocol):
         ...
 
 
-class LocalInbox:
+class FolderInbox:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
         self.location = str(self.root)
@@ -95,7 +95,7 @@ def open_inbox(location: str, s3_client: Callable[[S3Connection], "BaseClient"])
     """``s3://bucket/prefix`` (credentials and endpoint from the same variables as S3 storage,
     the client made by ``s3_client``) or a local folder."""
     if not location.startswith("s3://"):
-        return LocalInbox(location)
+        return FolderInbox(location)
     parts = urlsplit(location)
     if not parts.netloc:
         raise ConfigurationError(f"inbox {location!r} names no bucket: use s3://BUCKET/PREFIX")

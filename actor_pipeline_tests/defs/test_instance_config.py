@@ -10,7 +10,7 @@ import yaml
 
 from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.defs.runs import ACTOR_TAG
-from actor_pipeline.local.instance import open_instance
+from actor_pipeline.commands.instance import open_instance
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

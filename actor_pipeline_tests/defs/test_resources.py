@@ -9,7 +9,7 @@ from actor_pipeline.defs.resources import ImageGeneratorResource, PipelineSettin
 from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.generation.preview_backend import PreviewBackend
 from actor_pipeline.generation.replicate import ReplicateBackend, ReplicateSettings
-from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline.storage.folder import FolderStorage
 from actor_pipeline.storage.s3 import S3Storage
 
 
@@ -93,10 +93,10 @@ def test_a_bad_run_config_value_fails_the_run_naming_the_field(replicate: dict[s
 
 
 def test_auto_storage_follows_the_bucket(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert isinstance(StorageResource(local_dir=str(tmp_path)).create_storage(), LocalStorage)
+    assert isinstance(StorageResource(local_dir=str(tmp_path)).create_storage(), FolderStorage)
     with pytest.raises(ConfigurationError, match="AWS_USER_FILES_BUCKET is not set"):
         StorageResource(backend="s3").create_storage()
     monkeypatch.setenv("AWS_USER_FILES_BUCKET", "my-bucket")
     monkeypatch.setenv("AWS_REGION", "us-west-1")
     assert isinstance(StorageResource().create_storage(), S3Storage)
-    assert isinstance(StorageResource(backend="local", local_dir=str(tmp_path)).create_storage(), LocalStorage)
+    assert isinstance(StorageResource(backend="local", local_dir=str(tmp_path)).create_storage(), FolderStorage)

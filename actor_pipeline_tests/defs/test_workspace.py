@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from actor_pipeline.defs.resources import PipelineSettings
-from actor_pipeline.local.instance import open_instance
+from actor_pipeline.commands.instance import open_instance
 
 REPO = Path(__file__).resolve().parents[2]
 DG = Path(sys.executable).with_name("dg")

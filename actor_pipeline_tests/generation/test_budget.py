@@ -12,7 +12,7 @@ from actor_pipeline.generation.journal import Step
 from actor_pipeline.generation.runner import first_step, generate_shots
 from actor_pipeline.generation.types import ShotStatus
 from actor_pipeline.quality.model import CheckName
-from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline.storage.folder import FolderStorage
 from actor_pipeline_tests.generation.test_runner import (
     CATALOG,
     LAYOUT,
@@ -27,11 +27,11 @@ from actor_pipeline_tests.generation.test_runner import (
 )
 
 
-def make(storage: LocalStorage, backend: PaidBackend, **options: object) -> list:
+def make(storage: FolderStorage, backend: PaidBackend, **options: object) -> list:
     return asyncio.run(generate_shots(batch(PORTRAIT), backend, storage, **options))  # type: ignore[arg-type]
 
 
-def verdict(storage: LocalStorage) -> QualityVerdict:
+def verdict(storage: FolderStorage) -> QualityVerdict:
     found = load_verdict(storage, LAYOUT)
     assert found is not None
     return found
@@ -42,7 +42,7 @@ def test_the_budget_is_a_share_of_the_first_pass_rounded_down_but_at_least_one()
 
 
 def test_a_check_failing_on_half_the_set_or_more_regenerates_nothing_and_is_said_once(
-    storage: LocalStorage, caplog: pytest.LogCaptureFixture
+    storage: FolderStorage, caplog: pytest.LogCaptureFixture
 ) -> None:
     failing = {shot_id: 99 for shot_id in CATALOG.ids[:9]}  # 9 of 17
     backend = PaidBackend()
@@ -56,7 +56,7 @@ def test_a_check_failing_on_half_the_set_or_more_regenerates_nothing_and_is_said
     assert len(said) == 1 and "monochrome" in said[0] and "check the model" in said[0]
 
 
-def test_regenerations_stop_at_the_sets_budget_over_all_runs(storage: LocalStorage) -> None:
+def test_regenerations_stop_at_the_sets_budget_over_all_runs(storage: FolderStorage) -> None:
     failing = {shot_id: 99 for shot_id in CATALOG.ids[:6]}  # 6 of 17: under half, not systemic
     backend = PaidBackend()
     make(storage, backend, quality=QualityFailing(dict(failing)))
@@ -71,7 +71,7 @@ def test_regenerations_stop_at_the_sets_budget_over_all_runs(storage: LocalStora
     assert again.created == []
 
 
-def test_two_shots_failing_once_are_both_regenerated_within_the_budget(storage: LocalStorage) -> None:
+def test_two_shots_failing_once_are_both_regenerated_within_the_budget(storage: FolderStorage) -> None:
     backend = PaidBackend()
     make(storage, backend, quality=QualityFailing({"pen_ink": 1, "woodcut": 1}))
     assert len(backend.created) == 19
@@ -79,7 +79,7 @@ def test_two_shots_failing_once_are_both_regenerated_within_the_budget(storage: 
     assert verdict(storage) == QualityVerdict(regen_budget=4)
 
 
-def test_a_cap_stops_creates_and_a_rerun_with_a_higher_cap_pays_only_for_the_rest(storage: LocalStorage) -> None:
+def test_a_cap_stops_creates_and_a_rerun_with_a_higher_cap_pays_only_for_the_rest(storage: FolderStorage) -> None:
     first = PaidBackend()
     outcomes = make(storage, first, spending=Spending(0.30, 0.04))
     assert len(first.created) == 7  # $0.28; an eighth would pass $0.30
@@ -96,7 +96,7 @@ def test_a_cap_stops_creates_and_a_rerun_with_a_higher_cap_pays_only_for_the_res
     assert sorted(rest.created) == sorted(r.shot_id for r in pending)
 
 
-def test_a_cap_keeps_a_failed_image_rather_than_regenerate_past_it(storage: LocalStorage) -> None:
+def test_a_cap_keeps_a_failed_image_rather_than_regenerate_past_it(storage: FolderStorage) -> None:
     backend = PaidBackend()
     make(storage, backend, quality=QualityFailing({"gouache": 1}), spending=Spending(0.68, 0.04))
     assert len(backend.created) == 17
@@ -105,7 +105,7 @@ def test_a_cap_keeps_a_failed_image_rather_than_regenerate_past_it(storage: Loca
     assert verdict(storage).kept == {"gouache": "cap"}
 
 
-def test_an_adopted_prediction_is_not_charged_to_the_cap(storage: LocalStorage) -> None:
+def test_an_adopted_prediction_is_not_charged_to_the_cap(storage: FolderStorage) -> None:
     journal_step(storage, "pen_ink", Step.CREATED, prediction_id="p-pen_ink")
     backend = PaidBackend()
     [outcome] = asyncio.run(
@@ -114,7 +114,7 @@ def test_an_adopted_prediction_is_not_charged_to_the_cap(storage: LocalStorage) 
     assert outcome.succeeded and backend.created == []
 
 
-def test_first_step_says_what_the_next_run_does_with_each_shot(storage: LocalStorage) -> None:
+def test_first_step_says_what_the_next_run_does_with_each_shot(storage: FolderStorage) -> None:
     run(storage, PaidBackend())
     backend, portrait = PaidBackend(), hashlib.sha256(PORTRAIT).hexdigest()
     gouache = PROMPTS.shot("gouache")

@@ -35,7 +35,7 @@ from actor_pipeline.generation.types import (
 from actor_pipeline.quality import SetChecker
 from actor_pipeline.quality.model import CheckName, CheckResult, ImageAnalysis, Outcome, SetReport, ShotReport
 from actor_pipeline.storage.layout import ActorLayout
-from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline.storage.folder import FolderStorage
 from actor_pipeline_tests.support.backends import FlakyBackend
 from actor_pipeline_tests.support.images import jpeg
 
@@ -48,7 +48,7 @@ def batch(portrait: bytes, shot_ids: list[str] | None = None) -> ActorBatch:
     return ActorBatch(LAYOUT, PROMPTS, portrait, shot_ids or CATALOG.ids)
 
 
-def run(storage: LocalStorage, backend: object, shot_ids: list[str] | None = None, **options: object) -> list:
+def run(storage: FolderStorage, backend: object, shot_ids: list[str] | None = None, **options: object) -> list:
     limits = RunLimits(max_concurrency=options.pop("max_concurrency", None), storage_outage_s=options.pop("outage", 30.0))  # type: ignore[arg-type]
     return asyncio.run(generate_shots(batch(PORTRAIT, shot_ids), backend, storage, limits=limits, **options))  # type: ignore[arg-type]
 
@@ -56,7 +56,7 @@ def run(storage: LocalStorage, backend: object, shot_ids: list[str] | None = Non
 PORTRAIT = jpeg()
 
 
-def load(storage: LocalStorage, shot_id: str) -> ShotRecord | None:
+def load(storage: FolderStorage, shot_id: str) -> ShotRecord | None:
     return ShotJournal(storage, LAYOUT).load(PROMPTS.shot(shot_id))
 
 
@@ -136,7 +136,7 @@ def _no_stop_requested() -> Iterator[None]:
     stopping.reset()
 
 
-def test_every_shot_is_in_flight_by_default(storage: LocalStorage) -> None:
+def test_every_shot_is_in_flight_by_default(storage: FolderStorage) -> None:
     backend = PaidBackend(hold_until=17)
     outcomes = run(storage, backend)
     assert backend.peak == 17 and backend.sessions == 1
@@ -145,13 +145,13 @@ def test_every_shot_is_in_flight_by_default(storage: LocalStorage) -> None:
 
 
 @pytest.mark.parametrize("bound", [1, 3])
-def test_bound_is_respected(storage: LocalStorage, bound: int) -> None:
+def test_bound_is_respected(storage: FolderStorage, bound: int) -> None:
     backend = PaidBackend(hold_until=bound)
     run(storage, backend, max_concurrency=bound)
     assert backend.peak == bound
 
 
-def test_failures_are_isolated_and_recorded(storage: LocalStorage) -> None:
+def test_failures_are_isolated_and_recorded(storage: FolderStorage) -> None:
     backend = PaidBackend({"woodcut": ShotStatus.CONTENT_FLAGGED, "gouache": ShotStatus.CANCELED})
     outcomes = {o.record.shot_id: o for o in run(storage, backend)}
     assert sum(o.succeeded for o in outcomes.values()) == 15
@@ -161,7 +161,7 @@ def test_failures_are_isolated_and_recorded(storage: LocalStorage) -> None:
     assert outcomes["gouache"].record.status is ShotStatus.CANCELED
 
 
-def test_unexpected_exceptions_fail_only_their_shot(storage: LocalStorage) -> None:
+def test_unexpected_exceptions_fail_only_their_shot(storage: FolderStorage) -> None:
     class Buggy(PaidBackend):
         async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
             if job.shot_id == "charcoal":
@@ -173,7 +173,7 @@ def test_unexpected_exceptions_fail_only_their_shot(storage: LocalStorage) -> No
     assert [(r.shot_id, r.error) for r in failed] == [("charcoal", "KeyError: 'boom'")]
 
 
-def test_a_session_that_cannot_start_fails_every_shot_clearly(storage: LocalStorage) -> None:
+def test_a_session_that_cannot_start_fails_every_shot_clearly(storage: FolderStorage) -> None:
     class NoSession(PaidBackend):
         @asynccontextmanager
         async def session(self, portrait_jpeg: bytes) -> AsyncIterator["PaidBackend"]:
@@ -184,7 +184,7 @@ def test_a_session_that_cannot_start_fails_every_shot_clearly(storage: LocalStor
     assert all(not o.succeeded and "upload refused" in (o.record.error or "") for o in outcomes)
 
 
-def test_ledger_is_cumulative_and_failures_keep_the_last_good_image(storage: LocalStorage) -> None:
+def test_ledger_is_cumulative_and_failures_keep_the_last_good_image(storage: FolderStorage) -> None:
     run(storage, PaidBackend(), ["pen_ink"])
     good = load(storage, "pen_ink")
     assert good and good.image and good.usage.cost_usd == 0.04
@@ -195,7 +195,7 @@ def test_ledger_is_cumulative_and_failures_keep_the_last_good_image(storage: Loc
     assert storage.get(good.image.key)  # nothing made earlier is lost
 
 
-def test_reuse_needs_the_same_inputs_and_the_stored_bytes(storage: LocalStorage) -> None:
+def test_reuse_needs_the_same_inputs_and_the_stored_bytes(storage: FolderStorage) -> None:
     backend = FlakyBackend()
     run(storage, backend, max_concurrency=8)
     backend.calls.clear()
@@ -209,7 +209,7 @@ def test_reuse_needs_the_same_inputs_and_the_stored_bytes(storage: LocalStorage)
     assert backend.calls == ["manga_screentone"]
 
 
-def test_force_or_another_portrait_makes_every_shot_again(storage: LocalStorage) -> None:
+def test_force_or_another_portrait_makes_every_shot_again(storage: FolderStorage) -> None:
     backend = PaidBackend()
     run(storage, backend)
     run(storage, backend, force=True)
@@ -219,7 +219,7 @@ def test_force_or_another_portrait_makes_every_shot_again(storage: LocalStorage)
     assert len(backend.created) == 3 * 17
 
 
-def test_images_carry_what_rebuilds_their_record(storage: LocalStorage) -> None:
+def test_images_carry_what_rebuilds_their_record(storage: FolderStorage) -> None:
     run(storage, PaidBackend(), ["comic_book"])
     head = storage.head(LAYOUT.image(14))
     prompt = PROMPTS.shot("comic_book")
@@ -232,7 +232,7 @@ def test_images_carry_what_rebuilds_their_record(storage: LocalStorage) -> None:
     assert json.loads(head.metadata["usage"])["cost_usd"] == 0.04
 
 
-def test_debug_files_hold_images_and_payloads_without_image_data(storage: LocalStorage, tmp_path: Path) -> None:
+def test_debug_files_hold_images_and_payloads_without_image_data(storage: FolderStorage, tmp_path: Path) -> None:
     debug = DebugWriter(tmp_path / "debug")
     run(storage, PaidBackend(), ["pen_ink", "woodcut"], debug=debug)
     assert (tmp_path / "debug/training_data_output_8.jpg").read_bytes() == storage.get(LAYOUT.image(8))
@@ -243,7 +243,7 @@ def test_debug_files_hold_images_and_payloads_without_image_data(storage: LocalS
 # --- the journal -------------------------------------------------------------------------------
 
 
-def journal_step(storage: LocalStorage, shot_id: str, step: Step, **attempt: object) -> None:
+def journal_step(storage: FolderStorage, shot_id: str, step: Step, **attempt: object) -> None:
     """Leave the journal as a run killed at ``step`` would (its paid usage included)."""
     paid = step in (Step.OUTPUT_READY, Step.SPOOLED)
     usage = Usage(1, int(paid), 0, 0, 0.04 if paid else 0.0) if step is not Step.PLANNED else Usage()
@@ -265,7 +265,7 @@ def journal_step(storage: LocalStorage, shot_id: str, step: Step, **attempt: obj
     ShotJournal(storage, LAYOUT).write(record)
 
 
-def test_a_created_prediction_is_adopted_not_paid_again(storage: LocalStorage) -> None:
+def test_a_created_prediction_is_adopted_not_paid_again(storage: FolderStorage) -> None:
     journal_step(storage, "pen_ink", Step.CREATED, prediction_id="p-pen_ink")
     backend = PaidBackend()
     [outcome] = run(storage, backend, ["pen_ink"])
@@ -276,7 +276,7 @@ def test_a_created_prediction_is_adopted_not_paid_again(storage: LocalStorage) -
     assert not ShotJournal(storage, LAYOUT).folder.joinpath("pen_ink.json").exists()  # settled in storage
 
 
-def test_a_create_whose_answer_was_lost_is_resumed_from_its_intent(storage: LocalStorage) -> None:
+def test_a_create_whose_answer_was_lost_is_resumed_from_its_intent(storage: FolderStorage) -> None:
     journal_step(storage, "woodcut", Step.PLANNED)
     backend = PaidBackend()
     run(storage, backend, ["woodcut"])
@@ -286,7 +286,7 @@ def test_a_create_whose_answer_was_lost_is_resumed_from_its_intent(storage: Loca
     assert record and record.made and record.attempts == 1
 
 
-def test_spooled_bytes_are_stored_without_the_backend(storage: LocalStorage) -> None:
+def test_spooled_bytes_are_stored_without_the_backend(storage: FolderStorage) -> None:
     data = jpeg((1392, 752), (10, 20, 30))
     journal_step(storage, "gouache", Step.SPOOLED, prediction_id="p-gouache", spool_sha256=hashlib.sha256(data).hexdigest())
     ShotJournal(storage, LAYOUT).spool("gouache", data)
@@ -298,7 +298,7 @@ def test_spooled_bytes_are_stored_without_the_backend(storage: LocalStorage) -> 
     assert not list(ShotJournal(storage, LAYOUT).spool_folder.glob("*"))
 
 
-def test_a_stop_request_creates_nothing_more_and_leaves_the_journal_resumable(storage: LocalStorage) -> None:
+def test_a_stop_request_creates_nothing_more_and_leaves_the_journal_resumable(storage: FolderStorage) -> None:
     backend = PaidBackend(delay_s=5.0, stop_after_creates=3, hold_until=3)  # the stop cuts the 5 s short
     outcomes = run(storage, backend, max_concurrency=3)
     assert len(backend.created) == 3 and not any(o.succeeded for o in outcomes)
@@ -312,7 +312,7 @@ def test_a_stop_request_creates_nothing_more_and_leaves_the_journal_resumable(st
     assert sorted(again.resumed) == sorted(in_flight) and len(again.created) == 14  # 3 adopted, none paid twice
 
 
-class DownStorage(LocalStorage):
+class DownStorage(FolderStorage):
     """Local storage whose image writes fail while ``down``."""
 
     down = False
@@ -358,7 +358,7 @@ def test_a_short_outage_is_bridged_within_the_run(tmp_path: Path) -> None:
     assert all(o.succeeded for o in asyncio.run(recover()))
 
 
-def test_a_garbled_record_is_rebuilt_from_the_stored_image(storage: LocalStorage) -> None:
+def test_a_garbled_record_is_rebuilt_from_the_stored_image(storage: FolderStorage) -> None:
     run(storage, PaidBackend(), ["charcoal"])
     made = load(storage, "charcoal")
     storage.root.joinpath(LAYOUT.shot_record("charcoal")).write_text('{"shot_id": "charc')
@@ -369,7 +369,7 @@ def test_a_garbled_record_is_rebuilt_from_the_stored_image(storage: LocalStorage
     assert outcome.reused and backend.created == []
 
 
-def test_a_garbled_record_without_an_image_names_the_file_and_fails_only_its_shot(storage: LocalStorage) -> None:
+def test_a_garbled_record_without_an_image_names_the_file_and_fails_only_its_shot(storage: FolderStorage) -> None:
     storage.put(LAYOUT.shot_record("graphite_sketch"), b"\x00garbage", "application/json")
     record = load(storage, "graphite_sketch")
     assert record and record.status is ShotStatus.FAILED and "graphite_sketch.json" in (record.error or "")
@@ -379,7 +379,7 @@ def test_a_garbled_record_without_an_image_names_the_file_and_fails_only_its_sho
 # --- rewordings after safety-filter flags ------------------------------------------------------
 
 
-def test_a_flagged_shot_is_retried_with_its_rewordings_then_left_flagged(storage: LocalStorage) -> None:
+def test_a_flagged_shot_is_retried_with_its_rewordings_then_left_flagged(storage: FolderStorage) -> None:
     shot = PROMPTS.shot("woodcut")
     reworded = shot.model_copy(update={"rewordings": (Wording(prompt="calm woodcut", seed=7), Wording(prompt="woodcut print", seed=8))})
     prompts = PROMPTS.model_copy(update={"shots": tuple(reworded if s.shot_id == "woodcut" else s for s in PROMPTS.shots)})
@@ -450,7 +450,7 @@ class QualityFailing:
         return SetReport(shots=shots)
 
 
-def test_a_shot_failing_a_blocking_check_is_regenerated_with_new_inputs_and_its_cost_counted(storage: LocalStorage) -> None:
+def test_a_shot_failing_a_blocking_check_is_regenerated_with_new_inputs_and_its_cost_counted(storage: FolderStorage) -> None:
     backend = PaidBackend()
     check = QualityFailing({"woodcut": 1})
     outcomes = {o.record.shot_id: o.record for o in asyncio.run(
@@ -486,7 +486,7 @@ class Recording:
         return self.checker.check(images)
 
 
-def test_a_rerun_measures_only_the_images_it_made_and_its_verdicts_match_a_full_check(storage: LocalStorage) -> None:
+def test_a_rerun_measures_only_the_images_it_made_and_its_verdicts_match_a_full_check(storage: FolderStorage) -> None:
     checker = SetChecker(PORTRAIT, {shot.shot_id: shot.category for shot in PROMPTS.shots}, "human", identity=False)
     recording, limits = Recording(checker), RunLimits(qc_attempts=0)
     asyncio.run(generate_shots(batch(PORTRAIT), Repainting(), storage, limits=limits, quality=recording))
@@ -503,7 +503,7 @@ def test_a_rerun_measures_only_the_images_it_made_and_its_verdicts_match_a_full_
     }
 
 
-def test_regeneration_stops_at_its_bound_and_the_shot_stays_failed_visibly(storage: LocalStorage) -> None:
+def test_regeneration_stops_at_its_bound_and_the_shot_stays_failed_visibly(storage: FolderStorage) -> None:
     backend = PaidBackend()
     limits = RunLimits(qc_attempts=2)
     asyncio.run(generate_shots(batch(PORTRAIT), backend, storage, limits=limits, quality=QualityFailing({"gouache": 99})))
@@ -520,7 +520,7 @@ def test_regeneration_stops_at_its_bound_and_the_shot_stays_failed_visibly(stora
 # --- the journal reads; the makers repair ---------------------------------------------------------
 
 
-def test_load_only_reads_and_the_makers_load_repairs(storage: LocalStorage) -> None:
+def test_load_only_reads_and_the_makers_load_repairs(storage: FolderStorage) -> None:
     run(storage, PaidBackend(), ["charcoal"])
     journal = ShotJournal(storage, LAYOUT)
     entry = journal.folder / "charcoal.json"
@@ -538,7 +538,7 @@ def test_load_only_reads_and_the_makers_load_repairs(storage: LocalStorage) -> N
     assert storage.root.joinpath(LAYOUT.shot_record("charcoal")).read_bytes() != before  # the rebuilt record
 
 
-def test_an_entry_made_stale_by_another_maker_gives_way_to_its_stored_record(storage: LocalStorage) -> None:
+def test_an_entry_made_stale_by_another_maker_gives_way_to_its_stored_record(storage: FolderStorage) -> None:
     journal_step(storage, "pen_ink", Step.CREATED, prediction_id="p-pen_ink")
     stale = ShotJournal(storage, LAYOUT).folder / "pen_ink.json"
     kept = stale.read_bytes()
@@ -575,7 +575,7 @@ def listed(shot_id: str, *, adoptable: bool, paid: bool, wording: int = 0) -> Re
     return Recalled("r-" + shot_id, words.prompt, words.seed, datetime.now(UTC), usage, not paid, adoptable)
 
 
-def test_a_listed_prediction_the_journal_lost_is_adopted_and_paid_once(storage: LocalStorage) -> None:
+def test_a_listed_prediction_the_journal_lost_is_adopted_and_paid_once(storage: FolderStorage) -> None:
     backend = ListingBackend([listed("woodcut", adoptable=True, paid=False)])
     [outcome] = run(storage, backend, ["woodcut"])
 
@@ -588,7 +588,7 @@ def test_a_listed_prediction_the_journal_lost_is_adopted_and_paid_once(storage: 
 
 @pytest.mark.parametrize("force", [False, True])
 def test_a_listed_prediction_that_cannot_be_adopted_is_counted_and_the_shot_made_again(
-    storage: LocalStorage, force: bool
+    storage: FolderStorage, force: bool
 ) -> None:
     backend = ListingBackend([listed("woodcut", adoptable=force, paid=True)])  # force never adopts
     [outcome] = run(storage, backend, ["woodcut"], force=force)
@@ -599,7 +599,7 @@ def test_a_listed_prediction_that_cannot_be_adopted_is_counted_and_the_shot_made
     assert outcome.record.predictions == ["r-woodcut", "p-woodcut"]
 
 
-def test_a_listed_prediction_the_record_already_counts_is_not_counted_twice(storage: LocalStorage) -> None:
+def test_a_listed_prediction_the_record_already_counts_is_not_counted_twice(storage: FolderStorage) -> None:
     run(storage, PaidBackend(), ["woodcut"])
     record = load(storage, "woodcut")
     assert record is not None
@@ -612,7 +612,7 @@ def test_a_listed_prediction_the_record_already_counts_is_not_counted_twice(stor
 
 
 def test_the_provider_down_before_the_first_create_leaves_every_shot_pending_without_a_try(
-    storage: LocalStorage, caplog: pytest.LogCaptureFixture
+    storage: FolderStorage, caplog: pytest.LogCaptureFixture
 ) -> None:
     backend = ListingBackend([], down=True)
     with caplog.at_level(logging.WARNING):

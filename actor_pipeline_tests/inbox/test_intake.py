@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from actor_pipeline.inbox import InboxCursor, Intake, LocalInbox, take_in
+from actor_pipeline.inbox import InboxCursor, Intake, FolderInbox, take_in
 from actor_pipeline.inbox.sources import InboxSource
 from actor_pipeline.registry import NewActor
 
@@ -20,7 +20,7 @@ class Inbox:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.cursor = InboxCursor()
-        self.source: InboxSource = LocalInbox(root)
+        self.source: InboxSource = FolderInbox(root)
 
     def drop(self, key: str, data: bytes, mtime: float = 1_000.0) -> Path:
         path = self.root / key
@@ -58,7 +58,7 @@ def test_a_dropped_portrait_starts_its_actor_once_with_its_sidecar(inbox: Inbox,
 
 
 def test_the_portrait_itself_is_never_read_by_a_scan(inbox: Inbox) -> None:
-    class Counting(LocalInbox):
+    class Counting(FolderInbox):
         reads: list[str] = []
 
         def read(self, key: str, max_bytes: int) -> bytes:
@@ -143,7 +143,7 @@ def test_a_limit_per_scan_leaves_the_rest_for_the_next(inbox: Inbox, portrait_by
 
 
 def test_an_unreadable_sidecar_is_retried_next_scan_without_holding_up_others(inbox: Inbox, portrait_bytes: bytes) -> None:
-    class Flaky(LocalInbox):
+    class Flaky(FolderInbox):
         failing = True
 
         def read(self, key: str, max_bytes: int) -> bytes:

@@ -13,7 +13,7 @@ from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.registry import NewActor
 from actor_pipeline.stages import bundle_stage, generate_stage, grid_stage, manifest_stage, prompt_stage, start_actor
 from actor_pipeline.storage.layout import ActorLayout
-from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline.storage.folder import FolderStorage
 from actor_pipeline_tests.support.backends import FlakyBackend
 
 CATALOG = load_catalog()
@@ -41,7 +41,7 @@ def test_the_published_schema_is_the_models() -> None:
     assert json.loads(SCHEMA.read_text()) == Manifest.model_json_schema()
 
 
-def test_manifest_matches_its_json_schema_and_lists_failures(storage: LocalStorage, portrait_bytes: bytes) -> None:
+def test_manifest_matches_its_json_schema_and_lists_failures(storage: FolderStorage, portrait_bytes: bytes) -> None:
     """The stages behind the assets, without Dagster: a set with one failed shot, then its manifest."""
     backend = FlakyBackend(fail={"watercolor"})
     start_actor(storage, NewActor("alice", "portrait.jpg", "u1", "human", "female"), portrait_bytes)

@@ -16,7 +16,7 @@ from actor_pipeline.defs.resources import s3_client
 from actor_pipeline.errors import ActorBusy
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.lease import LeaseInfo, current_holder, hold_actor, lease_key
-from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline.storage.folder import FolderStorage
 from actor_pipeline.storage.s3 import S3Storage
 from actor_pipeline.storage.s3_settings import S3Settings
 from actor_pipeline_tests.support.s3 import S3Env
@@ -25,7 +25,7 @@ from actor_pipeline_tests.support.s3 import S3Env
 @pytest.fixture(params=["local", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
     if request.param == "local":
-        yield LocalStorage(tmp_path / "store")
+        yield FolderStorage(tmp_path / "store")
         return
     request.getfixturevalue("s3_env")
     settings = S3Settings.from_env()
@@ -54,8 +54,8 @@ def test_a_second_process_gets_one_line_naming_the_holder(store: Storage, tmp_pa
         "    with hold_actor(STORE, 'alice', 'second'): print('acquired')\n"
         "except ActorBusy as exc: print(exc)\n"
     )
-    if isinstance(store, LocalStorage):
-        setup = f"from actor_pipeline.storage.local import LocalStorage\nSTORE = LocalStorage({str(store.root)!r})\n"
+    if isinstance(store, FolderStorage):
+        setup = f"from actor_pipeline.storage.folder import FolderStorage\nSTORE = FolderStorage({str(store.root)!r})\n"
     else:
         setup = (
             "from actor_pipeline.defs.resources import s3_client\nfrom actor_pipeline.storage.s3 import S3Storage\n"
@@ -99,11 +99,11 @@ def test_an_expired_s3_lease_of_another_machine_is_taken_over(s3_env: S3Env, tmp
 
 
 def test_a_second_maker_may_wait_for_the_first_to_finish(tmp_path: Path) -> None:
-    store = LocalStorage(tmp_path / "store")
+    store = FolderStorage(tmp_path / "store")
     script = (
         "import time\nfrom actor_pipeline.storage.lease import hold_actor\n"
-        "from actor_pipeline.storage.local import LocalStorage\n"
-        f"with hold_actor(LocalStorage({str(store.root)!r}), 'alice', 'first'):\n    print('held', flush=True); time.sleep(1.5)\n"
+        "from actor_pipeline.storage.folder import FolderStorage\n"
+        f"with hold_actor(FolderStorage({str(store.root)!r}), 'alice', 'first'):\n    print('held', flush=True); time.sleep(1.5)\n"
     )
     first = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:

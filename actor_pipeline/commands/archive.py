@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from actor_pipeline.defs.partitions import actors_partitions
 from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.errors import InputError
-from actor_pipeline.local.instance import open_instance
+from actor_pipeline.commands.instance import open_instance
 from actor_pipeline.registry import load_registration
 from actor_pipeline.storage.lease import current_holder
 

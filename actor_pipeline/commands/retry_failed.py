@@ -17,8 +17,8 @@ from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.defs.retries import retry_plan
 from actor_pipeline.defs.runs import shot_range_tags
 from actor_pipeline.errors import ActorBusy
-from actor_pipeline.local.instance import open_instance
-from actor_pipeline.local.runs import (
+from actor_pipeline.commands.instance import open_instance
+from actor_pipeline.commands.materialize import (
     ensure_actor_partition,
     finish_actor,
     materialize_shots,

@@ -18,7 +18,7 @@ STATE_DIR = ".state"  # the default state_dir, beside the sets
 _OUTAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
 
 
-class LocalStorage:
+class FolderStorage:
     """Objects are files under ``root``; writes are atomic (temp file + rename)."""
 
     name = "local"

@@ -8,7 +8,7 @@ from actor_pipeline.defs.partitions import actors_partitions, image_key, image_p
 from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.generation.journal import ShotJournal
 from actor_pipeline.generation.types import ShotStatus
-from actor_pipeline.local.instance import open_instance
+from actor_pipeline.commands.instance import open_instance
 from actor_pipeline.registry import load_registration
 from actor_pipeline.stages import load_prompt_set
 from actor_pipeline.storage.lease import current_holder

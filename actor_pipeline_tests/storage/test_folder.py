@@ -4,10 +4,10 @@ import pytest
 
 from actor_pipeline.errors import InputError
 from actor_pipeline.storage.layout import ActorLayout, registration_key
-from actor_pipeline.storage.local import LocalStorage
+from actor_pipeline.storage.folder import FolderStorage
 
 
-def test_roundtrip_with_metadata(storage: LocalStorage) -> None:
+def test_roundtrip_with_metadata(storage: FolderStorage) -> None:
     stored = storage.put("a/b.jpg", b"123", "image/jpeg", {"shot-id": "x"})
     assert storage.get("a/b.jpg") == b"123"
     assert storage.head("a/b.jpg") == stored
@@ -18,7 +18,7 @@ def test_roundtrip_with_metadata(storage: LocalStorage) -> None:
     assert storage.url("a/b.jpg").startswith("file:///") and storage.url("a/b.jpg").endswith("/a/b.jpg")
 
 
-def test_identical_put_does_not_rewrite(storage: LocalStorage) -> None:
+def test_identical_put_does_not_rewrite(storage: FolderStorage) -> None:
     storage.put("k.json", b"{}", "application/json")
     path = storage.root / "k.json"
     before = path.stat().st_mtime_ns
@@ -28,7 +28,7 @@ def test_identical_put_does_not_rewrite(storage: LocalStorage) -> None:
     assert storage.get("k.json") == b"{1}"
 
 
-def test_list_skips_sidecars_and_leaves_no_temp_files(storage: LocalStorage) -> None:
+def test_list_skips_sidecars_and_leaves_no_temp_files(storage: FolderStorage) -> None:
     for key in ("p/1", "p/2", "q/3"):
         storage.put(key, b"x", "text/plain")
     assert storage.list("p/") == ["p/1", "p/2"]
@@ -36,7 +36,7 @@ def test_list_skips_sidecars_and_leaves_no_temp_files(storage: LocalStorage) -> 
     assert (storage.root / "p/1").stat().st_mode & 0o044  # readable by other tools
 
 
-def test_hand_replaced_file_loses_stale_metadata(storage: LocalStorage) -> None:
+def test_hand_replaced_file_loses_stale_metadata(storage: FolderStorage) -> None:
     storage.put("img.jpg", b"old", "image/jpeg", {"seed": "1"})
     (storage.root / "img.jpg").write_bytes(b"new")
     head = storage.head("img.jpg")
@@ -44,7 +44,7 @@ def test_hand_replaced_file_loses_stale_metadata(storage: LocalStorage) -> None:
 
 
 def test_keys_cannot_escape_the_folder(tmp_path: Path) -> None:
-    storage = LocalStorage(tmp_path / "root")
+    storage = FolderStorage(tmp_path / "root")
     with pytest.raises(ValueError, match="escapes"):
         storage.put("../outside.txt", b"x", "text/plain")
     assert not (tmp_path / "outside.txt").exists()

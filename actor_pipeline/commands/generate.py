@@ -17,8 +17,8 @@ from actor_pipeline.generation.budget import Spending, regen_budget
 from actor_pipeline.generation.journal import ShotJournal
 from actor_pipeline.generation.runner import first_step
 from actor_pipeline.identifiers import validate_id
-from actor_pipeline.local.instance import open_instance
-from actor_pipeline.local.runs import ActorResult, materialize_actor, spool_reported
+from actor_pipeline.commands.instance import open_instance
+from actor_pipeline.commands.materialize import ActorResult, materialize_actor, spool_reported
 from actor_pipeline.portrait.fetch import read_portrait_source, redact_source
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import normalize_portrait
