@@ -30,20 +30,21 @@ class ActorTrainingDataGenerator:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        from actor_pipeline.defs.resources import PipelineSettings  # Dagster loads lazily
+        from actor_pipeline.defs.settings import PipelineSettings  # Dagster loads lazily
 
-        defaults = PipelineSettings.from_env()
-        optional = {"regen_budget_pct": regen_budget_pct, "systemic_pct": systemic_pct, "min_images": min_images}
-        self._settings = PipelineSettings(
-            backend=backend,
-            output_dir=output_dir or defaults.output_dir,
-            debug_dir=debug_dir or defaults.debug_dir,
-            max_concurrency=batch_size,
-            replicate_api_token=replicate_token,
-            max_cost_usd=max_cost_usd,
-            **{name: value for name, value in optional.items() if value is not None},  # else the defaults
+        self._settings = PipelineSettings.configure(
+            generator={
+                "backend": backend,
+                "max_concurrency": batch_size,
+                "replicate_api_token": replicate_token,
+                "regen_budget_pct": regen_budget_pct,
+                "systemic_pct": systemic_pct,
+                "max_cost_usd": max_cost_usd,
+            },
+            storage={"local_dir": output_dir},
+            debug={"directory": debug_dir},
+            bundle={"min_images": min_images},
         )
-        self._settings.check_spending()
 
     def generate_training_data(
         self,

@@ -30,7 +30,7 @@ from actor_pipeline.errors import ActorBusy, InputError, Interrupted, NotMadeYet
 from actor_pipeline.generation import stopping
 
 if TYPE_CHECKING:
-    from actor_pipeline.defs.resources import PipelineSettings
+    from actor_pipeline.defs.settings import PipelineSettings
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BAD_STATE, EXIT_BUSY = 0, 1, 2, 3, 75
 
@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--force", action="store_true", help="regenerate shots even when identical images exist")
 
     def spending_options(sub: argparse.ArgumentParser) -> None:
-        # Each dest is the PipelineSettings field it sets (_spending_settings).
+        # Each dest is the setting's field name (_settings).
         sub.add_argument("--regen-budget", type=float, metavar="PCT", dest="regen_budget_pct",
                          help="quality regenerations the set may pay for over all runs, in %% of its shots (rounded "
                          "down, at least 1 unless 0); failed images past it are kept, qc failed (default: 25, 4 of 17)")
@@ -217,7 +217,7 @@ def _ended_early(args: argparse.Namespace, problem: str) -> int:
     actor_id = getattr(args, "actor_id", None) or ("demo" if args.command == "demo" else None)
     if actor_id:
         try:
-            figures = actor_figures(actor_id, _base_settings(args))
+            figures = actor_figures(actor_id, _settings(args))
         except Exception as exc:  # the figures are a courtesy: the one line below is the message
             logging.getLogger(__name__).debug("no figures for the result: %s", exc)
     print(json.dumps({"complete": False, "error": problem, **figures}, indent=2))
@@ -243,7 +243,7 @@ def _disk_full(exc: BaseException) -> str | None:
 
 def _state_folder(args: argparse.Namespace) -> str:
     try:
-        return os.path.abspath(_base_settings(args).resolved_state_dir)
+        return os.path.abspath(_settings(args).storage.resolved_state_dir)
     except Exception:
         return "(the state folder)"
 
@@ -302,35 +302,43 @@ def _log_progress_to_stderr() -> None:
     package_logger.setLevel(logging.INFO)
 
 
+# The CLI's flag for each setting it can name in an error, by the setting's field name.
+_FLAGS = {
+    "max_concurrency": "--max-concurrency",
+    "shot_timeout_s": "--shot-timeout",
+    "regen_budget_pct": "--regen-budget",
+    "systemic_pct": "--systemic-pct",
+    "max_cost_usd": "--max-cost-usd",
+    "min_images": "--min-images",
+}
+
+
 def _settings(args: argparse.Namespace) -> "PipelineSettings":
+    """The environment's settings under the flags the command has and was given: ``--storage``,
+    ``--out`` and the instance for ``--catalog`` always; the run and spending options where the
+    command takes them. A value out of range is an ``InputError`` naming its flag."""
     from dataclasses import replace
 
+    from actor_pipeline.defs.settings import PipelineSettings
 
-    if args.max_concurrency is not None and args.max_concurrency < 1:
-        raise InputError(f"--max-concurrency must be at least 1, got {args.max_concurrency}")
-    if args.shot_timeout is not None and not args.shot_timeout > 0:
-        raise InputError(f"--shot-timeout must be greater than 0, got {args.shot_timeout}")
-    defaults = _base_settings(args)
-    return replace(
-        defaults,
-        backend=args.backend,
-        debug_dir=args.debug_dir or defaults.debug_dir,
-        max_concurrency=args.max_concurrency or defaults.max_concurrency,
-        shot_timeout_s=args.shot_timeout or defaults.shot_timeout_s,
-        trigger=args.trigger,
-        bundle_layout=args.bundle_layout,
+    def given(**flags: str) -> dict[str, Any]:
+        return {setting: getattr(args, flag, None) for setting, flag in flags.items()}
+
+    settings = PipelineSettings.configure(
+        generator=given(
+            backend="backend",
+            max_concurrency="max_concurrency",
+            shot_timeout_s="shot_timeout",
+            regen_budget_pct="regen_budget_pct",
+            systemic_pct="systemic_pct",
+            max_cost_usd="max_cost_usd",
+        ),
+        storage={"backend": args.storage, "local_dir": args.out},
+        debug=given(directory="debug_dir"),
+        bundle=given(trigger="trigger", layout="bundle_layout", min_images="min_images"),
+        names=_FLAGS,
     )
-
-
-def _base_settings(args: argparse.Namespace) -> "PipelineSettings":
-    """The environment's settings with ``--storage``, ``--out`` and the instance for ``--catalog``."""
-    from dataclasses import replace
-
-    from actor_pipeline.defs.resources import PipelineSettings
-
-    settings = PipelineSettings.from_env()
-    settings = replace(settings, storage=args.storage, output_dir=args.out or settings.output_dir)
-    return replace(settings, instance_dir=_catalog_instance(args, settings.resolved_state_dir))
+    return replace(settings, instance_dir=_catalog_instance(args, settings.storage.resolved_state_dir))
 
 
 def _catalog_instance(args: argparse.Namespace, state_dir: str) -> str | None:
@@ -360,7 +368,7 @@ def _generate(args: argparse.Namespace, portrait: str, actor_id: str, **extra: A
     from actor_pipeline.commands.generate import GenerationRequest, estimate, generate
 
     request = GenerationRequest(actor_id=actor_id, portrait_source=portrait, force=args.force, **extra)
-    settings = _spending_settings(args, _settings(args))
+    settings = _settings(args)
     if args.dry_run:
         planned = estimate(request, settings)
         print(json.dumps(planned.as_dict(), indent=2))
@@ -387,24 +395,6 @@ def _say_incomplete(actor_id: str, failed: list[dict[str, Any]], target: int) ->
         f"`actor-pipeline retry-failed --actor-id {actor_id}` continues without paying twice",
         file=sys.stderr,
     )
-
-
-_SPENDING_FLAGS = {
-    "regen_budget_pct": "--regen-budget",
-    "systemic_pct": "--systemic-pct",
-    "max_cost_usd": "--max-cost-usd",
-    "min_images": "--min-images",
-}
-
-
-def _spending_settings(args: argparse.Namespace, settings: "PipelineSettings") -> "PipelineSettings":
-    """``settings`` with the flags of ``_SPENDING_FLAGS`` that were given (``InputError`` if out of range)."""
-    from dataclasses import replace
-
-    given = {name: value for name in _SPENDING_FLAGS if (value := getattr(args, name)) is not None}
-    settings = replace(settings, **given)
-    settings.check_spending(_SPENDING_FLAGS)
-    return settings
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -438,7 +428,7 @@ def _cmd_retry_failed(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from actor_pipeline.commands.status import actor_status, format_status
 
-    rows = actor_status(args.actor_id, _base_settings(args))
+    rows = actor_status(args.actor_id, _settings(args))
     print(json.dumps(rows, indent=2) if args.json else format_status(rows))
     return EXIT_OK if all(row["status"] == "succeeded" for row in rows) else EXIT_INCOMPLETE
 
@@ -446,7 +436,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_ledger(args: argparse.Namespace) -> int:
     from actor_pipeline.commands.ledger import actor_ledger, format_ledger
 
-    report = actor_ledger(args.actor_id, _base_settings(args), args.reconcile)
+    report = actor_ledger(args.actor_id, _settings(args), args.reconcile)
     print(json.dumps(report.as_dict(), indent=2) if args.json else format_ledger(report))
     return EXIT_INCOMPLETE if report.differs and not report.reconciled else EXIT_OK
 
@@ -469,7 +459,7 @@ def _cmd_archive(args: argparse.Namespace) -> int:
 
     from actor_pipeline.commands.archive import archive_actors
 
-    rows = archive_actors(_base_settings(args), args.actor_ids, args.older_than, dry_run=args.dry_run)
+    rows = archive_actors(_settings(args), args.actor_ids, args.older_than, dry_run=args.dry_run)
     print(json.dumps([asdict(row) for row in rows], indent=2))
     return EXIT_OK
 

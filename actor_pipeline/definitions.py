@@ -13,6 +13,6 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 from actor_pipeline.defs.code_location import build_definitions  # noqa: E402  (after the filters, on purpose)
 from actor_pipeline.defs.inbox_resource import InboxResource  # noqa: E402
-from actor_pipeline.defs.resources import PipelineSettings  # noqa: E402
+from actor_pipeline.defs.settings import PipelineSettings  # noqa: E402
 
-defs = build_definitions({**PipelineSettings.from_env().resources(), "inbox": InboxResource.from_env()})
+defs = build_definitions({**PipelineSettings.configure().resources(), "inbox": InboxResource.from_env()})

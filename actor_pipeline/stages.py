@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.catalog.model import Catalog
-from actor_pipeline.catalog.prompts import PromptSet, build_prompt_set
 from actor_pipeline.errors import NotMadeYet
 from actor_pipeline.generation.budget import KEPT_REASONS, Spending, load_verdict
 from actor_pipeline.generation.debug import DebugWriter
-from actor_pipeline.generation.journal import ShotJournal, ShotRecord
+from actor_pipeline.generation.journal import ShotRecord
 from actor_pipeline.generation.runner import ActorBatch, RunLimits, ShotOutcome, generate_shots
 from actor_pipeline.generation.types import ImageBackend
 from actor_pipeline.outputs.bundle import (
@@ -41,7 +41,7 @@ from actor_pipeline.quality import (
     SetChecker,
     prepare_identity,
 )
-from actor_pipeline.registry import NewActor, Registration, load_registration, register_actor
+from actor_pipeline.registry import NewActor, register_actor
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.lease import hold_actor
 
@@ -58,9 +58,10 @@ class QualityOptions:
     identity: bool = True  # faces and identity, where the "faces" extra is installed
 
 
-def start_actor(storage: Storage, new: NewActor, portrait_bytes: bytes) -> PortraitInfo:
+def start_actor(storage: Storage, new: NewActor, portrait_bytes: bytes) -> ActorContext:
     """Register the actor and store the JPEG every shot is made from, decoding and normalizing
-    the portrait once. Raises ``InputError`` (nothing written) for bad input."""
+    the portrait once; the run goes on with the context returned. Raises ``InputError`` (nothing
+    written) for bad input."""
     registration, normalized = register_actor(
         storage,
         actor_id=new.actor_id,
@@ -73,43 +74,25 @@ def start_actor(storage: Storage, new: NewActor, portrait_bytes: bytes) -> Portr
     )
     source = hashlib.sha256(portrait_bytes).hexdigest()
     storage.put(registration.layout.portrait, normalized.jpeg, "image/jpeg", {SOURCE_META: source})
-    return _portrait_info(storage, registration)
+    return ActorContext(storage, registration)
 
 
-def normalize_stage(storage: Storage, actor_id: str) -> PortraitInfo:
+def normalize_stage(actor: ActorContext) -> PortraitInfo:
     """The registered actor's normalized portrait, normalized from the staged source only when
     it was not made from that source already (``start_actor`` stores it)."""
-    registration = load_registration(storage, actor_id)
-    layout = registration.layout
+    storage, layout = actor.storage, actor.layout
     staged, normalized = storage.head(layout.source_portrait), storage.head(layout.portrait)
     if staged is None:
-        raise NotMadeYet(f"actor {actor_id!r} has no staged portrait: start it again with its portrait")
+        raise NotMadeYet(f"actor {actor.actor_id!r} has no staged portrait: start it again with its portrait")
     if normalized is None or normalized.metadata.get(SOURCE_META) != staged.sha256:
         fresh = normalize_portrait(storage.get(layout.source_portrait), PortraitLimits.from_env())
         storage.put(layout.portrait, fresh.jpeg, "image/jpeg", {SOURCE_META: staged.sha256})
-    return _portrait_info(storage, registration)
-
-
-def prompt_stage(storage: Storage, catalog: Catalog, actor_id: str) -> PromptSet:
-    registration = load_registration(storage, actor_id)
-    prompt_set = build_prompt_set(catalog, actor_id, registration.descriptor, registration.seed_variant)
-    storage.put(registration.layout.prompt_set, prompt_set.model_dump_json(indent=2).encode(), "application/json")
-    return prompt_set
-
-
-def load_prompt_set(storage: Storage, registration: Registration) -> PromptSet:
-    try:
-        return PromptSet.model_validate_json(storage.get(registration.layout.prompt_set))
-    except FileNotFoundError:
-        raise NotMadeYet(
-            f"actor {registration.actor_id!r} has no prompt set yet: materialize prompt_set first"
-        ) from None
+    return portrait_info(actor)
 
 
 async def generate_stage(
-    storage: Storage,
+    actor: ActorContext,
     backend: ImageBackend,
-    actor_id: str,
     shot_ids: Sequence[str],
     *,
     limits: RunLimits,
@@ -123,16 +106,15 @@ async def generate_stage(
     """Make the shots while holding the actor's lease (``maker`` says who, for a second maker's
     ``ActorBusy``), then check the set's quality (with ``quality``), regenerating what fails, with
     the run's ``spending`` cap. A stop request returns early: check ``stopping.requested()``."""
-    registration = load_registration(storage, actor_id)
-    layout = registration.layout
+    storage, registration = actor.storage, actor.registration
     try:
-        portrait = storage.get(layout.portrait)
+        portrait = storage.get(actor.layout.portrait)
     except FileNotFoundError:
         raise NotMadeYet(
-            f"actor {actor_id!r} has no normalized portrait yet: materialize normalized_portrait first"
+            f"actor {actor.actor_id!r} has no normalized portrait yet: materialize normalized_portrait first"
         ) from None
-    prompt_set = load_prompt_set(storage, registration)
-    batch = ActorBatch(layout, prompt_set, portrait, shot_ids, registration.known_since)
+    prompt_set = actor.prompt_set
+    batch = ActorBatch(actor.layout, prompt_set, portrait, shot_ids, registration.known_since)
     gate = None
     if quality is not None:
         if quality.identity:
@@ -145,7 +127,7 @@ async def generate_stage(
             quality.thresholds,
             quality.identity,
         )
-    with hold_actor(storage, actor_id, maker, wait_s=lease_wait_s) as held:
+    with hold_actor(storage, actor.actor_id, maker, wait_s=lease_wait_s) as held:
         return await generate_shots(
             batch,
             backend,
@@ -159,12 +141,9 @@ async def generate_stage(
         )
 
 
-def grid_stage(storage: Storage, actor_id: str, debug: DebugWriter | None = None) -> GridInfo:
+def grid_stage(actor: ActorContext, debug: DebugWriter | None = None) -> GridInfo:
     """Draw the contact sheet: the portrait first, then every shot (failed ones as placeholders)."""
-    registration = load_registration(storage, actor_id)
-    layout = registration.layout
-    prompt_set = load_prompt_set(storage, registration)
-    journal = ShotJournal(storage, layout)
+    storage, layout, prompt_set, journal = actor.storage, actor.layout, actor.prompt_set, actor.journal
     tiles = [Tile("Portrait (input)", "portrait", _open(storage, layout.portrait))]
     made = 0
     for planned in prompt_set.shots:
@@ -175,7 +154,7 @@ def grid_stage(storage: Storage, actor_id: str, debug: DebugWriter | None = None
         badge = record.qc if record and record.qc != "not_checked" else ""
         label = f"{planned.index:02d} {planned.label}"
         tiles.append(Tile(label, planned.category.value, image, note, badge, _badge_detail(record) if record else ""))
-    title = f"{actor_id} · {prompt_set.descriptor} · {made}/{len(prompt_set.shots)} shots"
+    title = f"{actor.actor_id} · {prompt_set.descriptor} · {made}/{len(prompt_set.shots)} shots"
     data = render_grid(title, tiles)
     storage.put(layout.grid, data, "image/jpeg")
     if debug:
@@ -184,9 +163,8 @@ def grid_stage(storage: Storage, actor_id: str, debug: DebugWriter | None = None
 
 
 def bundle_stage(
-    storage: Storage,
+    actor: ActorContext,
     catalog: Catalog,
-    actor_id: str,
     *,
     trigger: str = DEFAULT_TRIGGER,
     layout: Layout = Layout.FLAT,
@@ -196,10 +174,7 @@ def bundle_stage(
     """Zip the made images with their captions for a LoRA trainer, and say what was left out
     and why (and whether it holds fewer than ``minimum`` images, or than every shot of a smaller
     catalog); ``None`` when no image is made yet."""
-    registration = load_registration(storage, actor_id)
-    keys = registration.layout
-    prompt_set = load_prompt_set(storage, registration)
-    journal = ShotJournal(storage, keys)
+    storage, keys, prompt_set, journal = actor.storage, actor.layout, actor.prompt_set, actor.journal
     verdict = load_verdict(storage, keys)
     entries: list[BundleEntry] = []
     left_out: dict[str, str] = {}
@@ -243,14 +218,11 @@ def _badge_detail(record: ShotRecord) -> str:
     return f"identity {identity.measured.get('distance', 0):.2f}" if identity and identity.measured else ""
 
 
-def manifest_stage(storage: Storage, actor_id: str, default_backend: tuple[str, str]) -> tuple[Manifest, str]:
+def manifest_stage(actor: ActorContext, default_backend: tuple[str, str]) -> tuple[Manifest, str]:
     """Write the manifest last, from what storage holds now; returns it and its URL."""
-    registration = load_registration(storage, actor_id)
-    layout = registration.layout
-    prompt_set = load_prompt_set(storage, registration)
-    portrait = _portrait_info(storage, registration)
-    journal = ShotJournal(storage, layout)
-    records = {p.shot_id: journal.load(p) for p in prompt_set.shots}
+    storage, layout, prompt_set = actor.storage, actor.layout, actor.prompt_set
+    portrait = portrait_info(actor)
+    records = {p.shot_id: actor.journal.load(p) for p in prompt_set.shots}
     grid = GridInfo(key=layout.grid, url=storage.url(layout.grid))
     try:
         bundle = BundleInfo.model_validate_json(storage.get(layout.bundle_report))
@@ -258,12 +230,14 @@ def manifest_stage(storage: Storage, actor_id: str, default_backend: tuple[str, 
         bundle = None
     verdict = load_verdict(storage, layout)
     manifest = build_manifest(
-        registration, prompt_set, portrait, grid, records, storage, default_backend, bundle, verdict
+        actor.registration, prompt_set, portrait, grid, records, storage, default_backend, bundle, verdict
     )
     return manifest, write_manifest(storage, layout.manifest, manifest)
 
 
-def _portrait_info(storage: Storage, registration: Registration) -> PortraitInfo:
+def portrait_info(actor: ActorContext) -> PortraitInfo:
+    """What the manifest and the UI say of the normalized portrait (``NotMadeYet`` before it is made)."""
+    storage, registration = actor.storage, actor.registration
     key = registration.layout.portrait
     stored = storage.head(key)
     if stored is None:

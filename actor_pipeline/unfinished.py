@@ -9,11 +9,9 @@ retry-failed`` all decide with these.
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
+from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.errors import NotMadeYet
-from actor_pipeline.generation.journal import ShotJournal
 from actor_pipeline.generation.types import ShotStatus
-from actor_pipeline.registry import load_registration
-from actor_pipeline.stages import load_prompt_set
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.lease import current_holder
 
@@ -36,17 +34,16 @@ class UnfinishedShot:
 def find_failed_shots(storage: Storage, actor_id: str, shot_ids: Iterable[str]) -> list[UnfinishedShot]:
     """The unfinished shots among ``shot_ids``. None while another process holds the actor's
     lease: what it is making is not failed."""
-    registration = load_registration(storage, actor_id)
+    actor = ActorContext.load(storage, actor_id)
     if current_holder(storage, actor_id) is not None:
         return []
     try:
-        prompt_set = load_prompt_set(storage, registration)
+        prompt_set = actor.prompt_set
     except NotMadeYet as exc:  # never prepared: nothing was made
         return [UnfinishedShot(actor_id, shot_id, "missing", 0, str(exc)) for shot_id in shot_ids]
-    journal = ShotJournal(storage, registration.layout)
     failed = []
     for shot_id in shot_ids:
-        record = journal.load(prompt_set.shot(shot_id))
+        record = actor.journal.load(prompt_set.shot(shot_id))
         if record is None:
             failed.append(UnfinishedShot(actor_id, shot_id, "missing", 0, "never made: the run making it stopped first"))
         elif not record.made:

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from actor_pipeline.cli import main
-from actor_pipeline.defs.partitions import actors_partitions
-from actor_pipeline.defs.resources import ImageGeneratorResource, PipelineSettings
-from actor_pipeline.errors import InputError
 from actor_pipeline.commands.archive import archive_actors
 from actor_pipeline.commands.instance import open_instance
+from actor_pipeline.defs.partitions import actors_partitions
+from actor_pipeline.defs.resources import ImageGeneratorResource
+from actor_pipeline.defs.settings import PipelineSettings
+from actor_pipeline.errors import InputError
 from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline.storage.lease import hold_actor
 from actor_pipeline_tests.support.backends import FlakyBackend
@@ -33,7 +34,7 @@ def test_archived_actors_leave_the_partitions_keep_their_files_and_come_back(
     out = str(tmp_path / "out")
     for actor in ("old", "kept"):
         assert cli(capsys, "generate", str(SAMPLE_PORTRAIT), "--actor-id", actor, "--out", out)[0] == 0
-    settings = PipelineSettings(output_dir=out)
+    settings = PipelineSettings.configure(storage={"local_dir": out})
     made = len(backend.calls)
 
     assert [r.actor_id for r in archive_actors(settings, None, 1) if r.archived] == []  # both registered just now
@@ -58,12 +59,12 @@ def test_archive_by_age_dry_run_and_an_actor_being_made(
     out = str(tmp_path / "out")
     for actor in ("a", "b"):
         assert cli(capsys, "generate", str(SAMPLE_PORTRAIT), "--actor-id", actor, "--out", out)[0] == 0
-    settings = PipelineSettings(output_dir=out)
+    settings = PipelineSettings.configure(storage={"local_dir": out})
     later = datetime.now(UTC) + timedelta(days=31)
 
     planned = archive_actors(settings, None, 30, dry_run=True, now=later)
     assert [(r.actor_id, r.archived) for r in planned] == [("a", True), ("b", True)]
-    storage = settings.resources()["storage"].create_storage()
+    storage = settings.storage.create_storage()
     with hold_actor(storage, "b", "a maker"):
         done = archive_actors(settings, None, 30, now=later)
     assert [(r.actor_id, r.archived) for r in done] == [("a", True), ("b", False)]

@@ -9,10 +9,11 @@ from typing import Any
 import dagster as dg
 from PIL import Image
 
+from actor_pipeline.actor_context import ActorContext
+from actor_pipeline.commands.materialize import ActorResult, materialize_actor
 from actor_pipeline.defs.assets import ALL_ASSETS, training_image
 from actor_pipeline.defs.partitions import CATALOG, image_key, image_partitions
-from actor_pipeline.defs.resources import PipelineSettings
-from actor_pipeline.commands.materialize import ActorResult, materialize_actor
+from actor_pipeline.defs.settings import PipelineSettings
 from actor_pipeline.registry import register_actor
 from actor_pipeline.storage.folder import FolderStorage
 from actor_pipeline_tests.support.backends import FlakyBackend, generator_for
@@ -29,12 +30,12 @@ def run_actor(
 ) -> tuple[ActorResult, FolderStorage, dict[str, Any]]:
     """Make actor ``alice``'s set into ``tmp_path/store``, with ``backend`` (else the preview
     backend); returns the result, the storage and the resources used."""
-    settings = PipelineSettings(storage="local", output_dir=str(tmp_path / "store"))
+    settings = PipelineSettings.configure(storage={"backend": "local", "local_dir": str(tmp_path / "store")})
     resources = settings.resources()
     if backend:
         resources["generator"] = generator_for(backend, identity_check=identity_check)
     storage = resources["storage"].create_storage()
-    register_actor(
+    registration, _ = register_actor(
         storage,
         actor_id="alice",
         user_id="u1",
@@ -43,7 +44,8 @@ def run_actor(
         portrait_source="portrait.jpg",
         portrait_bytes=portrait,
     )
-    result = materialize_actor("alice", instance=instance, resources=resources, storage=storage, force=force)
+    actor = ActorContext(storage, registration)
+    result = materialize_actor(actor, instance=instance, resources=resources, force=force)
     return result, storage, resources
 
 

@@ -10,8 +10,8 @@ from actor_pipeline.errors import InputError
 from actor_pipeline.generation.journal import Attempt, ShotJournal, ShotRecord, Step, StoredImage
 from actor_pipeline.generation.types import ShotStatus
 from actor_pipeline.registry import register_actor
-from actor_pipeline.storage.lease import hold_actor
 from actor_pipeline.storage.folder import FolderStorage
+from actor_pipeline.storage.lease import hold_actor
 from actor_pipeline.unfinished import (
     INTERRUPTED,
     UnfinishedShot,

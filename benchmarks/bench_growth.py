@@ -3,7 +3,7 @@
 local output folder.
 
 Sets up N actors the way the pipeline leaves them (registered, portrait normalized, prompts
-planned: ``start_actor`` + ``prompt_stage``; a ``actors`` partition each; every shot's
+planned: ``start_actor`` + ``plan_prompts``; a ``actors`` partition each; every shot's
 ``training_image`` partition materialized, as a runless event), their portraits still in the
 inbox, then times, best of ``--repeat``:
 
@@ -43,15 +43,15 @@ from PIL import Image
 from actor_pipeline.catalog import load_catalog
 from actor_pipeline.cluster.processes import free_port
 from actor_pipeline.cluster.topology import DEPLOY, Cluster, Ports
-from actor_pipeline.defs.inbox_resource import InboxResource
-from actor_pipeline.defs.partitions import actors_partitions, image_key, image_partitions
-from actor_pipeline.defs.resources import PipelineSettings
-from actor_pipeline.defs.retries import retry_plan
-from actor_pipeline.defs.sensors import portrait_inbox
 from actor_pipeline.commands.instance import open_instance
 from actor_pipeline.commands.status import actor_status
+from actor_pipeline.defs.inbox_resource import InboxResource
+from actor_pipeline.defs.partitions import actors_partitions, image_key, image_partitions
+from actor_pipeline.defs.retries import retry_plan
+from actor_pipeline.defs.sensors import portrait_inbox
+from actor_pipeline.defs.settings import PipelineSettings
 from actor_pipeline.registry import NewActor
-from actor_pipeline.stages import prompt_stage, start_actor
+from actor_pipeline.stages import start_actor
 
 USER = "growth"
 
@@ -89,8 +89,8 @@ def main() -> None:
 
 
 def run(work: Path, count: int, repeat: int, storage_name: str) -> None:
-    settings = PipelineSettings(output_dir=str(work / "out"), backend="preview")
-    storage = settings.resources()["storage"].create_storage()
+    settings = PipelineSettings.configure(generator={"backend": "preview"}, storage={"local_dir": str(work / "out")})
+    storage = settings.storage.create_storage()
     catalog = load_catalog()
     actors = [f"actor-{n:05d}" for n in range(count)]
     portrait = io.BytesIO()
@@ -99,8 +99,7 @@ def run(work: Path, count: int, repeat: int, storage_name: str) -> None:
     inbox.mkdir(parents=True)
     started = time.perf_counter()
     for actor in actors:
-        start_actor(storage, NewActor(actor, str(inbox / f"{actor}.jpg"), USER), portrait.getvalue())
-        prompt_stage(storage, catalog, actor)
+        start_actor(storage, NewActor(actor, str(inbox / f"{actor}.jpg"), USER), portrait.getvalue()).plan_prompts(catalog)
         (inbox / f"{actor}.jpg").write_bytes(portrait.getvalue())
     print(f"set-up: {count} actors registered and prepared in {time.perf_counter() - started:.0f} s")
 

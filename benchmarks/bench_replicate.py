@@ -19,8 +19,8 @@ from actor_pipeline.defs.resources import ImageGeneratorResource
 from actor_pipeline.generation.replicate import ReplicateBackend, ReplicateSettings
 from actor_pipeline.generation.runner import ActorBatch, generate_shots
 from actor_pipeline.samples import SAMPLE_PORTRAIT
-from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline.storage.folder import FolderStorage
+from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 
 MARGIN_S = 3.0

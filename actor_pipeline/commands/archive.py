@@ -8,10 +8,10 @@ reusing every image already made."""
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from actor_pipeline.defs.partitions import actors_partitions
-from actor_pipeline.defs.resources import PipelineSettings
-from actor_pipeline.errors import InputError
 from actor_pipeline.commands.instance import open_instance
+from actor_pipeline.defs.partitions import actors_partitions
+from actor_pipeline.defs.settings import PipelineSettings
+from actor_pipeline.errors import InputError
 from actor_pipeline.registry import load_registration
 from actor_pipeline.storage.lease import current_holder
 
@@ -37,7 +37,7 @@ def archive_actors(
         raise InputError("name the actors to archive (--actor-id) or their age (--older-than DAYS), or both")
     if older_than_days is not None and older_than_days < 0:
         raise InputError(f"--older-than must be 0 or more days, got {older_than_days}")
-    storage = settings.resources()["storage"].create_storage()
+    storage = settings.storage.create_storage()
     instance = open_instance(settings.resolved_instance_dir)
     listed = instance.get_dynamic_partitions(actors_partitions.name)
     cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days or 0)

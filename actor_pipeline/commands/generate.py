@@ -3,31 +3,33 @@
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 
 from actor_pipeline.catalog.descriptors import get_actor_descriptor
 from actor_pipeline.catalog.prompts import build_prompt_set
+from actor_pipeline.commands.instance import open_instance
+from actor_pipeline.commands.materialize import ActorResult, materialize_actor, spool_reported
 from actor_pipeline.defs.partitions import CATALOG
-from actor_pipeline.defs.resources import PipelineSettings, StorageResource
+from actor_pipeline.defs.resources import StorageResource
+from actor_pipeline.defs.settings import PipelineSettings
 from actor_pipeline.errors import InputError, PortraitError
 from actor_pipeline.generation.budget import Spending, regen_budget
 from actor_pipeline.generation.journal import ShotJournal
 from actor_pipeline.generation.runner import first_step
 from actor_pipeline.identifiers import validate_id
-from actor_pipeline.commands.instance import open_instance
-from actor_pipeline.commands.materialize import ActorResult, materialize_actor, spool_reported
 from actor_pipeline.portrait.fetch import read_portrait_source, redact_source
 from actor_pipeline.portrait.limits import PortraitLimits
-from actor_pipeline.portrait.normalize import normalize_portrait
 from actor_pipeline.registry import NewActor, plan_registration
 from actor_pipeline.stages import start_actor
 from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline.storage.lease import hold_actor
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -59,26 +61,24 @@ def generate(
     resources = settings.resources()
     storage = resources["storage"].create_storage()
     storage.check()  # a missing bucket or a bad key fails here, before anything is paid for
-    settings.generator().create_backend(CATALOG)
-    portrait, source = _portrait_bytes(request, resources["storage"])
+    settings.generator.create_backend(CATALOG)
     with hold_actor(storage, request.actor_id, maker), spool_reported(storage, ActorLayout(request.user_id, request.actor_id)):
-        start_actor(storage, request.new_actor(source), portrait)
+        actor = _with_portrait(request, resources["storage"], lambda new, data: start_actor(storage, new, data))
         return materialize_actor(
-            request.actor_id,
+            actor,
             instance=instance or open_instance(settings.resolved_instance_dir),
             resources=resources,
-            storage=storage,
             force=request.force,
             bundle=settings.bundle_config(),
         )
 
 
-def _portrait_bytes(request: GenerationRequest, storage: StorageResource) -> tuple[bytes, str]:
-    """The buffer when it decodes, else the source (the seed's "fallback URL" behaviour)."""
+def _with_portrait(request: GenerationRequest, storage: StorageResource, use: Callable[[NewActor, bytes], T]) -> T:
+    """``use`` the buffer when it decodes, else the source (the seed's "fallback URL"
+    behaviour): ``use`` decodes the portrait, once, and raises ``PortraitError`` writing nothing."""
     if request.portrait_buffer is not None:
         try:
-            normalize_portrait(request.portrait_buffer, PortraitLimits.from_env())
-            return request.portrait_buffer, "<portrait_buffer>"
+            return use(request.new_actor("<portrait_buffer>"), request.portrait_buffer)
         except PortraitError:
             if not request.portrait_source:
                 raise
@@ -86,7 +86,7 @@ def _portrait_bytes(request: GenerationRequest, storage: StorageResource) -> tup
     if not request.portrait_source:
         raise InputError("no portrait given: pass a file path, an http(s) URL or an s3:// URI")
     data = read_portrait_source(request.portrait_source, PortraitLimits.from_env(), storage.read_s3_portrait)
-    return data, request.portrait_source
+    return use(request.new_actor(request.portrait_source), data)
 
 
 @dataclass(frozen=True)
@@ -132,12 +132,13 @@ def estimate(request: GenerationRequest, settings: PipelineSettings) -> Estimate
     not made with these inputs), reuse of what is made, and the set's regeneration budget left.
     Reads the portrait and the shot journal only: no registration, no Dagster run, no prediction."""
     _check_request(request)
-    storage_resource = settings.resources()["storage"]
+    storage_resource = settings.storage
     storage = storage_resource.create_storage()
-    generator = settings.generator()
+    generator = settings.generator
     backend = generator.create_backend(CATALOG)
-    portrait, source = _portrait_bytes(request, storage_resource)
-    registration, normalized = plan_registration(storage, request.new_actor(source), portrait)
+    registration, normalized = _with_portrait(
+        request, storage_resource, lambda new, data: plan_registration(storage, new, data)
+    )
     prompt_set = build_prompt_set(CATALOG, request.actor_id, registration.descriptor, registration.seed_variant)
     journal = ShotJournal(storage, registration.layout)
     portrait_sha = hashlib.sha256(normalized.jpeg).hexdigest()

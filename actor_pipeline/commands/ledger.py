@@ -7,15 +7,15 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.catalog.prompts import PlannedShot
 from actor_pipeline.defs.partitions import CATALOG
-from actor_pipeline.defs.resources import PipelineSettings
+from actor_pipeline.defs.settings import PipelineSettings
 from actor_pipeline.errors import InputError
 from actor_pipeline.generation.journal import ShotJournal, ShotRecord
 from actor_pipeline.generation.replicate import ReplicateBackend
 from actor_pipeline.generation.types import Recalled, Usage
-from actor_pipeline.registry import load_registration
-from actor_pipeline.stages import load_prompt_set, manifest_stage
+from actor_pipeline.stages import manifest_stage
 from actor_pipeline.storage.lease import hold_actor
 
 log = logging.getLogger(__name__)
@@ -76,14 +76,12 @@ def actor_ledger(actor_id: str, settings: PipelineSettings, reconcile: bool) -> 
     """Compare the actor's ledger with Replicate's list since the actor's first registration (at
     most ``history_lookback_h`` back); with ``reconcile``, add what the list has and our records
     lack to the records and rewrite the manifest, holding the actor's lease."""
-    backend = settings.generator().create_backend(CATALOG)
+    backend = settings.generator.create_backend(CATALOG)
     if not isinstance(backend, ReplicateBackend):
         raise InputError("the ledger is compared with Replicate's list of predictions: set REPLICATE_API_TOKEN")
-    storage = settings.resources()["storage"].create_storage()
-    registration = load_registration(storage, actor_id)
-    prompt_set = load_prompt_set(storage, registration)
-    journal = ShotJournal(storage, registration.layout)
-    owner = {(w.prompt, w.seed): shot for shot in prompt_set.shots for w in _wordings(shot, settings.qc_attempts)}
+    actor = ActorContext.load(settings.storage.create_storage(), actor_id)
+    storage, registration, prompt_set, journal = actor.storage, actor.registration, actor.prompt_set, actor.journal
+    owner = {(w.prompt, w.seed): shot for shot in prompt_set.shots for w in _wordings(shot, settings.generator.qc_attempts)}
     since = max(registration.known_since, datetime.now(UTC) - timedelta(hours=backend.settings.history_lookback_h))
     listed = asyncio.run(backend.listed(set(owner), since))
     by_shot: dict[str, list[Recalled]] = {}
@@ -97,7 +95,7 @@ def actor_ledger(actor_id: str, settings: PipelineSettings, reconcile: bool) -> 
             if entry.differs:
                 _record(journal, shot, backend, [p for p in by_shot[shot.shot_id] if p.prediction_id in entry.unrecorded])
         if storage.head(registration.layout.manifest) is not None:
-            manifest_stage(storage, actor_id, (backend.name, backend.model))
+            manifest_stage(actor, (backend.name, backend.model))
     return report
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 
+from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.defs.assets import ALL_ASSETS, debug_grid, lora_bundle, training_image, training_manifest
 from actor_pipeline.defs.assets.images import image_run_config
 from actor_pipeline.defs.failures import FAILED_SHOTS_KEY
@@ -21,7 +22,6 @@ from actor_pipeline.errors import Interrupted, StorageUnavailable
 from actor_pipeline.generation import stopping
 from actor_pipeline.generation.journal import ShotJournal
 from actor_pipeline.outputs.manifest import Manifest
-from actor_pipeline.registry import load_registration
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.layout import ActorLayout
 
@@ -90,11 +90,10 @@ def _process_tags(actor_id: str) -> dict[str, str]:
 
 
 def materialize_actor(
-    actor_id: str,
+    actor: ActorContext,
     *,
     instance: dg.DagsterInstance,
     resources: Mapping[str, Any],
-    storage: Storage,
     force: bool = False,
     bundle: Mapping[str, Any] | None = None,
 ) -> ActorResult:
@@ -102,11 +101,11 @@ def materialize_actor(
     portrait and prompts, every shot, then grid, bundle (``bundle``: a ``LoraBundleConfig``) and
     manifest. Failed shots do not raise: they are FAILED partitions, listed in the manifest and
     the result."""
+    actor_id, storage, key = actor.actor_id, actor.storage, actor.layout.manifest
     ensure_actor_partition(instance, actor_id)
     log.info("%s: making the set (portrait, prompts, shots, contact sheet, bundle, manifest)", actor_id)
     run_config = image_run_config(start={}, finish=bundle or {}, force=force)
     materialize_shots(actor_id, actor_image_range(actor_id), instance=instance, resources=resources, run_config=run_config)
-    key = load_registration(storage, actor_id).layout.manifest
     return ActorResult(Manifest.model_validate_json(storage.get(key)), storage.url(key))
 
 

@@ -11,12 +11,7 @@ from typing import Any
 
 import dagster as dg
 
-from actor_pipeline.defs.assets.images import image_run_config
-from actor_pipeline.defs.partitions import CATALOG
-from actor_pipeline.defs.resources import PipelineSettings
-from actor_pipeline.defs.retries import retry_plan
-from actor_pipeline.defs.runs import shot_range_tags
-from actor_pipeline.errors import ActorBusy
+from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.commands.instance import open_instance
 from actor_pipeline.commands.materialize import (
     ensure_actor_partition,
@@ -25,9 +20,13 @@ from actor_pipeline.commands.materialize import (
     spool_reported,
     stop_if_requested,
 )
+from actor_pipeline.defs.assets.images import image_run_config
+from actor_pipeline.defs.partitions import CATALOG
+from actor_pipeline.defs.retries import retry_plan
+from actor_pipeline.defs.runs import shot_range_tags
+from actor_pipeline.defs.settings import PipelineSettings
+from actor_pipeline.errors import ActorBusy
 from actor_pipeline.outputs.manifest import Manifest
-from actor_pipeline.registry import load_registration
-from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.lease import hold_actor
 from actor_pipeline.unfinished import UnfinishedShot, shot_ranges
 
@@ -67,7 +66,7 @@ def retry_failed(
     retried actor's grid and manifest."""
     resources = settings.resources()
     storage = resources["storage"].create_storage()
-    settings.generator().create_backend(CATALOG)  # fail fast on a backend that cannot work
+    settings.generator.create_backend(CATALOG)  # fail fast on a backend that cannot work
     instance = instance or open_instance(settings.resolved_instance_dir)
     plan = retry_plan(instance, storage, actor_ids, max_attempts)
     retried = plan.shots_by_actor()
@@ -79,16 +78,16 @@ def retry_failed(
     # An actor named explicitly is finished even with nothing to rerun: a run that died after
     # its last shot left no manifest.
     for actor_id in sorted(set(actor_ids or ()) | retried.keys() | exhausted.keys()):
-        layout = load_registration(storage, actor_id).layout
+        actor = ActorContext.load(storage, actor_id)
         try:
-            with hold_actor(storage, actor_id, "actor-pipeline retry-failed"), spool_reported(storage, layout):
+            with hold_actor(storage, actor_id, "actor-pipeline retry-failed"), spool_reported(storage, actor.layout):
                 _rerun(actor_id, retried.get(actor_id, []), instance, resources, settings.bundle_config())
         except ActorBusy as exc:
             if actor_ids is not None:
                 raise
             log.warning("retry: skipping %s: %s", actor_id, exc)
             continue
-        results.append(_outcome(actor_id, retried.get(actor_id, []), exhausted.get(actor_id, []), storage))
+        results.append(_outcome(actor, retried.get(actor_id, []), exhausted.get(actor_id, [])))
     return results
 
 
@@ -114,10 +113,10 @@ def _rerun(
         stop_if_requested()
 
 
-def _outcome(actor_id: str, retried: list[str], exhausted: list[UnfinishedShot], storage: Storage) -> ActorRetry:
-    key = load_registration(storage, actor_id).layout.manifest
+def _outcome(actor: ActorContext, retried: list[str], exhausted: list[UnfinishedShot]) -> ActorRetry:
+    storage, key = actor.storage, actor.layout.manifest
     try:
         manifest = Manifest.model_validate_json(storage.get(key))
     except FileNotFoundError:
-        return ActorRetry(actor_id, retried, exhausted, None, None)
-    return ActorRetry(actor_id, retried, exhausted, manifest, storage.url(key))
+        return ActorRetry(actor.actor_id, retried, exhausted, None, None)
+    return ActorRetry(actor.actor_id, retried, exhausted, manifest, storage.url(key))

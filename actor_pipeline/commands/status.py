@@ -4,22 +4,18 @@ from typing import Any
 
 import dagster as dg
 
-from actor_pipeline.defs.partitions import actors_partitions, image_key, image_partitions
-from actor_pipeline.defs.resources import PipelineSettings
-from actor_pipeline.generation.journal import ShotJournal
-from actor_pipeline.generation.types import ShotStatus
+from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.commands.instance import open_instance
-from actor_pipeline.registry import load_registration
-from actor_pipeline.stages import load_prompt_set
+from actor_pipeline.defs.partitions import actors_partitions, image_key, image_partitions
+from actor_pipeline.defs.settings import PipelineSettings
+from actor_pipeline.generation.types import ShotStatus
 from actor_pipeline.storage.lease import current_holder
 from actor_pipeline.unfinished import INTERRUPTED
 
 
 def actor_status(actor_id: str, settings: PipelineSettings) -> list[dict[str, Any]]:
-    storage = settings.resources()["storage"].create_storage()
-    registration = load_registration(storage, actor_id)
-    journal = ShotJournal(storage, registration.layout)
-    prompt_set = load_prompt_set(storage, registration)
+    actor = ActorContext.load(settings.storage.create_storage(), actor_id)
+    storage, journal, prompt_set = actor.storage, actor.journal, actor.prompt_set
     being_made = current_holder(storage, actor_id) is not None
     instance = open_instance(settings.resolved_instance_dir)
     keys = [image_key(actor_id, shot.shot_id) for shot in prompt_set.shots]
@@ -76,10 +72,8 @@ def format_status(rows: list[dict[str, Any]]) -> str:
 def actor_figures(actor_id: str, settings: PipelineSettings) -> dict[str, Any]:
     """The shots not made and the ledger's cost, from the shot records alone (no Dagster): what a
     command that could not finish still reports."""
-    storage = settings.resources()["storage"].create_storage()
-    registration = load_registration(storage, actor_id)
-    journal = ShotJournal(storage, registration.layout)
-    records = {shot.shot_id: journal.load(shot) for shot in load_prompt_set(storage, registration).shots}
+    actor = ActorContext.load(settings.storage.create_storage(), actor_id)
+    records = {shot.shot_id: actor.journal.load(shot) for shot in actor.prompt_set.shots}
     return {
         "failed": [shot_id for shot_id, record in records.items() if not (record and record.made)],
         "cost_usd": round(sum(record.usage.cost_usd for record in records.values() if record), 6),

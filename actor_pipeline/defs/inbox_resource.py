@@ -7,6 +7,7 @@ import dagster as dg
 from actor_pipeline.defs.resources import s3_client
 from actor_pipeline.inbox import InboxSource, open_inbox
 from actor_pipeline.settings import EnvSettings
+from actor_pipeline.storage.s3_settings import connection_from_env
 
 DEFAULT_INBOX = "inbox"
 
@@ -27,4 +28,5 @@ class InboxResource(dg.ConfigurableResource):
         return cls(location=location if location.startswith("s3://") else str(Path(location).resolve()))
 
     def open(self) -> InboxSource:
-        return open_inbox(self.location, s3_client)
+        # Credentials and endpoint from the same variables as S3 storage.
+        return open_inbox(self.location, lambda: s3_client(connection_from_env()))

@@ -1,15 +1,13 @@
 """Resources: where images come from (generator), where they go (storage), debug output."""
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
 from pydantic import Field
 
 from actor_pipeline.catalog.model import Catalog
-from actor_pipeline.errors import ConfigurationError, InputError
+from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.generation.budget import DEFAULT_REGEN_BUDGET_PCT, DEFAULT_SYSTEMIC_PCT, Spending
 from actor_pipeline.generation.debug import DebugWriter
 from actor_pipeline.generation.preview_backend import PreviewBackend
@@ -21,7 +19,6 @@ from actor_pipeline.generation.runner import (
     RunLimits,
 )
 from actor_pipeline.generation.types import ImageBackend
-from actor_pipeline.outputs.bundle import COMMON_MINIMUM, DEFAULT_TRIGGER, Layout
 from actor_pipeline.portrait.limits import DEFAULT_LIMITS
 from actor_pipeline.settings import EnvSettings, variable
 from actor_pipeline.stages import QualityOptions
@@ -124,7 +121,10 @@ class ImageGeneratorResource(dg.ConfigurableResource):
         """The configured token, else the environment's: run config that sets some of this
         resource's fields resets the others to their defaults (Dagster 1.13), so a Launchpad user
         changing ``max_concurrency`` must not silently lose the token and get preview images."""
-        return self.replicate_api_token or EnvSettings.load().replicate_api_token
+        token = self.replicate_api_token
+        if isinstance(token, dg.EnvVar):  # configured outside a run: Dagster resolves it only in one
+            token = token.get_value()
+        return token or EnvSettings.load().replicate_api_token
 
     def resolved_backend(self) -> str:
         if self.backend != "auto":
@@ -150,9 +150,14 @@ class StorageResource(dg.ConfigurableResource):
         None, description="local folder for the shot journal and paid images not yet stored (default: local_dir/.state)"
     )
 
+    @property
+    def resolved_state_dir(self) -> str:
+        """The shot journal, the spool and (without ``DAGSTER_HOME``) the CLI's Dagster instance."""
+        return self.state_dir or os.path.join(self.local_dir, STATE_DIR)
+
     def create_storage(self) -> Storage:
         settings = S3Settings.from_env() if self.backend != "local" else None
-        state_dir = self.state_dir or os.path.join(self.local_dir, STATE_DIR)
+        state_dir = self.resolved_state_dir
         if settings is not None:
             from actor_pipeline.storage.s3 import S3Storage  # botocore loads only for S3 users
 
@@ -203,113 +208,3 @@ class DebugResource(dg.ConfigurableResource):
 
     def writer(self) -> DebugWriter | None:
         return DebugWriter(self.directory) if self.directory else None
-
-
-@dataclass(frozen=True)
-class PipelineSettings:
-    """The knobs a user turns from the CLI, the Python API or the environment."""
-
-    backend: str = "auto"
-    storage: str = "auto"
-    output_dir: str = "output"
-    debug_dir: str | None = None
-    state_dir: str | None = None
-    instance_dir: str | None = None  # None: $DAGSTER_HOME, else <state folder>/dagster
-    # Given in code (the Python API); None: $REPLICATE_API_TOKEN, if set.
-    replicate_api_token: str | None = field(default=None, repr=False)
-    max_concurrency: int | None = None  # None: every shot of the actor at once
-    shot_timeout_s: float = DEFAULT_SHOT_TIMEOUT_S
-    storage_outage_s: float = DEFAULT_STORAGE_OUTAGE_S
-    outage_wait_s: float | None = None  # None: ReplicateSettings' default
-    trigger: str = DEFAULT_TRIGGER  # the LoRA bundle's trigger word
-    bundle_layout: str = Layout.FLAT.value
-    qc_attempts: int = DEFAULT_QC_ATTEMPTS
-    identity_check: bool = field(default_factory=lambda: EnvSettings.load().qc_identity)
-    regen_budget_pct: float = DEFAULT_REGEN_BUDGET_PCT
-    systemic_pct: float = DEFAULT_SYSTEMIC_PCT
-    max_cost_usd: float | None = None  # per run; None: no cap
-    min_images: int = COMMON_MINIMUM  # the fewest images a usable LoRA bundle holds
-
-    @classmethod
-    def from_env(cls) -> "PipelineSettings":
-        """The defaults with what the environment sets (``EnvSettings``)."""
-        env = EnvSettings.load()
-        values = {
-            "output_dir": env.output_dir,
-            "debug_dir": env.debug_dir,
-            "state_dir": env.state_dir,
-            "max_concurrency": env.max_concurrency,
-            "shot_timeout_s": env.shot_timeout_s,
-            "storage_outage_s": env.storage_outage_s,
-            "outage_wait_s": env.outage_wait_s,
-            "identity_check": env.qc_identity,
-        }
-        return cls(**{name: value for name, value in values.items() if value is not None})
-
-    def check_spending(self, names: Mapping[str, str] | None = None) -> None:
-        """``InputError`` for the first spending setting out of range, named as ``names`` calls it
-        (the CLI's flags; default: the field's name)."""
-        ranges = (
-            ("regen_budget_pct", 0 <= self.regen_budget_pct <= 100, "a percentage from 0 to 100"),
-            ("systemic_pct", 0 < self.systemic_pct <= 100, "a percentage above 0 and at most 100"),
-            ("max_cost_usd", self.max_cost_usd is None or self.max_cost_usd >= 0, "0 or more dollars"),
-            ("min_images", self.min_images >= 1, "at least 1"),
-        )
-        for field_name, valid, expected in ranges:
-            if not valid:
-                name = (names or {}).get(field_name, field_name)
-                raise InputError(f"{name} must be {expected}, got {getattr(self, field_name):g}")
-
-    def bundle_config(self) -> dict[str, Any]:
-        """The LoRA bundle's config (``LoraBundleConfig``): its trigger word, layout and minimum."""
-        return {"trigger": self.trigger, "layout": self.bundle_layout, "min_images": self.min_images}
-
-    @property
-    def resolved_state_dir(self) -> str:
-        """The shot journal, the spool and (without ``DAGSTER_HOME``) the CLI's Dagster instance."""
-        return self.state_dir or os.path.join(self.output_dir, STATE_DIR)
-
-    @property
-    def resolved_instance_dir(self) -> str:
-        """The Dagster instance folder of the CLI and the API: the one ``make ui`` serves."""
-        return self.instance_dir or os.environ.get("DAGSTER_HOME") or os.path.join(self.resolved_state_dir, "dagster")
-
-    def generator(self) -> ImageGeneratorResource:
-        """The generator resource, to call outside a run (without a token given in code, it reads
-        ``$REPLICATE_API_TOKEN`` itself: ``ImageGeneratorResource.api_token``)."""
-        return self._generator(self.replicate_api_token)
-
-    def resources(self) -> dict[str, Any]:
-        """The resources of a run. A token from the environment goes in as ``dg.EnvVar``; one
-        given in code has no variable to name, so the generator then goes in as a plain object,
-        whose values Dagster does not record (a configured resource's are kept in the run's job
-        snapshot)."""
-        if self.replicate_api_token:
-            generator: Any = dg.ResourceDefinition.hardcoded_resource(self.generator())
-        else:
-            from_env = EnvSettings.load().replicate_api_token is not None
-            generator = self._generator(dg.EnvVar(TOKEN_VAR) if from_env else None)
-        return {
-            "generator": generator,
-            "storage": StorageResource(
-                backend=self.storage,  # type: ignore[arg-type]
-                local_dir=self.output_dir,
-                state_dir=self.resolved_state_dir,
-            ),
-            "debug": DebugResource(directory=self.debug_dir),
-        }
-
-    def _generator(self, token: str | None) -> ImageGeneratorResource:
-        return ImageGeneratorResource(
-            backend=self.backend,  # type: ignore[arg-type]
-            replicate_api_token=token,
-            max_concurrency=self.max_concurrency,
-            shot_timeout_s=self.shot_timeout_s,
-            storage_outage_s=self.storage_outage_s,
-            qc_attempts=self.qc_attempts,
-            identity_check=self.identity_check,
-            replicate=ReplicateConfig(**({"outage_wait_s": self.outage_wait_s} if self.outage_wait_s else {})),
-            regen_budget_pct=self.regen_budget_pct,
-            systemic_pct=self.systemic_pct,
-            max_cost_usd=self.max_cost_usd,
-        )

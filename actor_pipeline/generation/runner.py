@@ -16,11 +16,11 @@ shot's ledger otherwise, so that the ledger equals the bill.
 import asyncio
 import contextlib
 import hashlib
-from collections import defaultdict
 import io
 import logging
 import signal
 import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime

@@ -6,7 +6,7 @@ Plain Python; ``actor_pipeline.defs.sensors`` runs ``take_in`` on every sensor t
 from actor_pipeline.inbox.cursor import InboxCursor
 from actor_pipeline.inbox.intake import Arrived, Intake, take_in
 from actor_pipeline.inbox.model import InboxEntry, InboxItem, Rejected, Sidecar, group_entries, parse_sidecar
-from actor_pipeline.inbox.sources import InboxSource, FolderInbox, S3Inbox, open_inbox
+from actor_pipeline.inbox.sources import FolderInbox, InboxSource, S3Inbox, open_inbox
 
 __all__ = [
     "Arrived",

@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 
 from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.inbox.model import InboxEntry
-from actor_pipeline.storage.s3_settings import S3Connection, connection_from_env
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -91,12 +90,12 @@ class S3Inbox:
         return f"s3://{self.bucket}/{self.prefix}{key}"
 
 
-def open_inbox(location: str, s3_client: Callable[[S3Connection], "BaseClient"]) -> InboxSource:
-    """``s3://bucket/prefix`` (credentials and endpoint from the same variables as S3 storage,
-    the client made by ``s3_client``) or a local folder."""
+def open_inbox(location: str, s3_client: Callable[[], "BaseClient"]) -> InboxSource:
+    """``s3://bucket/prefix`` (read with the client ``s3_client`` makes: the caller's, configured
+    as S3 storage is) or a local folder."""
     if not location.startswith("s3://"):
         return FolderInbox(location)
     parts = urlsplit(location)
     if not parts.netloc:
         raise ConfigurationError(f"inbox {location!r} names no bucket: use s3://BUCKET/PREFIX")
-    return S3Inbox(s3_client(connection_from_env()), parts.netloc, parts.path)
+    return S3Inbox(s3_client(), parts.netloc, parts.path)

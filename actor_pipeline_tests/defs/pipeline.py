@@ -10,7 +10,8 @@ import dagster as dg
 from actor_pipeline.defs.code_location import build_definitions
 from actor_pipeline.defs.inbox_resource import InboxResource
 from actor_pipeline.defs.partitions import actors_partitions
-from actor_pipeline.defs.resources import ImageGeneratorResource, PipelineSettings
+from actor_pipeline.defs.resources import ImageGeneratorResource
+from actor_pipeline.defs.settings import PipelineSettings
 from actor_pipeline.registry import register_actor
 from actor_pipeline.storage.base import Storage
 from actor_pipeline_tests.support.backends import FlakyBackend
@@ -52,7 +53,7 @@ def build_pipeline(
     tmp_path: Path, instance: dg.DagsterInstance, generator: ImageGeneratorResource, backend: FlakyBackend
 ) -> Pipeline:
     """Storage in ``tmp_path/store``, the inbox in ``tmp_path/inbox`` (no settling time)."""
-    resources = PipelineSettings(storage="local", output_dir=str(tmp_path / "store")).resources()
+    resources = PipelineSettings.configure(storage={"backend": "local", "local_dir": str(tmp_path / "store")}).resources()
     resources["generator"] = generator
     resources["inbox"] = InboxResource(location=str(tmp_path / "inbox"), settle_seconds=0)
     defs = build_definitions(resources)

@@ -8,9 +8,9 @@ import dagster as dg
 import pytest
 import yaml
 
-from actor_pipeline.defs.resources import PipelineSettings
-from actor_pipeline.defs.runs import ACTOR_TAG
 from actor_pipeline.commands.instance import open_instance
+from actor_pipeline.defs.runs import ACTOR_TAG
+from actor_pipeline.defs.settings import PipelineSettings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -97,7 +97,7 @@ def test_the_cli_opens_the_ui_instance_folder_with_its_config_but_captures_no_co
     def probe() -> None:
         during.append({pid: cmd for pid, cmd in _children().items() if pid not in before})
 
-    with open_instance(PipelineSettings(state_dir=str(tmp_path / "state")).resolved_instance_dir) as instance:
+    with open_instance(PipelineSettings.configure(storage={"state_dir": str(tmp_path / "state")}).resolved_instance_dir) as instance:
         assert Path(instance.root_directory) == home
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"  # dagster.yaml applies
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 3
@@ -107,6 +107,6 @@ def test_the_cli_opens_the_ui_instance_folder_with_its_config_but_captures_no_co
     assert during == [{}]
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "elsewhere"))
-    with open_instance(PipelineSettings(state_dir=str(tmp_path / "state")).resolved_instance_dir) as instance:
+    with open_instance(PipelineSettings.configure(storage={"state_dir": str(tmp_path / "state")}).resolved_instance_dir) as instance:
         assert Path(instance.root_directory) == tmp_path / "elsewhere"
         assert type(instance.compute_log_manager).__name__ == "NoOpComputeLogManager"

@@ -5,7 +5,8 @@ import dagster as dg
 import pytest
 
 from actor_pipeline.catalog.model import load_catalog
-from actor_pipeline.defs.resources import ImageGeneratorResource, PipelineSettings, ReplicateConfig, StorageResource
+from actor_pipeline.defs.resources import ImageGeneratorResource, ReplicateConfig, StorageResource
+from actor_pipeline.defs.settings import PipelineSettings
 from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.generation.preview_backend import PreviewBackend
 from actor_pipeline.generation.replicate import ReplicateBackend, ReplicateSettings
@@ -16,12 +17,12 @@ from actor_pipeline.storage.s3 import S3Storage
 def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ACTOR_PIPELINE_MAX_CONCURRENCY", "17")
     monkeypatch.setenv("ACTOR_PIPELINE_OUTPUT_DIR", "/tmp/sets")
-    settings = PipelineSettings.from_env()
-    assert (settings.max_concurrency, settings.output_dir) == (17, "/tmp/sets")
+    settings = PipelineSettings.configure()
+    assert (settings.generator.max_concurrency, settings.storage.local_dir) == (17, "/tmp/sets")
     assert settings.resources()["generator"].max_concurrency == 17
     monkeypatch.setenv("ACTOR_PIPELINE_MAX_CONCURRENCY", "lots")
     with pytest.raises(ConfigurationError, match="ACTOR_PIPELINE_MAX_CONCURRENCY"):
-        PipelineSettings.from_env()
+        PipelineSettings.configure()
 
 
 def test_auto_backend_follows_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,9 +34,9 @@ def test_auto_backend_follows_the_token(monkeypatch: pytest.MonkeyPatch) -> None
     # From the environment, the settings hand the resource a dg.EnvVar: the variable is what
     # Dagster records and shows, never the value.
     monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_x")
-    configured = PipelineSettings().resources()["generator"]
+    configured = PipelineSettings.configure().resources()["generator"]
     assert isinstance(configured.replicate_api_token, dg.EnvVar)
-    assert isinstance(PipelineSettings().generator().create_backend(catalog), ReplicateBackend)
+    assert isinstance(PipelineSettings.configure().generator.create_backend(catalog), ReplicateBackend)
 
 
 def test_replicate_settings_are_the_generators_nested_config() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 from PIL import Image
 
+from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.defs.assets import debug_grid, inbox_rejects, normalized_portrait, training_image
 from actor_pipeline.defs.assets.reporting import (
     COST_TAG,
@@ -23,11 +24,9 @@ from actor_pipeline.defs.assets.reporting import (
 from actor_pipeline.defs.partitions import actor_image_range, image_key, shot_range
 from actor_pipeline.defs.runs import ACTOR_TAG
 from actor_pipeline.defs.sensors import portrait_inbox
-from actor_pipeline.generation.journal import ShotJournal, ShotRecord
+from actor_pipeline.generation.journal import ShotRecord
 from actor_pipeline.generation.types import ShotStatus, Usage
 from actor_pipeline.outputs.thumbnails import INLINE_MARKDOWN_CHARS
-from actor_pipeline.registry import load_registration
-from actor_pipeline.stages import load_prompt_set
 from actor_pipeline_tests.defs.pipeline import Pipeline
 from actor_pipeline_tests.replicate_emulator import ReplicateEmulator
 
@@ -63,10 +62,8 @@ def run_tags(result: dg.ExecuteInProcessResult, pipeline: Pipeline) -> dict[str,
 
 
 def journal(pipeline: Pipeline, shot_id: str) -> ShotRecord:
-    registration = load_registration(pipeline.storage, "alice")
-    record = ShotJournal(pipeline.storage, registration.layout).load(
-        load_prompt_set(pipeline.storage, registration).shot(shot_id)
-    )
+    actor = ActorContext.load(pipeline.storage, "alice")
+    record = actor.journal.load(actor.prompt_set.shot(shot_id))
     assert record is not None
     return record
 
@@ -112,10 +109,10 @@ def test_a_set_shows_thumbnails_files_failures_and_costs(
     assert pipeline.run("finish_training_set", partition_key="alice").success
     portrait = latest_materialization(pipeline, normalized_portrait.key, "alice")
     assert picture(portrait.metadata).size == (96, 128)
-    assert_opens(portrait.metadata, pipeline.storage.get(load_registration(pipeline.storage, "alice").layout.portrait))
+    assert_opens(portrait.metadata, pipeline.storage.get(ActorContext.load(pipeline.storage, "alice").layout.portrait))
     grid = latest_materialization(pipeline, debug_grid.key, "alice")
     assert 128 < picture(grid.metadata).width <= 480  # larger than a shot's, behind a click
-    assert_opens(grid.metadata, pipeline.storage.get(load_registration(pipeline.storage, "alice").layout.grid))
+    assert_opens(grid.metadata, pipeline.storage.get(ActorContext.load(pipeline.storage, "alice").layout.grid))
 
 
 def assert_opens(metadata: dict[str, Any], content: bytes) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actor_pipeline.defs.resources import PipelineSettings
 from actor_pipeline.commands.instance import open_instance
+from actor_pipeline.defs.settings import PipelineSettings
 
 REPO = Path(__file__).resolve().parents[2]
 DG = Path(sys.executable).with_name("dg")
@@ -39,7 +39,7 @@ def test_make_ui_serves_the_instance_folder_the_cli_opens(
         monkeypatch.delenv(name, raising=False)
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    with open_instance(PipelineSettings.from_env().resolved_instance_dir) as instance:
+    with open_instance(PipelineSettings.configure().resolved_instance_dir) as instance:
         assert Path(instance.root_directory) == tmp_path / folder
 
     made = subprocess.run(

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from actor_pipeline.errors import ConfigurationError, CredentialsRefused
-from actor_pipeline.generation.types import GeneratedImage, ShotGenerationError, ShotStatus, Usage
+from actor_pipeline.generation.types import GeneratedImage, ShotGenerationError, Usage
 from actor_pipeline_tests.replicate_emulator import Fault, ReplicateEmulator
 from actor_pipeline_tests.replicate_emulator.driver import (
     fast_settings,

@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,9 +23,9 @@ from actor_pipeline.generation.debug import DebugWriter
 from actor_pipeline.generation.journal import Attempt, ShotJournal, ShotRecord, Step
 from actor_pipeline.generation.runner import ActorBatch, RunLimits, generate_shots
 from actor_pipeline.generation.types import (
+    GeneratedImage,
     ProviderDown,
     Recalled,
-    GeneratedImage,
     ShotGenerationError,
     ShotJob,
     ShotProgress,
@@ -34,8 +34,8 @@ from actor_pipeline.generation.types import (
 )
 from actor_pipeline.quality import SetChecker
 from actor_pipeline.quality.model import CheckName, CheckResult, ImageAnalysis, Outcome, SetReport, ShotReport
-from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline.storage.folder import FolderStorage
+from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline_tests.support.backends import FlakyBackend
 from actor_pipeline_tests.support.images import jpeg
 

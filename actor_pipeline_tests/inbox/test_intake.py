@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from actor_pipeline.inbox import InboxCursor, Intake, FolderInbox, take_in
+from actor_pipeline.inbox import FolderInbox, InboxCursor, Intake, take_in
 from actor_pipeline.inbox.sources import InboxSource
 from actor_pipeline.registry import NewActor
 

@@ -4,6 +4,7 @@ import boto3
 
 from actor_pipeline.defs.resources import s3_client
 from actor_pipeline.inbox import InboxCursor, open_inbox, take_in
+from actor_pipeline.storage.s3_settings import connection_from_env
 from actor_pipeline_tests.support.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Env
 
 
@@ -26,7 +27,7 @@ def test_an_s3_prefix_is_scanned_like_a_folder(s3_env: S3Env, portrait_bytes: by
     put("drop/u1/Bad Name.jpg", portrait_bytes)
     put("elsewhere/u1/carol.jpg", portrait_bytes)  # outside the prefix
 
-    inbox = open_inbox(f"s3://{s3_env.bucket}/drop", s3_client)
+    inbox = open_inbox(f"s3://{s3_env.bucket}/drop", lambda: s3_client(connection_from_env()))
     assert inbox.location == f"s3://{s3_env.bucket}/drop/"
     first = take_in(inbox, InboxCursor(), now=2e9, settle_s=10, limit=20)
     assert sorted(a.new.actor_id for a in first.arrived) == ["alice", "bob"]

@@ -11,9 +11,9 @@ from actor_pipeline.outputs.grid import COLUMNS, TILE_H, TILE_W, Tile, render_gr
 from actor_pipeline.outputs.manifest import SCHEMA_FILE as SCHEMA
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.registry import NewActor
-from actor_pipeline.stages import bundle_stage, generate_stage, grid_stage, manifest_stage, prompt_stage, start_actor
-from actor_pipeline.storage.layout import ActorLayout
+from actor_pipeline.stages import bundle_stage, generate_stage, grid_stage, manifest_stage, start_actor
 from actor_pipeline.storage.folder import FolderStorage
+from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline_tests.support.backends import FlakyBackend
 
 CATALOG = load_catalog()
@@ -44,12 +44,12 @@ def test_the_published_schema_is_the_models() -> None:
 def test_manifest_matches_its_json_schema_and_lists_failures(storage: FolderStorage, portrait_bytes: bytes) -> None:
     """The stages behind the assets, without Dagster: a set with one failed shot, then its manifest."""
     backend = FlakyBackend(fail={"watercolor"})
-    start_actor(storage, NewActor("alice", "portrait.jpg", "u1", "human", "female"), portrait_bytes)
-    prompt_stage(storage, CATALOG, "alice")
-    asyncio.run(generate_stage(storage, backend, "alice", CATALOG.ids, limits=RunLimits(), maker="test"))
-    grid_stage(storage, "alice")
-    bundle_stage(storage, CATALOG, "alice")
-    _, url = manifest_stage(storage, "alice", (backend.name, backend.model))
+    actor = start_actor(storage, NewActor("alice", "portrait.jpg", "u1", "human", "female"), portrait_bytes)
+    actor.plan_prompts(CATALOG)
+    asyncio.run(generate_stage(actor, backend, CATALOG.ids, limits=RunLimits(), maker="test"))
+    grid_stage(actor)
+    bundle_stage(actor, CATALOG)
+    _, url = manifest_stage(actor, (backend.name, backend.model))
     key = ActorLayout("u1", "alice").manifest
     assert url == storage.url(key)
     document = json.loads(storage.get(key))

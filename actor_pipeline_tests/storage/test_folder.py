@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from actor_pipeline.errors import InputError
-from actor_pipeline.storage.layout import ActorLayout, registration_key
 from actor_pipeline.storage.folder import FolderStorage
+from actor_pipeline.storage.layout import ActorLayout, registration_key
 
 
 def test_roundtrip_with_metadata(storage: FolderStorage) -> None:

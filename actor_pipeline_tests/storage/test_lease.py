@@ -15,8 +15,8 @@ import pytest
 from actor_pipeline.defs.resources import s3_client
 from actor_pipeline.errors import ActorBusy
 from actor_pipeline.storage.base import Storage
-from actor_pipeline.storage.lease import LeaseInfo, current_holder, hold_actor, lease_key
 from actor_pipeline.storage.folder import FolderStorage
+from actor_pipeline.storage.lease import LeaseInfo, current_holder, hold_actor, lease_key
 from actor_pipeline.storage.s3 import S3Storage
 from actor_pipeline.storage.s3_settings import S3Settings
 from actor_pipeline_tests.support.s3 import S3Env

@@ -19,7 +19,6 @@ from actor_pipeline.generation.types import (
     Usage,
 )
 
-
 # The preview renderer is deterministic: each worker renders a (portrait, shot, seed) once, which
 # takes about 0.8 CPU-s off every set a test makes again.
 _RENDERED: dict[tuple[str, str, int], GeneratedImage] = {}

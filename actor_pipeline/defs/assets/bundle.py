@@ -3,6 +3,7 @@ from enum import Enum
 import dagster as dg
 from pydantic import Field
 
+from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.defs.assets.grid import ALL_SHOTS
 from actor_pipeline.defs.assets.reporting import Metadata, link
 from actor_pipeline.defs.partitions import CATALOG, actors_partitions
@@ -10,7 +11,6 @@ from actor_pipeline.defs.resources import StorageResource
 from actor_pipeline.outputs.bundle import COMMON_MINIMUM, DEFAULT_KOHYA_REPEATS, DEFAULT_TRIGGER, Layout
 from actor_pipeline.outputs.manifest import BundleInfo
 from actor_pipeline.stages import bundle_stage
-from actor_pipeline.storage.base import Storage
 
 # Dagster's config takes an enum by member name: these names are the layouts' own.
 LayoutChoice = Enum("LayoutChoice", {layout.value: layout.value for layout in Layout}, type=str)  # type: ignore[misc]
@@ -30,12 +30,11 @@ class LoraBundleConfig(dg.Config):
         "CLI exits 1",
     )
 
-    def make(self, storage: Storage, actor_id: str) -> BundleInfo | None:
-        """Zip the actor's bundle in ``storage`` with this trigger word and layout."""
+    def make(self, actor: ActorContext) -> BundleInfo | None:
+        """Zip the actor's bundle with this trigger word and layout."""
         return bundle_stage(
-            storage,
+            actor,
             CATALOG,
-            actor_id,
             trigger=self.trigger,
             layout=Layout(self.layout.value),
             repeats=self.repeats,
@@ -52,7 +51,8 @@ class LoraBundleConfig(dg.Config):
 def lora_bundle(context: dg.AssetExecutionContext, config: LoraBundleConfig, storage: StorageResource) -> dg.MaterializeResult:
     """The set as a LoRA trainer takes it: a zip of the made images with one caption file each
     (trigger word, class, and what varies), and what was left out and why."""
-    return dg.MaterializeResult(metadata=bundle_metadata(config.make(storage.create_storage(), context.partition_key)))
+    actor = ActorContext.load(storage.create_storage(), context.partition_key)
+    return dg.MaterializeResult(metadata=bundle_metadata(config.make(actor)))
 
 
 def bundle_metadata(info: BundleInfo | None) -> Metadata:

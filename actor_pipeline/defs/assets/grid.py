@@ -1,5 +1,6 @@
 import dagster as dg
 
+from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.defs.assets.reporting import Metadata, link, preview
 from actor_pipeline.defs.partitions import ACTOR_DIMENSION, actors_partitions
 from actor_pipeline.defs.resources import DebugResource, StorageResource
@@ -21,9 +22,8 @@ ALL_SHOTS = dg.AssetDep("training_image", partition_mapping=PER_ACTOR)
 )
 def debug_grid(context: dg.AssetExecutionContext, storage: StorageResource, debug: DebugResource) -> dg.MaterializeResult:
     """A labeled contact sheet: the portrait, then every shot; failed shots as placeholders."""
-    store = storage.create_storage()
-    actor_id = context.partition_key
-    return dg.MaterializeResult(metadata=grid_metadata(store, grid_stage(store, actor_id, debug.writer()), actor_id))
+    actor = ActorContext.load(storage.create_storage(), context.partition_key)
+    return dg.MaterializeResult(metadata=grid_metadata(actor.storage, grid_stage(actor, debug.writer()), actor.actor_id))
 
 
 def grid_metadata(storage: Storage, grid: GridInfo, actor_id: str) -> Metadata:

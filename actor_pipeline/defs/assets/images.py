@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.defs.assets.bundle import LoraBundleConfig, bundle_metadata, lora_bundle
 from actor_pipeline.defs.assets.grid import debug_grid, grid_metadata
 from actor_pipeline.defs.assets.manifest import manifest_metadata, training_manifest
@@ -15,7 +16,6 @@ from actor_pipeline.defs.assets.portrait import NewActorConfig, normalized_portr
 from actor_pipeline.defs.assets.prompts import prompt_set, prompts_metadata
 from actor_pipeline.defs.assets.reporting import (
     RunTally,
-    journal_records,
     link,
     preview,
     quality_table,
@@ -30,7 +30,7 @@ from actor_pipeline.errors import Interrupted
 from actor_pipeline.generation import stopping
 from actor_pipeline.generation.runner import ShotOutcome
 from actor_pipeline.generation.types import ImageBackend
-from actor_pipeline.stages import generate_stage, grid_stage, manifest_stage, prompt_stage
+from actor_pipeline.stages import generate_stage, grid_stage, manifest_stage
 from actor_pipeline.storage.base import Storage
 
 # The CLI shows this logger's lines as progress (a run's own log is kept quiet there).
@@ -100,22 +100,25 @@ def training_image(
         if len(actors) != 1:
             raise dg.Failure(f"start: the run covers {len(actors)} actors; a run that starts one covers its shots only")
         (actor_id,) = actors
-        metadata = prepare_portrait(context.instance, storage, store, actor_id, config.start)
+        started, metadata = prepare_portrait(context.instance, storage, store, actor_id, config.start)
         context.log_event(dg.AssetMaterialization(normalized_portrait.key, partition=actor_id, metadata=metadata))
-        metadata = prompts_metadata(store, prompt_stage(store, CATALOG, actor_id))
+        metadata = prompts_metadata(started, started.plan_prompts(CATALOG))
         context.log_event(dg.AssetMaterialization(prompt_set.key, partition=actor_id, metadata=metadata))
+        contexts = {actor_id: started}
+    else:
+        contexts = {actor_id: ActorContext.load(store, actor_id) for actor_id in actors}
     failed: list[str] = []
     tally = RunTally()
     spending = generator.spending()  # one cap for the whole run, over its actors
     try:
         for actor_id, shot_ids in actors.items():
+            actor = contexts[actor_id]
             context.log.info(f"{actor_id}: making {len(shot_ids)} shot(s) with {backend.name} ({backend.model})")
-            before = journal_records(store, actor_id)  # what this run's cost is counted from
+            before = actor.records()  # what this run's cost is counted from
             outcomes = asyncio.run(
                 generate_stage(
-                    store,
+                    actor,
                     backend,
-                    actor_id,
                     shot_ids,
                     limits=generator.limits(),
                     maker=f"Dagster run {context.run.run_id[:8]}",
@@ -127,7 +130,7 @@ def training_image(
                 )
             )
             tally.add(before, outcomes)
-            for line in systemic_lines(store, actor_id) if generator.quality() else []:
+            for line in systemic_lines(actor) if generator.quality() else []:
                 context.log.warning(f"{actor_id}: {line}")
             with ThreadPoolExecutor() as pool:  # the thumbnails: Pillow encodes without the GIL
                 events = list(pool.map(partial(_report, context.asset_key, actor_id, store), outcomes))
@@ -140,7 +143,7 @@ def training_image(
             if (signum := stopping.requested()) is not None:
                 raise Interrupted(signum)
             if config.finish is not None:
-                for event in _finish(store, actor_id, backend, debug, config.finish, tally):
+                for event in _finish(actor, backend, debug, config.finish, tally):
                     context.log_event(event)
     finally:
         # Tagged even when the run is cut short: what it made and paid for stays shown.
@@ -155,8 +158,7 @@ def training_image(
 
 
 def _finish(
-    store: Storage,
-    actor_id: str,
+    actor: ActorContext,
     backend: ImageBackend,
     debug: DebugResource,
     bundle_config: LoraBundleConfig,
@@ -164,12 +166,13 @@ def _finish(
 ) -> Iterator[dg.AssetMaterialization]:
     """The actor's contact sheet, bundle and manifest, failed shots included, as the
     ``finish_training_set`` job makes them; the manifest goes to ``tally``."""
+    actor_id = actor.actor_id
     log.info("%s: drawing the contact sheet, zipping the LoRA bundle and writing the manifest", actor_id)
-    grid = grid_metadata(store, grid_stage(store, actor_id, debug.writer()), actor_id)
+    grid = grid_metadata(actor.storage, grid_stage(actor, debug.writer()), actor_id)
     yield dg.AssetMaterialization(debug_grid.key, partition=actor_id, metadata=grid)
-    bundle = bundle_metadata(bundle_config.make(store, actor_id))
+    bundle = bundle_metadata(bundle_config.make(actor))
     yield dg.AssetMaterialization(lora_bundle.key, partition=actor_id, metadata=bundle)
-    manifest, url = manifest_stage(store, actor_id, (backend.name, backend.model))
+    manifest, url = manifest_stage(actor, (backend.name, backend.model))
     tally.finished.append(manifest)
     yield dg.AssetMaterialization(training_manifest.key, partition=actor_id, metadata=manifest_metadata(manifest, url))
 

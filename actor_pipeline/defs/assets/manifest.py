@@ -2,6 +2,7 @@ from dataclasses import asdict
 
 import dagster as dg
 
+from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.defs.assets.bundle import lora_bundle
 from actor_pipeline.defs.assets.grid import ALL_SHOTS, debug_grid
 from actor_pipeline.defs.assets.reporting import Metadata, link, usable_tags
@@ -22,7 +23,8 @@ def training_manifest(
 ) -> dg.MaterializeResult:
     """The set's manifest (JSON), written last so it never lists an image that is not stored."""
     backend = generator.create_backend(CATALOG)
-    manifest, url = manifest_stage(storage.create_storage(), context.partition_key, (backend.name, backend.model))
+    actor = ActorContext.load(storage.create_storage(), context.partition_key)
+    manifest, url = manifest_stage(actor, (backend.name, backend.model))
     context.instance.add_run_tags(context.run.run_id, usable_tags([manifest]))
     return dg.MaterializeResult(metadata=manifest_metadata(manifest, url))
 

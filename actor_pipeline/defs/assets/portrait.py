@@ -4,6 +4,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.catalog.descriptors import ACTOR_SEXES, ACTOR_TYPES
 from actor_pipeline.defs.assets.reporting import Metadata, link, preview
 from actor_pipeline.defs.partitions import actors_partitions
@@ -12,7 +13,7 @@ from actor_pipeline.errors import InputError
 from actor_pipeline.portrait.fetch import read_portrait_source
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.registry import NewActor, actor_registered
-from actor_pipeline.stages import normalize_stage, start_actor
+from actor_pipeline.stages import normalize_stage, portrait_info, start_actor
 from actor_pipeline.storage.base import Storage
 
 # The descriptors' names, as choices in the Launchpad's config form.
@@ -44,30 +45,34 @@ def normalized_portrait(
     """The actor's portrait as an upright RGB JPEG: the input image of every shot. With a
     ``portrait`` in the run's config this starts the actor (the UI's way in)."""
     store = storage.create_storage()
-    return dg.MaterializeResult(metadata=prepare_portrait(context.instance, storage, store, context.partition_key, config))
+    _, metadata = prepare_portrait(context.instance, storage, store, context.partition_key, config)
+    return dg.MaterializeResult(metadata=metadata)
 
 
 def prepare_portrait(
     instance: dg.DagsterInstance, storage: StorageResource, store: Storage, actor_id: str, config: NewActorConfig
-) -> Metadata:
+) -> tuple[ActorContext, Metadata]:
     """Start the actor from ``config.portrait`` (or re-normalize a registered actor's without
-    one) in ``store`` (``storage``'s, made once by the caller); a bad portrait fails the run and
-    takes away the partition it was started for."""
+    one) in ``store`` (``storage``'s, made once by the caller): the actor, for the rest of the
+    run, and its portrait's metadata. A bad portrait fails the run and takes away the partition
+    it was started for."""
     if config.portrait:
         sex = config.actor_sex.value if config.actor_sex else None
         new = NewActor(actor_id, config.portrait, config.user_id, config.actor_type.value, sex, config.reseed)
         try:
             data = read_portrait_source(config.portrait, PortraitLimits.from_env(), storage.read_s3_portrait)
-            info = start_actor(store, new, data)
+            actor = start_actor(store, new, data)
         except InputError as exc:
             if not actor_registered(store, actor_id):
                 # A partition added for an actor that never started would stay red in every
                 # status and backfill: take it away again.
                 instance.delete_dynamic_partition(actors_partitions.name, actor_id)
             raise dg.Failure(description=str(exc), allow_retries=False) from None
+        info = portrait_info(actor)
     else:
-        info = normalize_stage(store, actor_id)
-    return {
+        actor = ActorContext.load(store, actor_id)
+        info = normalize_stage(actor)
+    return actor, {
         **preview(store, info.key, f"{actor_id} (portrait)"),
         **link(info.url),
         "sha256": info.sha256,

@@ -1,27 +1,24 @@
 import dagster as dg
 
+from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.catalog.prompts import PromptSet
 from actor_pipeline.defs.assets.reporting import Metadata, link
 from actor_pipeline.defs.partitions import CATALOG, actors_partitions
 from actor_pipeline.defs.resources import StorageResource
-from actor_pipeline.registry import load_registration
-from actor_pipeline.stages import prompt_stage
-from actor_pipeline.storage.base import Storage
 
 
 @dg.asset(partitions_def=actors_partitions, group_name="training_set", kinds={"json"})
 def prompt_set(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """One prompt and seed per catalog shot, worded for the actor's descriptor."""
-    store = storage.create_storage()
-    return dg.MaterializeResult(metadata=prompts_metadata(store, prompt_stage(store, CATALOG, context.partition_key)))
+    actor = ActorContext.load(storage.create_storage(), context.partition_key)
+    return dg.MaterializeResult(metadata=prompts_metadata(actor, actor.plan_prompts(CATALOG)))
 
 
-def prompts_metadata(storage: Storage, prompts: PromptSet) -> Metadata:
+def prompts_metadata(actor: ActorContext, prompts: PromptSet) -> Metadata:
     """What the set was planned with. The prompts themselves are on each shot's partition and in
     the linked file, not repeated here (each would cost the event log 3.6 KB per actor again)."""
-    key = load_registration(storage, prompts.actor_id).layout.prompt_set
     return {
-        **link(storage.url(key)),
+        **link(actor.storage.url(actor.layout.prompt_set)),
         "descriptor": prompts.descriptor,
         "shots": len(prompts.shots),
         "seed_variant": prompts.variant,

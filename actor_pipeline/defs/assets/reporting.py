@@ -11,15 +11,14 @@ from urllib.request import url2pathname
 
 import dagster as dg
 
-from actor_pipeline.errors import NotMadeYet, StorageUnavailable
+from actor_pipeline.actor_context import ActorContext
+from actor_pipeline.errors import StorageUnavailable
 from actor_pipeline.generation.budget import load_verdict
-from actor_pipeline.generation.journal import ShotJournal, ShotRecord
+from actor_pipeline.generation.journal import ShotRecord
 from actor_pipeline.generation.runner import ShotOutcome
 from actor_pipeline.generation.types import ShotStatus, Usage
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.outputs.thumbnails import inline_markdown
-from actor_pipeline.registry import load_registration
-from actor_pipeline.stages import load_prompt_set
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.unfinished import INTERRUPTED
 
@@ -92,18 +91,6 @@ def quality_table(record: ShotRecord) -> str:
     return "\n".join(rows)
 
 
-def journal_records(storage: Storage, actor_id: str) -> dict[str, ShotRecord]:
-    """The journal's record of each of the actor's shots that has one; none before the actor's
-    prompts are planned."""
-    registration = load_registration(storage, actor_id)
-    try:
-        prompt_set = load_prompt_set(storage, registration)
-    except NotMadeYet:
-        return {}
-    journal = ShotJournal(storage, registration.layout)
-    return {shot.shot_id: record for shot in prompt_set.shots if (record := journal.load(shot)) is not None}
-
-
 @dataclass
 class RunTally:
     """What one ``training_image`` run did, over its actors, as run tags."""
@@ -151,7 +138,7 @@ def usable_tags(manifests: Sequence[Manifest]) -> dict[str, str]:
     }
 
 
-def systemic_lines(storage: Storage, actor_id: str) -> list[str]:
+def systemic_lines(actor: ActorContext) -> list[str]:
     """The lines of the actor's last quality pass naming checks that failed on most of its set."""
-    verdict = load_verdict(storage, load_registration(storage, actor_id).layout)
+    verdict = load_verdict(actor.storage, actor.layout)
     return [found.message for found in verdict.systemic] if verdict else []

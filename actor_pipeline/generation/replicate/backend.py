@@ -44,7 +44,14 @@ from actor_pipeline.generation.replicate.lookup import find_created, listed_sinc
 from actor_pipeline.generation.replicate.outage import Outage, OutageWatch, refuse_credentials, through_outage
 from actor_pipeline.generation.replicate.pacing import CreatePacer
 from actor_pipeline.generation.replicate.problems import describe, is_content_flagged
-from actor_pipeline.generation.replicate.retry import RetryWait, Throttled, http_status, raise_throttled, retrying, transient
+from actor_pipeline.generation.replicate.retry import (
+    RetryWait,
+    Throttled,
+    http_status,
+    raise_throttled,
+    retrying,
+    transient,
+)
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
 from actor_pipeline.generation.replicate.transfer import Portrait, discard_portrait, send_portrait
 from actor_pipeline.generation.types import (
