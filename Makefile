@@ -33,10 +33,13 @@ test: $(STAMP)
 
 # The UI, the daemon and the code server on the CLI's instance, configured by deploy/dagster.yaml
 # (copied in once: an existing dagster.yaml there, e.g. for Postgres, is kept). Ctrl-C stops it.
+# The webserver and daemon log warnings and errors only: at info the sensor daemon logs two lines
+# per sensor every 5 s. (Runs still print their events as they run.)
 ui: $(STAMP)
 	mkdir -p '$(INSTANCE_HOME)'
 	test -e '$(INSTANCE_HOME)/dagster.yaml' || cp deploy/dagster.yaml '$(INSTANCE_HOME)/dagster.yaml'
-	DAGSTER_HOME='$(INSTANCE_HOME)' $(BIN)/dg dev -h $(UI_HOST) -p $(UI_PORT)
+	@echo 'Starting the Dagster UI on http://$(UI_HOST):$(UI_PORT) (it loads in some seconds); Ctrl-C stops it'
+	DAGSTER_HOME='$(INSTANCE_HOME)' $(BIN)/dg dev -h $(UI_HOST) -p $(UI_PORT) --log-level warning
 
 instance-home:
 	@echo '$(INSTANCE_HOME)'

@@ -70,6 +70,34 @@ def test_missing_portrait_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert code == 2 and "not found" in err and "Traceback" not in err
 
 
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["typo.jpg", "--actor-id", "alice"], "portrait file not found: typo.jpg: check the path"),
+        (
+            ["portrait.jpg", "--actor-id", "al ice"],
+            "invalid actor id 'al ice': use 1-64 characters from A-Z, a-z, 0-9, '_' and '-'",
+        ),
+        (
+            ["portrait.jpg", "--actor-id", "alice", "--actor-type", "dragon"],
+            "unknown actor type 'dragon': use one of human, creature, robotic, anthropomorphic, mythical",
+        ),
+    ],
+)
+def test_a_new_users_mistake_is_one_line_with_nothing_before_it(
+    tmp_path: Path, portrait_file: Path, argv: list[str], line: str
+) -> None:
+    """As a new user meets it: a process of its own, no token (the preview renderer's notice
+    comes with its first image, never before an error), no instance yet."""
+    fresh = ("REPLICATE_API_TOKEN", "ACTOR_PIPELINE_", "DAGSTER_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(fresh)}
+    done = subprocess.run(
+        [sys.executable, "-m", "actor_pipeline.cli", "generate", *argv],
+        cwd=portrait_file.parent, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"actor-pipeline: error: {line}\n")
+
 def test_demo_status_and_prompts(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = run(capsys, "demo", "--out", str(tmp_path))
     assert code == 0 and json.loads(out)["total_training_images"] == 17

@@ -8,7 +8,8 @@ the code location), so drop to manifest stays within L + 15 s, L being one predi
 
 Runs started otherwise are chained by a run-status sensor from the asset partitions a run planned,
 however it was launched: after ``prepare_actor`` (portrait + prompts, e.g. from the Launchpad)
-comes one ``make_training_images`` run that also finishes the set; after any other image run (e.g.
+comes one ``make_training_images`` run that also finishes the set (and names itself on the
+prepare run, ``follow_up``); after any other image run (e.g.
 rerunning failed ``training_image`` partitions from the UI), ``finish_training_set`` (grid,
 bundle, manifest) refreshes the actor's set.
 """
@@ -20,6 +21,7 @@ import dagster as dg
 
 from actor_pipeline.defs.assets import normalized_portrait, prompt_set, training_image
 from actor_pipeline.defs.assets.images import image_run_config
+from actor_pipeline.defs.follow_up import images_run_key
 from actor_pipeline.defs.jobs import finish_training_set, make_training_images
 from actor_pipeline.defs.partitions import (
     ACTOR_DIMENSION,
@@ -124,7 +126,7 @@ def next_stage_requests(run_id: str, plan: Plan) -> list[dg.RunRequest]:
         return [
             dg.RunRequest(
                 job_name=make_training_images.name,
-                run_key=f"{run_id}:images:{actor}",
+                run_key=images_run_key(run_id, actor),
                 tags={**actor_image_range(actor), **actor_tags(actor)},
                 run_config=image_run_config(finish={}),  # one run launch fewer: it finishes the set too
             )

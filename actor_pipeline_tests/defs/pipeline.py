@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 
 from actor_pipeline.defs.code_location import build_definitions
+from actor_pipeline.defs.follow_up import RUN_KEY_TAG
 from actor_pipeline.defs.inbox_resource import InboxResource
 from actor_pipeline.defs.partitions import actors_partitions
 from actor_pipeline.defs.resources import ImageGeneratorResource
@@ -43,10 +44,10 @@ class Pipeline:
         return self.defs.resolve_job_def(job).execute_in_process(instance=self.instance, raise_on_error=False, **kwargs)
 
     def execute(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+        """Run a sensor's request as the daemon launches it (tagged with its run key)."""
         assert request.job_name, request
-        return self.run(
-            request.job_name, partition_key=request.partition_key, tags=dict(request.tags), run_config=request.run_config
-        )
+        tags = {**request.tags, **({RUN_KEY_TAG: request.run_key} if request.run_key else {})}
+        return self.run(request.job_name, partition_key=request.partition_key, tags=tags, run_config=request.run_config)
 
 
 def build_pipeline(

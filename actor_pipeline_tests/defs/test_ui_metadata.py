@@ -1,7 +1,8 @@
 """What the Dagster UI shows about a set, read back from the instance as the UI reads it: a
 thumbnail and an openable file on each materialization, an observation with the journal's state
-on each shot that did not succeed, made / failed / cost tags on the run that made images, and an
-observation of ``inbox_rejects`` for a bad inbox file."""
+on each shot that did not succeed, made / failed / cost tags on the run that made images, an
+observation of ``inbox_rejects`` for a bad inbox file, the images run named on the
+``prepare_actor`` run it follows, and a portrait typed wrong in the Launchpad failing in one line."""
 
 import base64
 import io
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pytest
 from PIL import Image
 
 from actor_pipeline.actor_context import ActorContext
@@ -21,8 +23,9 @@ from actor_pipeline.defs.assets.reporting import (
     link,
     unfinished_shot,
 )
-from actor_pipeline.defs.partitions import actor_image_range, image_key, shot_range
-from actor_pipeline.defs.runs import ACTOR_TAG
+from actor_pipeline.defs.follow_up import IMAGES_RUN_TAG
+from actor_pipeline.defs.partitions import actor_image_range, actors_partitions, image_key, shot_range
+from actor_pipeline.defs.runs import ACTOR_TAG, next_stage_requests, planned_partitions
 from actor_pipeline.defs.sensors import portrait_inbox
 from actor_pipeline.generation.journal import ShotRecord
 from actor_pipeline.generation.types import ShotStatus, Usage
@@ -175,6 +178,51 @@ def test_a_bad_inbox_file_is_observed_on_inbox_rejects_once(pipeline: Pipeline, 
     assert not second.run_requests and not second.asset_events
     assert len(observations(pipeline, inbox_rejects.key)) == 2
 
+
+def test_the_prepare_run_names_the_images_run_that_follows(pipeline: Pipeline, portrait_bytes: bytes) -> None:
+    pipeline.register(portrait_bytes)
+    prepared = pipeline.run("prepare_actor", partition_key="alice")
+    [request] = next_stage_requests(prepared.run_id, planned_partitions(pipeline.instance, prepared.run_id))
+    images = pipeline.execute(request)  # what advance_training_set requests, launched as the daemon does
+    assert images.success
+
+    run = pipeline.instance.get_run_by_id(prepared.run_id)
+    assert run is not None and run.tags[IMAGES_RUN_TAG] == images.run_id
+    said = [e.message for e in pipeline.instance.all_logs(prepared.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)]
+    assert said[-1] == (
+        f"the images run follows: make_training_images run {images.run_id} makes the shots, the contact sheet, "
+        "the bundle and the manifest"
+    )
+
+
+@pytest.mark.parametrize(
+    ("portrait", "message"),
+    [
+        ("{tmp}/typo.jpg", "portrait file not found: {tmp}/typo.jpg: check the path"),
+        (
+            "htps://example.com/a.jpg",
+            "portrait source scheme htps: is not supported: give a local path, an http(s) URL or an s3:// URL "
+            "(write a local file name containing ':' as ./name)",
+        ),
+    ],
+)
+def test_a_portrait_typed_wrong_in_the_launchpad_fails_in_one_line(
+    pipeline: Pipeline, tmp_path: Path, portrait: str, message: str
+) -> None:
+    pipeline.instance.add_dynamic_partitions(actors_partitions.name, ["bob"])  # "Add new partition"
+    config = {"portrait": portrait.format(tmp=tmp_path)}
+    result = pipeline.run(
+        "prepare_actor", partition_key="bob", run_config={"ops": {"normalized_portrait": {"config": config}}}
+    )
+    assert not result.success
+    [failure] = result.get_step_failure_events()  # prompt_set is skipped, not failed a second time
+    data = failure.step_failure_data
+    assert failure.step_key == "normalized_portrait" and data is not None and data.error is not None
+    assert data.user_failure_data is not None and data.user_failure_data.description == message.format(tmp=tmp_path)
+    # What the UI shows first: the error's one line (Dagster's frames follow it under "Stack Trace").
+    assert data.error.message == f"dagster._core.definitions.events.Failure: {message.format(tmp=tmp_path)}\n"
+    assert data.error.cause is None
+    assert pipeline.instance.get_dynamic_partitions(actors_partitions.name) == []
 
 def inbox_tick(pipeline: Pipeline, cursor: str | None = None) -> dg.SensorResult:
     """A tick of the inbox sensor, and what the daemon then records of its asset events."""

@@ -23,6 +23,7 @@ from actor_pipeline.defs.assets.reporting import (
     unfinished_shot,
 )
 from actor_pipeline.defs.failures import FAILED_SHOTS_KEY
+from actor_pipeline.defs.follow_up import name_on_the_run_it_follows
 from actor_pipeline.defs.liveness import process_tags
 from actor_pipeline.defs.partitions import CATALOG, image_key, image_partitions, shots_by_actor
 from actor_pipeline.defs.resources import DebugResource, ImageGeneratorResource, StorageResource
@@ -93,6 +94,7 @@ def training_image(
     # A run worker killed without a word leaves the run STARTED: name its process, so the
     # orphaned_runs sensor can tell (see liveness).
     context.instance.add_run_tags(context.run.run_id, process_tags())
+    name_on_the_run_it_follows(context.instance, context.run)
     backend = generator.create_backend(CATALOG)
     store = storage.create_storage()
     actors = shots_by_actor(context.partition_keys)

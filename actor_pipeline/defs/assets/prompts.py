@@ -2,12 +2,15 @@ import dagster as dg
 
 from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.catalog.prompts import PromptSet
+from actor_pipeline.defs.assets.portrait import normalized_portrait
 from actor_pipeline.defs.assets.reporting import Metadata, link
 from actor_pipeline.defs.partitions import CATALOG, actors_partitions
 from actor_pipeline.defs.resources import StorageResource
 
 
-@dg.asset(partitions_def=actors_partitions, group_name="training_set", kinds={"json"})
+# After the portrait: it reads the registration that normalized_portrait writes for a new actor,
+# and is skipped, not failed a second time, when the portrait fails.
+@dg.asset(partitions_def=actors_partitions, deps=[normalized_portrait], group_name="training_set", kinds={"json"})
 def prompt_set(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     """One prompt and seed per catalog shot, worded for the actor's descriptor."""
     actor = ActorContext.load(storage.create_storage(), context.partition_key)
