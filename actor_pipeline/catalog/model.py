@@ -150,7 +150,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise CatalogError(f"cannot read catalog {file}: {exc.strerror}; check the path in ${CATALOG_ENV_VAR}") from None
+        raise CatalogError(f"cannot read catalog {file}: {exc.strerror}; check the path given by --catalog or ${CATALOG_ENV_VAR}") from None
     try:
         if file.suffix.lower() == ".toml":
             data = tomllib.loads(text)
