@@ -1,4 +1,5 @@
-"""Resources: where images come from (generator), where they go (storage), debug output."""
+"""Resources: where images come from (generator), where they go (storage), who trains the LoRA
+(trainer), debug output."""
 
 import os
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from actor_pipeline.stages import QualityOptions
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.folder import STATE_DIR, FolderStorage
 from actor_pipeline.storage.s3_settings import BUCKET_VAR, S3Connection, S3Settings, connection_from_env
+from actor_pipeline.training import PreviewTrainer, ReplicateTrainer, Trainer, TrainingSettings
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -42,9 +44,13 @@ class ReplicateConfig(dg.Config, ReplicateSettings):
     fails the run when the resource is built, naming the field."""
 
 
-class ImageGeneratorResource(dg.ConfigurableResource):
-    """Makes the images. ``auto`` uses Replicate when it has a token, otherwise the offline
-    preview renderer."""
+class TrainingConfig(dg.Config, TrainingSettings):
+    """``TrainingSettings`` as Dagster config: the trainer's ``training`` field (as ``ReplicateConfig``)."""
+
+
+class _ReplicateAccess(dg.ConfigurableResource):
+    """Which backend a resource uses and the token it uses it with: ``auto`` is Replicate when
+    there is a token, otherwise the offline preview."""
 
     backend: Literal["auto", "preview", "replicate"] = "auto"
     replicate_api_token: str | None = Field(
@@ -52,6 +58,27 @@ class ImageGeneratorResource(dg.ConfigurableResource):
         description="the Replicate API token, as dg.EnvVar('REPLICATE_API_TOKEN'): Dagster then records and "
         "shows the variable's name, never its value. Unset: $REPLICATE_API_TOKEN where the run runs",
     )
+
+    def api_token(self) -> str | None:
+        """The configured token, else the environment's: run config that sets some of this
+        resource's fields resets the others to their defaults (Dagster 1.13), so a Launchpad user
+        changing ``max_concurrency`` must not silently lose the token and get preview images."""
+        return self.replicate_api_token or EnvSettings.load().replicate_api_token
+
+    def resolved_backend(self) -> str:
+        if self.backend != "auto":
+            return self.backend
+        return "replicate" if self.api_token() else "preview"
+
+    def required_token(self) -> str:
+        if not (token := self.api_token()):
+            raise ConfigurationError(f"the replicate backend needs {TOKEN_VAR}: export it, or use --backend preview")
+        return token
+
+
+class ImageGeneratorResource(_ReplicateAccess):
+    """Makes the images. ``auto`` uses Replicate when it has a token, otherwise the offline
+    preview renderer."""
     max_concurrency: int | None = Field(
         None, ge=1, description="shots of one actor in flight at once; unset: all of them (Replicate's rate limits bound the total)"
     )
@@ -120,23 +147,33 @@ class ImageGeneratorResource(dg.ConfigurableResource):
         """How images are checked, or ``None`` when they are not."""
         return QualityOptions(identity=self.identity_check) if self.quality_checks else None
 
-    def api_token(self) -> str | None:
-        """The configured token, else the environment's: run config that sets some of this
-        resource's fields resets the others to their defaults (Dagster 1.13), so a Launchpad user
-        changing ``max_concurrency`` must not silently lose the token and get preview images."""
-        return self.replicate_api_token or EnvSettings.load().replicate_api_token
-
-    def resolved_backend(self) -> str:
-        if self.backend != "auto":
-            return self.backend
-        return "replicate" if self.api_token() else "preview"
-
     def create_backend(self, catalog: Catalog) -> ImageBackend:
         if self.resolved_backend() == "preview":
             return PreviewBackend(catalog)
-        if not (token := self.api_token()):
-            raise ConfigurationError(f"the replicate backend needs {TOKEN_VAR}: export it, or use --backend preview")
-        return ReplicateBackend(self.replicate, token)
+        return ReplicateBackend(self.replicate, self.required_token())
+
+
+class TrainerResource(_ReplicateAccess):
+    """Trains the actor's LoRA and measures its likeness: on Replicate with a token, else with the
+    preview's $0 stand-in (which learns nothing). Nothing trains unless asked (``actor-pipeline
+    train``, ``generate --train``, an inbox sidecar's ``"train": true``, the Launchpad)."""
+
+    training: TrainingConfig = Field(TrainingConfig(), description="the trainer, its inputs, prices and deadline (TrainingSettings)")
+    outage_wait_s: float | None = Field(
+        None, gt=0, description="seconds to wait out Replicate not answering; unset: the generator's default"
+    )
+    identity_check: bool = Field(True, description="measure the validation images' identity to the portrait (faces extra)")
+    lease_wait_s: float = Field(
+        600.0, ge=0, description="how long a run waits for another maker of the same actor before failing"
+    )
+
+    def create_trainer(self, storage: Storage, actor_id: str) -> Trainer:
+        if self.resolved_backend() == "preview":
+            from actor_pipeline.registry import load_registration
+
+            return PreviewTrainer(self.training, storage.get(load_registration(storage, actor_id).layout.portrait))
+        replicate = ReplicateSettings(**({"outage_wait_s": self.outage_wait_s} if self.outage_wait_s else {}))
+        return ReplicateTrainer(self.training, replicate, self.required_token())
 
 
 class StorageResource(dg.ConfigurableResource):
@@ -229,6 +266,7 @@ class PipelineSettings:
     systemic_pct: float = DEFAULT_SYSTEMIC_PCT
     max_cost_usd: float | None = None  # per run; None: no cap
     min_images: int = COMMON_MINIMUM  # the fewest images a usable LoRA bundle holds
+    training: TrainingSettings = field(default_factory=TrainingSettings)  # the LoRA's trainer and its inputs
 
     @classmethod
     def from_env(cls) -> "PipelineSettings":
@@ -243,6 +281,7 @@ class PipelineSettings:
             "storage_outage_s": env.storage_outage_s,
             "outage_wait_s": env.outage_wait_s,
             "identity_check": env.qc_identity,
+            "training": TrainingSettings(poll_interval_s=env.training_poll_s) if env.training_poll_s else None,
         }
         return cls(**{name: value for name, value in values.items() if value is not None})
 
@@ -297,7 +336,23 @@ class PipelineSettings:
                 state_dir=self.resolved_state_dir,
             ),
             "debug": DebugResource(directory=self.debug_dir),
+            "trainer": self._trainer(generator),
         }
+
+    def _trainer(self, generator: Any) -> Any:
+        """The trainer, holding the token as the generator does (a plain object when it is given in code)."""
+        if self.replicate_api_token:
+            return dg.ResourceDefinition.hardcoded_resource(self._trainer_resource(self.replicate_api_token))
+        return self._trainer_resource(generator.replicate_api_token)
+
+    def _trainer_resource(self, token: Any) -> "TrainerResource":
+        return TrainerResource(
+            backend=self.backend,  # type: ignore[arg-type]
+            replicate_api_token=token,
+            training=TrainingConfig(**self.training.model_dump()),
+            outage_wait_s=self.outage_wait_s,
+            identity_check=self.identity_check,
+        )
 
     def _generator(self, token: str | None) -> ImageGeneratorResource:
         return ImageGeneratorResource(
