@@ -93,20 +93,22 @@ class _ReplicateSession:
         return current.username
 
     async def ensure_destination(self, destination: str) -> None:
+        # Not through_outage: a 403 here refuses the destination, not the token.
         owner, name = destination.split("/", 1)
+        attempts = self._replicate.create_attempts
         try:
-            await through_outage(lambda: self._client.models.async_get(destination), self._outage, self._wait, destination)
+            await retrying(lambda: self._client.models.async_get(destination), attempts, self._wait)
             return
         except ReplicateError as exc:
             if exc.status != 404:
                 raise _refused(destination, exc) from exc
         try:
-            await through_outage(
+            await retrying(
                 lambda: self._client.models.async_create(
                     owner=owner, name=name, visibility="private", hardware=self._settings.hardware,
                     description="LoRA trained by actor-pipeline",
                 ),
-                self._outage, self._wait, destination,
+                attempts, self._wait,
             )  # fmt: skip
         except ReplicateError as exc:
             if exc.status != 409:  # created meanwhile by another maker: it is there
@@ -189,8 +191,9 @@ class _ReplicateSession:
 
 
 def _refused(destination: str, exc: ReplicateError) -> Exception:
-    refuse_credentials(exc, destination)
     status = http_status(exc)
+    if status == 401:
+        refuse_credentials(exc, destination)
     return ConfigurationError(
         f"Replicate refused the destination model {destination} (HTTP {status}: {describe(exc)}): this token's "
         "account may not write to it; set training.owner to your account or an organization you belong to, "
