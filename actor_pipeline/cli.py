@@ -97,7 +97,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--dry-run", action="store_true",
                          help="print what the run would create and pay at most (JSON), and create nothing")
 
-    def training_options(sub: argparse.ArgumentParser) -> None:
+    def training_options(sub: argparse.ArgumentParser, with_train: bool = True) -> None:
+        if with_train:
+            sub.add_argument("--train", action="store_true",
+                             help="once the set is complete, also train its LoRA and measure its likeness (see `train`)")
         sub.add_argument("--retrain", action="store_true",
                          help="train again even if this bundle and config were trained already (pays again)")
         sub.add_argument("--no-validate", dest="validate", action="store_false",
@@ -127,14 +130,13 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--reseed", action="store_true", help="new seeds for every shot: new variants of the images")
     run_options(generate)
     spending_options(generate)
-    generate.add_argument("--train", action="store_true",
-                          help="once the set is complete, also train its LoRA and measure its likeness (see `train`)")
     training_options(generate)
 
     demo = commands.add_parser("demo", help="generate a set for the sample portrait shipped with the package",
                                description="Run `generate` on the bundled sample portrait (actor id 'demo').")
     run_options(demo)
     spending_options(demo)
+    training_options(demo)
 
     retry = commands.add_parser(
         "retry-failed",
@@ -191,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", metavar="DIR", help="as for generate (default: $ACTOR_PIPELINE_OUTPUT_DIR, else output)")
     train.add_argument("--storage", choices=["auto", "local", "s3"], default="auto")
     train.add_argument("--catalog", metavar="FILE")
-    training_options(train)
+    training_options(train, with_train=False)
 
     prompts = commands.add_parser("prompts", help="print the prompt set for an actor type",
                                   description="Print the catalog's prompts for an actor type and sex.")

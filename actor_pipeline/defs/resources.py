@@ -24,6 +24,7 @@ from actor_pipeline.generation.runner import (
 from actor_pipeline.generation.types import ImageBackend
 from actor_pipeline.outputs.bundle import COMMON_MINIMUM, DEFAULT_TRIGGER, Layout
 from actor_pipeline.portrait.limits import DEFAULT_LIMITS
+from actor_pipeline.registry import load_registration
 from actor_pipeline.settings import EnvSettings, variable
 from actor_pipeline.stages import QualityOptions
 from actor_pipeline.storage.base import Storage
@@ -169,8 +170,6 @@ class TrainerResource(_ReplicateAccess):
 
     def create_trainer(self, storage: Storage, actor_id: str) -> Trainer:
         if self.resolved_backend() == "preview":
-            from actor_pipeline.registry import load_registration
-
             return PreviewTrainer(self.training, storage.get(load_registration(storage, actor_id).layout.portrait))
         replicate = ReplicateSettings(**({"outage_wait_s": self.outage_wait_s} if self.outage_wait_s else {}))
         return ReplicateTrainer(self.training, replicate, self.required_token())
