@@ -77,3 +77,49 @@ class ActorTrainingDataGenerator:
         if dry_run:
             return estimate(request, self._settings).as_dict()
         return generate(request, self._settings).as_dict()
+
+
+class TrainingClient:
+    """Train an actor's LoRA in-process, as the original ``TrainingClient`` did, from the set this
+    pipeline made for it (its LoRA bundle, uploaded once). ``replicate_token`` selects Replicate
+    (otherwise ``REPLICATE_API_TOKEN`` decides; with neither, the preview's $0 stand-in, which
+    learns nothing). ``output_dir`` is the local storage folder used when no S3 bucket is set.
+    Bad input raises ``actor_pipeline.InputError``; a training that ends without a model raises
+    ``actor_pipeline.errors.TrainingFailed`` (recorded with its cost: asking again trains anew).
+    """
+
+    def __init__(self, replicate_token: str | None = None, *, output_dir: str | None = None, backend: str = "auto") -> None:
+        from actor_pipeline.defs.settings import PipelineSettings  # Dagster loads lazily
+
+        self._settings = PipelineSettings.configure(
+            generator={"backend": backend, "replicate_api_token": replicate_token}, storage={"local_dir": output_dir}
+        )
+
+    def train_actor(
+        self,
+        actor_id: str,
+        training_image_urls: list[str] | None = None,
+        *,
+        retrain: bool = False,
+        validate: bool = True,
+    ) -> dict[str, Any]:
+        """Train (or reuse: nothing is paid twice for the same bundle and config) the actor's LoRA
+        and measure its likeness. ``training_image_urls``, if given, must be images of the actor's
+        set (``generate_training_data``'s): the bundle of that set, with its captions, is what is
+        trained on. Returns ``model_version``, ``weights_url``, ``trigger``, ``cost_usd``,
+        ``reused``, ``likeness`` and the rest of the CLI's ``train`` result."""
+        from actor_pipeline.actor_context import ActorContext
+        from actor_pipeline.commands.train import train
+        from actor_pipeline.errors import InputError
+        from actor_pipeline.outputs.manifest import Manifest
+
+        if training_image_urls:
+            actor = ActorContext.load(self._settings.storage.create_storage(), actor_id)
+            manifest = Manifest.model_validate_json(actor.storage.get(actor.layout.manifest))
+            foreign = sorted(set(training_image_urls) - set(manifest.training_image_urls))
+            if foreign:
+                raise InputError(
+                    f"{len(foreign)} of training_image_urls are not images of {actor_id!r}'s set (e.g. {foreign[0]}): "
+                    "pass the URLs generate_training_data returned, or none"
+                )
+        return train(actor_id, self._settings, retrain=retrain, validate=validate).as_dict()

@@ -1,9 +1,9 @@
 """``actor-pipeline``: make a LoRA training set from one portrait, from the command line.
 
-Progress goes to stderr; results go to stdout as JSON. Exit codes: 0 the set is complete; 1 it
-is not (failed shots, a LoRA bundle below its minimum, Replicate or storage that stopped
-answering, a full state disk; the JSON says which, and one line on stderr); 2 bad input, usage or
-a refused token; 3 a state file of ours (a registration) is unreadable: the line names the file
+Progress goes to stderr; results go to stdout as JSON. Exit codes: 0 the set is complete (or the
+LoRA trained); 1 it is not (failed shots, a LoRA bundle below its minimum, a failed training,
+Replicate or storage that stopped answering, a full state disk; the JSON says which, and one line
+on stderr); 2 bad input, usage, a refused token or training destination; 3 a state file of ours (a registration) is unreadable: the line names the file
 and the fix; 75 another process is making the same actor; 130/143 stopped by SIGINT/SIGTERM.
 After any of them, the same command continues where the last one stopped and pays for nothing
 twice.
@@ -26,8 +26,18 @@ from typing import TYPE_CHECKING, Any
 
 from actor_pipeline.catalog.descriptors import ACTOR_SEXES, ACTOR_TYPES
 from actor_pipeline.catalog.model import CATALOG_ENV_VAR, DEFAULT_CATALOG_PATH
-from actor_pipeline.errors import ActorBusy, InputError, Interrupted, NotMadeYet, StateError, StorageUnavailable
+from actor_pipeline.errors import (
+    ActorBusy,
+    InputError,
+    Interrupted,
+    NotMadeYet,
+    StateError,
+    StorageUnavailable,
+    TrainingFailed,
+    Unavailable,
+)
 from actor_pipeline.generation import stopping
+from actor_pipeline.generation.types import ProviderDown
 
 if TYPE_CHECKING:
     from actor_pipeline.defs.settings import PipelineSettings
@@ -87,6 +97,21 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--dry-run", action="store_true",
                          help="print what the run would create and pay at most (JSON), and create nothing")
 
+    def training_options(sub: argparse.ArgumentParser, with_train: bool = True) -> None:
+        if with_train:
+            sub.add_argument("--train", action="store_true",
+                             help="once the set is complete, also train its LoRA and measure its likeness (see `train`)")
+        sub.add_argument("--retrain", action="store_true",
+                         help="train again even if this bundle and config were trained already (pays again)")
+        sub.add_argument("--no-validate", dest="validate", action="store_false",
+                         help="skip the validation images and the likeness")
+        sub.add_argument("--min-train-images", type=int, metavar="N",
+                         help="refuse to train a bundle with fewer images (default: 10, the trainer's minimum)")
+        sub.add_argument("--train-deadline", type=float, metavar="SECONDS",
+                         help="cancel a training still running this long after its create (default: 3600)")
+        sub.add_argument("--lora-owner", metavar="OWNER",
+                         help="the destination model's owner (default: the API token's account)")
+
     def read_options(sub: argparse.ArgumentParser, instead_of: str) -> None:
         """The options of a command that reads one actor's records."""
         sub.add_argument("--actor-id", required=True)
@@ -105,11 +130,13 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--reseed", action="store_true", help="new seeds for every shot: new variants of the images")
     run_options(generate)
     spending_options(generate)
+    training_options(generate)
 
     demo = commands.add_parser("demo", help="generate a set for the sample portrait shipped with the package",
                                description="Run `generate` on the bundled sample portrait (actor id 'demo').")
     run_options(demo)
     spending_options(demo)
+    training_options(demo)
 
     retry = commands.add_parser(
         "retry-failed",
@@ -152,6 +179,22 @@ def _parser() -> argparse.ArgumentParser:
     archive.add_argument("--storage", choices=["auto", "local", "s3"], default="auto")
     archive.add_argument("--catalog", metavar="FILE")
 
+    train = commands.add_parser(
+        "train",
+        help="train an actor's LoRA on Replicate from its bundle, and measure its likeness",
+        description="Train the actor's LoRA from its LoRA bundle (once per bundle and training config: asking again "
+        "reuses it and pays nothing), then make a few images with it from held-out prompts and measure their "
+        "identity distance to the portrait. A killed or stopped run is resumed by the same command without paying "
+        "twice. Prints the result as JSON.",
+    )
+    train.add_argument("--actor-id", required=True)
+    train.add_argument("--backend", choices=["auto", "preview", "replicate"], default="auto",
+                       help="auto = replicate when REPLICATE_API_TOKEN is set, else the preview's $0 stand-in (default: auto)")
+    train.add_argument("--out", metavar="DIR", help="as for generate (default: $ACTOR_PIPELINE_OUTPUT_DIR, else output)")
+    train.add_argument("--storage", choices=["auto", "local", "s3"], default="auto")
+    train.add_argument("--catalog", metavar="FILE")
+    training_options(train, with_train=False)
+
     prompts = commands.add_parser("prompts", help="print the prompt set for an actor type",
                                   description="Print the catalog's prompts for an actor type and sex.")
     prompts.add_argument("--actor-type", default="human", help=f"one of {', '.join(ACTOR_TYPES)} (default: human)")
@@ -185,6 +228,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BUSY
     except StorageUnavailable as exc:
         return _ended_early(args, f"storage unavailable: {exc}")
+    except TrainingFailed as exc:
+        print(f"actor-pipeline: training failed: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    except (Unavailable, ProviderDown) as exc:
+        print(f"actor-pipeline: unavailable: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
     except NotMadeYet as exc:
         return _ended_early(args, f"not made yet: {exc}")
     except Interrupted:
@@ -334,6 +383,7 @@ def _settings(args: argparse.Namespace) -> "PipelineSettings":
             max_cost_usd="max_cost_usd",
         ),
         storage={"backend": args.storage, "local_dir": args.out},
+        training=given(min_images="min_train_images", deadline_s="train_deadline", owner="lora_owner"),
         debug=given(directory="debug_dir"),
         bundle=given(trigger="trigger", layout="bundle_layout", min_images="min_images"),
         names=_FLAGS,
@@ -376,6 +426,8 @@ def _generate(args: argparse.Namespace, portrait: str, actor_id: str, **extra: A
         return EXIT_OK
     outcome = generate(request, settings)
     result = outcome.as_dict()
+    if args.train and not result["failed"] and not outcome.shortfall():
+        result["lora"] = _train(args, actor_id, settings)
     print(json.dumps(result, indent=2))
     if result["failed"]:
         _say_incomplete(actor_id, result["failed"], result["target_training_images"])
@@ -407,6 +459,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         actor_sex=args.actor_sex,
         reseed=args.reseed,
     )
+
+
+def _train(args: argparse.Namespace, actor_id: str, settings: "PipelineSettings") -> dict[str, Any]:
+    from actor_pipeline.commands.train import train
+
+    result = train(actor_id, settings, retrain=args.retrain, validate=args.validate)
+    paid = "reused, nothing paid" if result.reused else f"${result.record.cost_usd:.2f}"
+    likeness = f"; {result.likeness.summary()}" if result.likeness else ""
+    print(f"actor-pipeline: LoRA {result.record.model_version} ({paid}){likeness}", file=sys.stderr)
+    return result.as_dict()
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    print(json.dumps(_train(args, args.actor_id, _settings(args)), indent=2))
+    return EXIT_OK
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -472,6 +539,7 @@ _COMMANDS = {
     "ledger": _cmd_ledger,
     "prompts": _cmd_prompts,
     "archive": _cmd_archive,
+    "train": _cmd_train,
 }
 
 

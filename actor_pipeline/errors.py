@@ -10,6 +10,8 @@ branches, each of which the CLI turns into one line and its exit code:
 - ``ActorBusy`` (exit 75): another maker holds the actor.
 - ``Interrupted`` (exit 130/143): a stop signal; the journal is consistent and a rerun resumes.
 - ``NotMadeYet``: an asset was asked for before the one it is made from (Dagster says which).
+- ``TrainingFailed`` (exit 1): a LoRA training ended without a model; it is recorded with its
+  error and cost, and the next ask trains again.
 
 Errors that stay inside generation (a shot's failure, creates closed for a run) derive from the
 root too, where they are defined.
@@ -59,6 +61,11 @@ class Unavailable(PipelineError):
 class StorageUnavailable(Unavailable):
     """Storage did not answer (an outage, a full disk). Paid images wait in the local spool, and
     a rerun once storage answers stores them at no cost."""
+
+
+class TrainingFailed(PipelineError):
+    """A LoRA training failed, was canceled or ran past its deadline: recorded with its error and
+    cost; the next ask starts a new one."""
 
 
 class ActorBusy(PipelineError):

@@ -4,11 +4,13 @@ The Dagster assets in ``actor_pipeline.defs.assets`` only wire these together, s
 can be tested (and reused by the CLI) without Dagster.
 """
 
+import asyncio
 import hashlib
 import io
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PIL import Image
@@ -30,7 +32,16 @@ from actor_pipeline.outputs.bundle import (
     build_bundle,
 )
 from actor_pipeline.outputs.grid import Tile, render_grid
-from actor_pipeline.outputs.manifest import BundleInfo, GridInfo, Manifest, PortraitInfo, build_manifest, write_manifest
+from actor_pipeline.outputs.manifest import (
+    BundleInfo,
+    GridInfo,
+    LikenessSummary,
+    LoraSection,
+    Manifest,
+    PortraitInfo,
+    build_manifest,
+    write_manifest,
+)
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import normalize_portrait
 from actor_pipeline.quality import (
@@ -44,6 +55,16 @@ from actor_pipeline.quality import (
 from actor_pipeline.registry import NewActor, register_actor
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.lease import hold_actor
+from actor_pipeline.training import (
+    Likeness,
+    TrainedLora,
+    Trainer,
+    TrainingJournal,
+    load_likeness,
+    train_lora,
+    validate_lora,
+)
+from actor_pipeline.training.train import Report
 
 log = logging.getLogger(__name__)
 
@@ -229,10 +250,101 @@ def manifest_stage(actor: ActorContext, default_backend: tuple[str, str]) -> tup
     except FileNotFoundError:
         bundle = None
     verdict = load_verdict(storage, layout)
+    lora = _lora_section(actor)
     manifest = build_manifest(
-        actor.registration, prompt_set, portrait, grid, records, storage, default_backend, bundle, verdict
+        actor.registration, prompt_set, portrait, grid, records, storage, default_backend, bundle, verdict, lora
     )
     return manifest, write_manifest(storage, layout.manifest, manifest)
+
+
+def train_stage(
+    actor: ActorContext,
+    trainer: Trainer,
+    *,
+    maker: str,
+    retrain: bool = False,
+    lease_wait_s: float = 0.0,
+    report: Report | None = None,
+) -> TrainedLora:
+    """Train (or reuse) the actor's LoRA; the manifest then records it, even a failed one with
+    its cost."""
+    with _manifest_refreshed(actor):
+        return asyncio.run(
+            train_lora(actor, trainer, maker=maker, retrain=retrain, lease_wait_s=lease_wait_s, report=report)
+        )
+
+
+def validation_stage(
+    actor: ActorContext,
+    trainer: Trainer,
+    *,
+    maker: str,
+    identity: bool = True,
+    lease_wait_s: float = 0.0,
+    report: Report | None = None,
+) -> Likeness:
+    """Measure the likeness of the actor's latest trained LoRA; the manifest then shows it."""
+    actor_id = actor.actor_id
+    training = TrainingJournal(actor.storage, actor.layout).history().latest_success()
+    if training is None:
+        raise NotMadeYet(f"actor {actor_id!r} has no trained LoRA yet: `actor-pipeline train --actor-id {actor_id}`")
+    with _manifest_refreshed(actor):
+        return asyncio.run(
+            validate_lora(
+                actor, trainer, training, maker=maker, identity=identity, lease_wait_s=lease_wait_s, report=report
+            )
+        )
+
+
+@contextmanager
+def _manifest_refreshed(actor: ActorContext) -> Iterator[None]:
+    """Rewrite the actor's manifest (if it has one) after the body, however it ends."""
+    try:
+        yield
+    finally:
+        try:
+            earlier = Manifest.model_validate_json(actor.storage.get(actor.layout.manifest))
+        except FileNotFoundError:
+            earlier = None
+        if earlier is not None:
+            manifest_stage(actor, (earlier.backend, earlier.model))
+
+
+def _lora_section(actor: ActorContext) -> LoraSection | None:
+    """The latest training (and its likeness, if measured), with what every training cost."""
+    storage = actor.storage
+    history = TrainingJournal(storage, actor.layout).history()
+    if not history.trainings:
+        return None
+    latest = history.latest_success() or history.trainings[-1]
+    likeness = load_likeness(actor)
+    summary = None
+    if likeness is not None and likeness.training_id == latest.training_id:
+        summary = LikenessSummary(
+            images=len(likeness.images),
+            measured=likeness.measured,
+            passed=likeness.passed,
+            median_distance=likeness.median_distance,
+            max_distance=likeness.max_distance,
+            sheet_url=storage.url(likeness.sheet_key) if likeness.sheet_key else None,
+            cost_usd=likeness.cost_usd,
+        )
+    return LoraSection(
+        status=latest.status.value,  # type: ignore[arg-type]  # an ended training's
+        trainer=latest.trainer,
+        trainer_version=latest.trainer_version,
+        training_id=latest.training_id,
+        model_version=latest.model_version,
+        weights_url=latest.weights_url,
+        trigger=latest.trigger,
+        bundle_sha256=latest.bundle_sha256,
+        cost_usd=latest.cost_usd,
+        duration_s=latest.duration_s,
+        error=latest.error,
+        trainings=len(history.trainings),
+        trainings_cost_usd=history.cost_usd,
+        likeness=summary,
+    )
 
 
 def portrait_info(actor: ActorContext) -> PortraitInfo:

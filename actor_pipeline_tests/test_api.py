@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from actor_pipeline import ActorTrainingDataGenerator, InputError, PortraitError
+from actor_pipeline import ActorTrainingDataGenerator, InputError, PortraitError, TrainingClient
 from actor_pipeline_tests.replicate_emulator import ReplicateEmulator
 
 
@@ -76,3 +76,21 @@ def test_a_dry_run_creates_nothing_and_says_what_a_new_actor_would_cost(tmp_path
     assert not (tmp_path / "o").exists()
     with pytest.raises(InputError, match="regen_budget_pct must be a percentage from 0 to 100, got -5"):
         ActorTrainingDataGenerator(output_dir=str(tmp_path), regen_budget_pct=-5)
+
+
+def test_train_actor_trains_the_set_once_through_replicate(
+    tmp_path: Path, portrait_bytes: bytes, emulator: ReplicateEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACTOR_PIPELINE_TRAINING_POLL_S", "0.05")
+    emulator.behaviour.training_s = 0.3
+    source = tmp_path / "p.jpg"
+    source.write_bytes(portrait_bytes)
+    out = str(tmp_path / "o")
+    made = ActorTrainingDataGenerator(output_dir=out).generate_training_data(str(source), "u", "a1")
+    client = TrainingClient(output_dir=out)
+    with pytest.raises(InputError, match="not images of 'a1'"):
+        client.train_actor(actor_id="a1", training_image_urls=["https://elsewhere.example/x.jpg"])
+    lora = client.train_actor(actor_id="a1", training_image_urls=made["training_image_urls"])
+    assert lora["status"] == "succeeded" and lora["weights_url"] and lora["likeness"]["predictions"] == 4
+    assert client.train_actor(actor_id="a1")["reused"] is True
+    assert emulator.account.counters().trainings_created == 1

@@ -33,12 +33,14 @@ from pydantic.fields import FieldInfo
 from actor_pipeline.defs.assets.bundle import LoraBundleConfig
 from actor_pipeline.defs.assets.images import TrainingImageConfig
 from actor_pipeline.defs.assets.portrait import NewActorConfig
+from actor_pipeline.defs.assets.training import TrainLoraConfig
 from actor_pipeline.defs.inbox_resource import DEFAULT_INBOX, InboxResource
-from actor_pipeline.defs.resources import DebugResource, ImageGeneratorResource, StorageResource
+from actor_pipeline.defs.resources import DebugResource, ImageGeneratorResource, StorageResource, TrainerResource
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
 from actor_pipeline.portrait.limits import DEFAULT_LIMITS
 from actor_pipeline.settings import EnvSettings
 from actor_pipeline.storage.s3_settings import DEFAULT_MAX_ATTEMPTS
+from actor_pipeline.training import TrainingSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -57,6 +59,9 @@ TABLES: dict[str, type[BaseModel]] = {
     "normalized_portrait": NewActorConfig,
     "training_image": TrainingImageConfig,
     "lora_bundle": LoraBundleConfig,
+    "trainer": TrainerResource,
+    "trainer.training": TrainingSettings,
+    "trained_lora": TrainLoraConfig,
 }
 
 
@@ -89,6 +94,7 @@ ENV_DEFAULTS = {
     "ACTOR_PIPELINE_SHOT_TIMEOUT_S": _number(ImageGeneratorResource.model_fields["shot_timeout_s"].default),
     "ACTOR_PIPELINE_STORAGE_OUTAGE_S": _number(ImageGeneratorResource.model_fields["storage_outage_s"].default),
     "ACTOR_PIPELINE_OUTAGE_WAIT_S": _number(ReplicateSettings.model_fields["outage_wait_s"].default),
+    "ACTOR_PIPELINE_TRAINING_POLL_S": _number(TrainingSettings.model_fields["poll_interval_s"].default),
     "ACTOR_PIPELINE_PORTRAIT_MAX_SIDE": _number(DEFAULT_LIMITS.max_side),
     "ACTOR_PIPELINE_QC_IDENTITY": _flag(EnvSettings.model_fields["qc_identity"].default),
     "ACTOR_PIPELINE_ALLOW_PRIVATE_URLS": _flag(EnvSettings.model_fields["allow_private_urls"].default),

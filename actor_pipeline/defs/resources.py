@@ -1,4 +1,5 @@
-"""Resources: where images come from (generator), where they go (storage), debug output."""
+"""Resources: where images come from (generator), where they go (storage), who trains the LoRA
+(trainer), debug output."""
 
 import os
 from typing import TYPE_CHECKING, Literal
@@ -6,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 import dagster as dg
 from pydantic import Field
 
+from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.catalog.model import Catalog
 from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.generation.budget import DEFAULT_REGEN_BUDGET_PCT, DEFAULT_SYSTEMIC_PCT, Spending
@@ -25,6 +27,7 @@ from actor_pipeline.stages import QualityOptions
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.folder import STATE_DIR, FolderStorage
 from actor_pipeline.storage.s3_settings import BUCKET_VAR, S3Connection, S3Settings, connection_from_env
+from actor_pipeline.training import PreviewTrainer, ReplicateTrainer, Trainer, TrainingSettings
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -39,9 +42,13 @@ class ReplicateConfig(dg.Config, ReplicateSettings):
     fails the run when the resource is built, naming the field."""
 
 
-class ImageGeneratorResource(dg.ConfigurableResource):
-    """Makes the images. ``auto`` uses Replicate when it has a token, otherwise the offline
-    preview renderer."""
+class TrainingConfig(dg.Config, TrainingSettings):
+    """``TrainingSettings`` as Dagster config: the trainer's ``training`` field (as ``ReplicateConfig``)."""
+
+
+class _ReplicateAccess(dg.ConfigurableResource):
+    """Which backend a resource uses and the token it uses it with: ``auto`` is Replicate when
+    there is a token, otherwise the offline preview."""
 
     backend: Literal["auto", "preview", "replicate"] = "auto"
     replicate_api_token: str | None = Field(
@@ -49,6 +56,30 @@ class ImageGeneratorResource(dg.ConfigurableResource):
         description="the Replicate API token, as dg.EnvVar('REPLICATE_API_TOKEN'): Dagster then records and "
         "shows the variable's name, never its value. Unset: $REPLICATE_API_TOKEN where the run runs",
     )
+
+    def api_token(self) -> str | None:
+        """The configured token, else the environment's: run config that sets some of this
+        resource's fields resets the others to their defaults (Dagster 1.13), so a Launchpad user
+        changing ``max_concurrency`` must not silently lose the token and get preview images."""
+        token = self.replicate_api_token
+        if isinstance(token, dg.EnvVar):  # configured outside a run: Dagster resolves it only in one
+            token = token.get_value()
+        return token or EnvSettings.load().replicate_api_token
+
+    def resolved_backend(self) -> str:
+        if self.backend != "auto":
+            return self.backend
+        return "replicate" if self.api_token() else "preview"
+
+    def required_token(self) -> str:
+        if not (token := self.api_token()):
+            raise ConfigurationError(f"the replicate backend needs {TOKEN_VAR}: export it, or use --backend preview")
+        return token
+
+
+class ImageGeneratorResource(_ReplicateAccess):
+    """Makes the images. ``auto`` uses Replicate when it has a token, otherwise the offline
+    preview renderer."""
     max_concurrency: int | None = Field(
         None, ge=1, description="shots of one actor in flight at once; unset: all of them (Replicate's rate limits bound the total)"
     )
@@ -117,26 +148,31 @@ class ImageGeneratorResource(dg.ConfigurableResource):
         """How images are checked, or ``None`` when they are not."""
         return QualityOptions(identity=self.identity_check) if self.quality_checks else None
 
-    def api_token(self) -> str | None:
-        """The configured token, else the environment's: run config that sets some of this
-        resource's fields resets the others to their defaults (Dagster 1.13), so a Launchpad user
-        changing ``max_concurrency`` must not silently lose the token and get preview images."""
-        token = self.replicate_api_token
-        if isinstance(token, dg.EnvVar):  # configured outside a run: Dagster resolves it only in one
-            token = token.get_value()
-        return token or EnvSettings.load().replicate_api_token
-
-    def resolved_backend(self) -> str:
-        if self.backend != "auto":
-            return self.backend
-        return "replicate" if self.api_token() else "preview"
-
     def create_backend(self, catalog: Catalog) -> ImageBackend:
         if self.resolved_backend() == "preview":
             return PreviewBackend(catalog)
-        if not (token := self.api_token()):
-            raise ConfigurationError(f"the replicate backend needs {TOKEN_VAR}: export it, or use --backend preview")
-        return ReplicateBackend(self.replicate, token)
+        return ReplicateBackend(self.replicate, self.required_token())
+
+
+class TrainerResource(_ReplicateAccess):
+    """Trains the actor's LoRA and measures its likeness: on Replicate with a token, else with the
+    preview's $0 stand-in (which learns nothing). Nothing trains unless asked (``actor-pipeline
+    train``, ``generate --train``, an inbox sidecar's ``"train": true``, the Launchpad)."""
+
+    training: TrainingConfig = Field(TrainingConfig(), description="the trainer, its inputs, prices and deadline (TrainingSettings)")
+    outage_wait_s: float | None = Field(
+        None, gt=0, description="seconds to wait out Replicate not answering; unset: the generator's default"
+    )
+    identity_check: bool = Field(True, description="measure the validation images' identity to the portrait (faces extra)")
+    lease_wait_s: float = Field(
+        600.0, ge=0, description="how long a run waits for another maker of the same actor before failing"
+    )
+
+    def create_trainer(self, actor: ActorContext) -> Trainer:
+        if self.resolved_backend() == "preview":
+            return PreviewTrainer(self.training, actor.storage.get(actor.layout.portrait))
+        replicate = ReplicateSettings(**({"outage_wait_s": self.outage_wait_s} if self.outage_wait_s else {}))
+        return ReplicateTrainer(self.training, replicate, self.required_token())
 
 
 class StorageResource(dg.ConfigurableResource):

@@ -16,6 +16,8 @@ from actor_pipeline.defs.resources import (
     ImageGeneratorResource,
     ReplicateConfig,
     StorageResource,
+    TrainerResource,
+    TrainingConfig,
 )
 from actor_pipeline.errors import InputError
 from actor_pipeline.settings import EnvSettings
@@ -39,6 +41,7 @@ class PipelineSettings:
     (``configure``), and the Dagster instance it runs on."""
 
     generator: ImageGeneratorResource = field(default_factory=ImageGeneratorResource)
+    trainer: TrainerResource = field(default_factory=TrainerResource)
     storage: StorageResource = field(default_factory=StorageResource)
     debug: DebugResource = field(default_factory=DebugResource)
     bundle: LoraBundleConfig = field(default_factory=LoraBundleConfig)
@@ -49,6 +52,8 @@ class PipelineSettings:
         cls,
         *,
         generator: Mapping[str, Any] | None = None,
+        trainer: Mapping[str, Any] | None = None,
+        training: Mapping[str, Any] | None = None,
         storage: Mapping[str, Any] | None = None,
         debug: Mapping[str, Any] | None = None,
         bundle: Mapping[str, Any] | None = None,
@@ -59,7 +64,8 @@ class PipelineSettings:
         given (``None`` means not given). A value out of range is an ``InputError`` naming it as
         ``names`` calls it (the CLI's flags; default: the field's name). A token in ``generator``
         is one given in code; else ``$REPLICATE_API_TOKEN`` goes in as ``dg.EnvVar``, so Dagster
-        records the variable's name, never its value."""
+        records the variable's name, never its value. The trainer uses the generator's backend and
+        token unless ``trainer`` says otherwise; ``training`` is its ``TrainingSettings``."""
         env = EnvSettings.load()
         generated = _given(
             {
@@ -71,11 +77,16 @@ class PipelineSettings:
             },
             generator,
         )
-        if outage_wait_s := generated.pop("outage_wait_s", None) or env.outage_wait_s:
+        outage_wait_s = generated.pop("outage_wait_s", None) or env.outage_wait_s
+        if outage_wait_s:
             generated["replicate"] = ReplicateConfig(outage_wait_s=outage_wait_s)
+        shared = {name: generated.get(name) for name in ("backend", "replicate_api_token", "identity_check")}
+        trains = _given({**shared, "outage_wait_s": outage_wait_s}, trainer)
+        trains["training"] = TrainingConfig(**_given({"poll_interval_s": env.training_poll_s}, training))
         stored = _given({"local_dir": env.output_dir, "state_dir": env.state_dir}, storage)
         return cls(
             generator=_build(ImageGeneratorResource, generated, names),
+            trainer=_build(TrainerResource, trains, names),
             storage=_build(StorageResource, stored, names),
             debug=_build(DebugResource, _given({"directory": env.debug_dir}, debug), names),
             bundle=_build(LoraBundleConfig, _given({}, bundle), names),
@@ -91,10 +102,9 @@ class PipelineSettings:
         """The resources of a run. A token given in code has no variable to name: the generator
         then goes in as a plain object, whose values Dagster does not record (a configured
         resource's are kept in the run's job snapshot)."""
-        token = self.generator.replicate_api_token
-        code_token = bool(token) and not isinstance(token, dg.EnvVar)
         return {
-            "generator": dg.ResourceDefinition.hardcoded_resource(self.generator) if code_token else self.generator,
+            "generator": _unrecorded(self.generator),
+            "trainer": _unrecorded(self.trainer),
             "storage": self.storage,
             "debug": self.debug,
         }
@@ -102,6 +112,13 @@ class PipelineSettings:
     def bundle_config(self) -> dict[str, Any]:
         """The LoRA bundle's config as run config (``LoraBundleConfig``)."""
         return self.bundle.model_dump(mode="json")
+
+
+def _unrecorded(resource: ImageGeneratorResource | TrainerResource) -> Any:
+    """``resource`` as a plain object when its token was given in code, else as configured."""
+    token = resource.replicate_api_token
+    in_code = bool(token) and not isinstance(token, dg.EnvVar)
+    return dg.ResourceDefinition.hardcoded_resource(resource) if in_code else resource
 
 
 def _given(defaults: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict[str, Any]:

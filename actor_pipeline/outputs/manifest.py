@@ -112,6 +112,37 @@ class BundleInfo(BaseModel):
     report: BundleReport
 
 
+class LikenessSummary(BaseModel):
+    """How like the portrait the trained LoRA's validation images are (identity distances)."""
+
+    images: int = Field(description="validation images made from held-out prompts")
+    measured: int = Field(description="images whose face was found and compared with the portrait")
+    passed: int = Field(description="measured images within max_distance of the portrait")
+    median_distance: float | None = Field(None, description="median identity distance (dlib: under 0.6 is the same person)")
+    max_distance: float
+    sheet_url: str | None = Field(None, description="the validation images' contact sheet")
+    cost_usd: float = Field(description="the validation predictions, over all runs")
+
+
+class LoraSection(BaseModel):
+    """The actor's trained LoRA (its latest training) and what every training cost."""
+
+    status: Literal["succeeded", "failed", "canceled", "timed_out"]
+    trainer: str
+    trainer_version: str
+    training_id: str | None
+    model_version: str | None = Field(None, description="owner/name:version of the destination model")
+    weights_url: str | None = None
+    trigger: str
+    bundle_sha256: str
+    cost_usd: float = Field(description="this training: metrics.predict_time x the trainer's price per second")
+    duration_s: float | None = None
+    error: str | None = None
+    trainings: int = Field(description="trainings paid for, over all runs, failed ones included")
+    trainings_cost_usd: float = Field(description="what every training cost")
+    likeness: LikenessSummary | None = None
+
+
 class Manifest(BaseModel):
     schema_version: Literal[1] = SCHEMA_VERSION
     generated_at: datetime
@@ -131,6 +162,7 @@ class Manifest(BaseModel):
     ledger: Usage  # every attempt at the set's shots, ever
     totals: Totals
     quality: QualitySummary = Field(default_factory=QualitySummary)
+    lora: LoraSection | None = Field(None, description="the trained LoRA, once one was asked for (actor-pipeline train)")
 
     @property
     def training_image_urls(self) -> list[str]:
@@ -147,6 +179,7 @@ def build_manifest(
     default_backend: tuple[str, str],
     bundle: BundleInfo | None = None,
     verdict: QualityVerdict | None = None,
+    lora: LoraSection | None = None,
 ) -> Manifest:
     """Describe the set from the shot records and the last quality ``verdict``; shots never
     attempted are listed as missing."""
@@ -193,6 +226,7 @@ def build_manifest(
             regen_budget=verdict.regen_budget if verdict else None,
             systemic=verdict.systemic if verdict else [],
         ),
+        lora=lora,
     )
 
 

@@ -3,8 +3,9 @@
 The training set keeps the seed's layout
 ``{user_id}/custom-actors/{actor_id}/training_data/actor_{actor_id}_td_{NN}.jpg`` with the
 manifest, the grid and the normalized portrait beside the images. Pipeline bookkeeping (the staged
-source portrait, the prompt set, per-shot records) sits in a sibling ``pipeline/`` folder so the
-training folder holds only what a trainer or a person wants to see.
+source portrait, the prompt set, per-shot records, the trainings) sits in a sibling ``pipeline/``
+folder so the training folder holds only what a trainer or a person wants to see; the trained
+LoRA's validation images and their contact sheet sit in ``lora/``.
 """
 
 from dataclasses import dataclass
@@ -74,3 +75,20 @@ class ActorLayout:
 
     def shot_record(self, shot_id: str) -> str:
         return f"{self.root}/pipeline/shots/{shot_id}.json"
+
+    @property
+    def training_history(self) -> str:
+        """Every LoRA training of the actor that ended (``training.record.TrainingHistory``)."""
+        return f"{self.root}/pipeline/trainings.json"
+
+    @property
+    def likeness(self) -> str:
+        """The trained LoRA's validation (``training.validation.Likeness``)."""
+        return f"{self.root}/pipeline/likeness.json"
+
+    def validation_image(self, index: int) -> str:
+        return f"{self.root}/lora/validation_{index:02d}.jpg"
+
+    @property
+    def validation_sheet(self) -> str:
+        return f"{self.root}/lora/validation_sheet.jpg"

@@ -84,6 +84,8 @@ def test_the_inbox_sensor_only_lists_and_one_run_makes_the_whole_set(
         "debug_grid": ["alice"],
         "lora_bundle": ["alice"],
         "training_manifest": ["alice"],
+        "trained_lora": [],  # the LoRA is trained only when asked for
+        "lora_validation": [],
         "inbox_rejects": [],
     }
     latest = pipeline.instance.get_latest_materialization_event(dg.AssetKey("training_manifest"))

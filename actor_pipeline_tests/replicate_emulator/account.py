@@ -1,4 +1,5 @@
-"""The emulated Replicate account: predictions, files, rate limits, injected faults, counters.
+"""The emulated Replicate account: predictions, trainings, models, files, rate limits, injected
+faults, counters.
 
 Prediction lifecycles are computed from the clock, so no worker thread runs them: a prediction
 is ``starting`` for ``queue_s``, ``processing`` for its latency, then ends as its prompt says.
@@ -20,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
-from actor_pipeline_tests.replicate_emulator import flux
+from actor_pipeline_tests.replicate_emulator import flux, trainings
+from actor_pipeline_tests.replicate_emulator.trainings import LORA_MODEL, Training
 
 FLAGGED_ERROR = "The input or output was flagged as sensitive. Please try again with different inputs. (E005)"
 MODEL_ERROR = "Prediction failed: the model crashed (emulated failure)"
@@ -28,7 +30,7 @@ VERSION_ID = hashlib.sha256(b"emulated flux-kontext-pro").hexdigest()
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _TERMINAL = ("succeeded", "failed", "canceled")
 Outcome = Literal["succeeded", "failed", "flagged", "canceled", "hung"]
-FaultSite = Literal["create", "poll", "list", "upload", "download"]
+FaultSite = Literal["create", "poll", "list", "upload", "download", "train"]
 Limit = Literal["create", "read"]
 
 
@@ -68,6 +70,11 @@ class Behaviour:
     near_identical: bool = False
     # A prompt containing one of these comes back in colour though it asks for black and white.
     colour_leaks: tuple[str, ...] = ()
+    # Trainings: "starting" this long, then "processing" (billed) for training_s.
+    training_queue_s: float = 0.05
+    training_s: float = 2.0
+    failing_trainings: int = 0  # the next N trainings created fail at their end
+    username: str = "emulated-user"  # the token's account: models may be created for it only
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,14 @@ class Counters:
     download_requests: int
     peak_in_flight: int
     create_times: tuple[float, ...]  # time.monotonic() of each create request (advance not included)
+    trainings_created: int = 0
+    # Trainings billed: every one that spent time "processing" (canceled and failed ones too).
+    trainings_billed: int = 0
+    training_seconds_billed: float = 0.0
+    training_statuses: Mapping[str, int] = field(default_factory=dict)  # status -> trainings
+    training_lists: int = 0
+    training_cancel_requests: int = 0
+    models_created: int = 0
 
 
 @dataclass
@@ -205,6 +220,8 @@ class Account:
         self._stopping = False
         self._predictions: dict[str, _Prediction] = {}
         self._files: dict[str, _File] = {}
+        self._trainings: dict[str, Training] = {}
+        self._models: dict[str, dict[str, object]] = {}  # "owner/name" -> the model's JSON
         self._faults: dict[FaultSite, deque[Fault]] = {site: deque() for site in get_args(FaultSite)}
         self._throttles: deque[tuple[float, str]] = deque()  # (retry after s, style)
         self._windows: dict[str, deque[float]] = {"create": deque(), "read": deque()}
@@ -301,7 +318,11 @@ class Account:
             _fail(fault)
         input_ = body.get("input") if isinstance(body, dict) else None
         with self._cond:
-            invalid = flux.validate_input(input_, self._find_file, self.behaviour.max_inline_bytes)
+            invalid = (
+                trainings.validate_lora_input(input_)
+                if model == LORA_MODEL
+                else flux.validate_input(input_, self._find_file, self.behaviour.max_inline_bytes)
+            )
             if invalid:
                 detail = "".join(f"- {problem['field']}: {problem['description']}\n" for problem in invalid)
                 raise Problem(422, "Input validation failed", detail, invalid_fields=invalid)
@@ -433,7 +454,118 @@ class Account:
                 download_requests=self._counts["download_requests"],
                 peak_in_flight=_peak((p.t0, p.ends_at) for p in self._predictions.values()),
                 create_times=tuple(self._create_times),
+                trainings_created=len(self._trainings),
+                trainings_billed=sum(t.billed_s(now) > 0 for t in self._trainings.values()),
+                training_seconds_billed=round(sum(t.billed_s(now) for t in self._trainings.values()), 6),
+                training_statuses=dict(Counter(t.status(now) for t in self._trainings.values())),
+                training_lists=self._counts["training_lists"],
+                training_cancel_requests=self._counts["training_cancel_requests"],
+                models_created=self._counts["models_created"],
             )
+
+    def current_account(self) -> dict[str, object]:
+        return {"type": "user", "username": self.behaviour.username, "name": "Emulated User", "github_url": None}
+
+    def create_model(self, body: object) -> dict[str, object]:
+        """``POST /v1/models``: owner, name, visibility and hardware are required; only the
+        token's own account may own it."""
+        if not isinstance(body, dict) or any(not isinstance(body.get(k), str) for k in ("owner", "name", "visibility", "hardware")):
+            raise Problem(422, "Input validation failed", "owner, name, visibility and hardware are required")
+        if body["owner"] != self.behaviour.username:
+            raise Problem(403, "Forbidden", f"You do not have permission to create models for {body['owner']}")
+        key = f"{body['owner']}/{body['name']}"
+        with self._cond:
+            if key in self._models:
+                raise Problem(409, "Conflict", f"A model with the name {key} already exists")
+            self._counts["models_created"] += 1
+            self._models[key] = {
+                "url": f"https://replicate.com/{key}",
+                "owner": body["owner"],
+                "name": body["name"],
+                "description": body.get("description"),
+                "visibility": body["visibility"],
+                "github_url": None,
+                "paper_url": None,
+                "license_url": None,
+                "run_count": 0,
+                "cover_image_url": None,
+                "default_example": None,
+                "latest_version": None,
+            }
+            return self._models[key]
+
+    def model(self, owner: str, name: str) -> dict[str, object]:
+        with self._cond:
+            found = self._models.get(f"{owner}/{name}")
+        if found is None or found["visibility"] == "private" and owner != self.behaviour.username:
+            raise _not_found()
+        return found
+
+    def create_training(self, owner: str, name: str, version: str, body: object) -> dict[str, object]:
+        """``POST /v1/models/{owner}/{name}/versions/{version}/trainings``."""
+        if f"{owner}/{name}" != trainings.TRAINER or version != trainings.TRAINER_VERSION:
+            raise Problem(404, "Not found", "The specified version does not exist (or perhaps you don't have permission)")
+        destination = body.get("destination") if isinstance(body, dict) else None
+        with self._cond:
+            self._counts["create_requests"] += 1
+            fault = self._take("train")
+        if fault and not fault.after_create:
+            _fail(fault)
+        with self._cond:
+            if not isinstance(destination, str) or destination not in self._models:
+                raise Problem(404, "Not found", "The specified training destination does not exist")
+            if destination.split("/")[0] != self.behaviour.username:
+                raise Problem(403, "Forbidden", f"You do not have permission to write to {destination}")
+            input_ = body.get("input") if isinstance(body, dict) else None
+            if invalid := trainings.validate_training_input(input_, self._find_file):
+                detail = "".join(f"- {problem['field']}: {problem['description']}\n" for problem in invalid)
+                raise Problem(422, "Input validation failed", detail, invalid_fields=invalid)
+            assert isinstance(input_, dict)
+            b = self.behaviour
+            training = Training(
+                id=_new_prediction_id(),
+                destination=destination,
+                input=dict(input_),
+                created=self._utcnow(),
+                t0=self._now(),
+                queue_s=b.training_queue_s,
+                run_s=b.training_s,
+                fails=b.failing_trainings > 0,
+                version_id=secrets.token_hex(32),
+            )
+            b.failing_trainings = max(0, b.failing_trainings - 1)
+            self._trainings[training.id] = training
+            answer = self._training_json(training)
+        if fault:
+            _fail(fault)
+        return answer
+
+    def training(self, training_id: str) -> dict[str, object]:
+        with self._cond:
+            self._counts["polls"] += 1
+            return self._training_json(self._get_training(training_id))
+
+    def cancel_training(self, training_id: str) -> dict[str, object]:
+        with self._cond:
+            self._counts["training_cancel_requests"] += 1
+            training = self._get_training(training_id)
+            if training.status(self._now()) in ("starting", "processing"):
+                training.canceled_at = self._now()
+            return self._training_json(training)
+
+    def list_trainings(self, offset: int) -> tuple[list[dict[str, object]], int | None]:
+        """One page of the account's trainings, newest first, and the offset of the next one."""
+        with self._cond:
+            self._counts["training_lists"] += 1
+            chosen = sorted(self._trainings.values(), key=lambda t: t.created, reverse=True)
+            page = chosen[offset : offset + self.behaviour.page_size]
+            following = offset + len(page)
+            return [self._training_json(t) for t in page], following if following < len(chosen) else None
+
+    def trainings(self) -> list[dict[str, object]]:
+        """Every training as the API shows it now, oldest first."""
+        with self._cond:
+            return [self._training_json(t) for t in self._trainings.values()]
 
     def predictions(self) -> list[dict[str, Any]]:
         """Every prediction as the API shows it now, oldest first."""
@@ -491,6 +623,20 @@ class Account:
             raise _not_found()
         return self._predictions[prediction_id]
 
+    def _get_training(self, training_id: str) -> Training:
+        if training_id not in self._trainings:
+            raise _not_found()
+        return self._trainings[training_id]
+
+    def _training_json(self, training: Training) -> dict[str, object]:
+        return training.json(self._now(), self.api_base, self.files_base, _iso)
+
+    def _trained_on(self, weights: object) -> list[bytes]:
+        """The training images behind a ``lora_weights`` URL of one of this account's trainings."""
+        training = next((t for t in self._trainings.values() if t.weights(self.files_base) == weights), None)
+        found = self._find_file(str(training.input["input_images"])) if training else None
+        return trainings.bundle_images(found[1]) if found else []
+
     def _live_file(self, file_id: str) -> _File | None:
         """The file, unless it was deleted or has expired (Replicate deletes it then)."""
         file = self._files.get(file_id)
@@ -502,6 +648,13 @@ class Account:
         return (file.content_type, file.data) if file else None
 
     def _image(self, prediction: _Prediction) -> bytes:
+        if prediction.image is None and prediction.model == LORA_MODEL:
+            prediction.image = trainings.render_with_lora(
+                self._trained_on(prediction.input.get("lora_weights")),
+                str(prediction.input["prompt"]),
+                prediction.input.get("seed"),
+                prediction.output_format,
+            )
         if prediction.image is None:
             seed = prediction.input.get("seed")
             prediction.image = flux.render(
@@ -548,11 +701,13 @@ class Account:
             body["error"] = p.error
         return body
 
-    def _output(self, p: _Prediction) -> str:
+    def _output(self, p: _Prediction) -> str | list[str]:
         if self.behaviour.data_uri_outputs:
             encoded = base64.b64encode(self._image(p)).decode("ascii")
-            return f"data:{_media_type(p.output_format)};base64,{encoded}"
-        return f"{self.files_base}/{p.id}/output.{p.output_format}"
+            url = f"data:{_media_type(p.output_format)};base64,{encoded}"
+        else:
+            url = f"{self.files_base}/{p.id}/output.{p.output_format}"
+        return [url] if p.model == LORA_MODEL else url  # flux-dev-lora answers a list (num_outputs)
 
     def _file_json(self, f: _File) -> dict[str, object]:
         return {

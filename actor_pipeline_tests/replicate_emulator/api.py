@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from actor_pipeline_tests.replicate_emulator.account import VERSION_ID, Account, Limit, Problem
 from actor_pipeline_tests.replicate_emulator.flux import MODEL
+from actor_pipeline_tests.replicate_emulator.trainings import LORA_MODEL
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,9 @@ def handle_delivery(account: Account, request: Request) -> Reply:
 
 
 def _create_for_model(account: Account, request: Request, owner: str, name: str) -> Reply:
-    if f"{owner}/{name}" != MODEL:
+    if f"{owner}/{name}" not in (MODEL, LORA_MODEL):
         raise Problem(404, "Not found", "The requested model does not exist (or perhaps you don't have permission)")
-    return _created(account, request, _json_body(request))
+    return _created(account, request, _json_body(request), f"{owner}/{name}")
 
 
 def _create_for_version(account: Account, request: Request) -> Reply:
@@ -74,12 +75,12 @@ def _create_for_version(account: Account, request: Request) -> Reply:
             "Invalid version or not permitted",
             "The specified version does not exist (or perhaps you don't have permission to use it?)",
         )
-    return _created(account, request, body)
+    return _created(account, request, body, MODEL)
 
 
-def _created(account: Account, request: Request, body: object) -> Reply:
+def _created(account: Account, request: Request, body: object, model: str) -> Reply:
     wait_s = _wait_s(request.headers.get("Prefer"))
-    prediction = account.create(MODEL, body, wait_s)
+    prediction = account.create(model, body, wait_s)
     headers = {"Location": str(prediction["urls"]["get"])}  # type: ignore[index]
     if wait_s is not None:
         headers["Preference-Applied"] = "wait"
@@ -134,6 +135,44 @@ def _delete_file(account: Account, request: Request, file_id: str) -> Reply:
     return Reply(204)
 
 
+def _create_training(account: Account, request: Request, owner: str, name: str, version: str) -> Reply:
+    return _json(201, account.create_training(owner, name, version, _json_body(request)))
+
+
+def _list_trainings(account: Account, request: Request) -> Reply:
+    try:
+        offset = int(request.query.get("cursor", "0"))
+    except ValueError as exc:
+        raise Problem(400, "Bad request", f"invalid query: {exc}") from exc
+    results, following = account.list_trainings(offset)
+
+    def page(at: int) -> str:
+        return f"{account.api_base}/v1/trainings?{urlencode({'cursor': at})}"
+
+    previous = page(max(0, offset - account.behaviour.page_size)) if offset else None
+    return _json(200, {"next": page(following) if following is not None else None, "previous": previous, "results": results})
+
+
+def _get_training(account: Account, request: Request, training_id: str) -> Reply:
+    return _json(200, account.training(training_id))
+
+
+def _cancel_training(account: Account, request: Request, training_id: str) -> Reply:
+    return _json(200, account.cancel_training(training_id))
+
+
+def _create_model(account: Account, request: Request) -> Reply:
+    return _json(201, account.create_model(_json_body(request)))
+
+
+def _get_model(account: Account, request: Request, owner: str, name: str) -> Reply:
+    return _json(200, account.model(owner, name))
+
+
+def _account(account: Account, request: Request) -> Reply:
+    return _json(200, account.current_account())
+
+
 def _secret(account: Account, request: Request) -> Reply:
     return _json(200, {"key": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
 
@@ -152,6 +191,13 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], Limit, Route], ...] = (
     ("GET", re.compile(rf"/v1/files/{_FILE_ID}"), "read", _file),
     ("DELETE", re.compile(rf"/v1/files/{_FILE_ID}"), "read", _delete_file),
     ("GET", re.compile(r"/v1/webhooks/default/secret"), "read", _secret),
+    ("POST", re.compile(r"/v1/models/([^/]+)/([^/]+)/versions/([^/]+)/trainings"), "create", _create_training),
+    ("GET", re.compile(r"/v1/trainings"), "read", _list_trainings),
+    ("GET", re.compile(rf"/v1/trainings/{_ID}"), "read", _get_training),
+    ("POST", re.compile(rf"/v1/trainings/{_ID}/cancel"), "read", _cancel_training),
+    ("POST", re.compile(r"/v1/models"), "read", _create_model),
+    ("GET", re.compile(r"/v1/models/([^/]+)/([^/]+)"), "read", _get_model),
+    ("GET", re.compile(r"/v1/account"), "read", _account),
 )
 
 

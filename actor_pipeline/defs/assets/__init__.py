@@ -1,4 +1,5 @@
-"""The six assets of an actor's training set, and the inbox's rejected files."""
+"""The six assets of an actor's training set, its trained LoRA and the LoRA's validation (made
+only when asked for), and the inbox's rejected files."""
 
 import dagster as dg
 
@@ -9,6 +10,7 @@ from actor_pipeline.defs.assets.inbox import inbox_rejects
 from actor_pipeline.defs.assets.manifest import training_manifest
 from actor_pipeline.defs.assets.portrait import normalized_portrait
 from actor_pipeline.defs.assets.prompts import prompt_set
+from actor_pipeline.defs.assets.training import lora_validation, trained_lora
 
 ALL_ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [
     normalized_portrait,
@@ -17,6 +19,8 @@ ALL_ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [
     debug_grid,
     lora_bundle,
     training_manifest,
+    trained_lora,
+    lora_validation,
     inbox_rejects,
 ]
 
@@ -25,8 +29,10 @@ __all__ = [
     "debug_grid",
     "inbox_rejects",
     "lora_bundle",
+    "lora_validation",
     "normalized_portrait",
     "prompt_set",
     "training_image",
+    "trained_lora",
     "training_manifest",
 ]

@@ -42,4 +42,24 @@ def manifest_metadata(manifest: Manifest, url: str) -> Metadata:
         "bundle_images": manifest.totals.usable,
         "cost_per_usable_image_usd": manifest.totals.cost_per_usable_image_usd,
         "systemic": "\n".join(found.message for found in manifest.quality.systemic) or "none",
+        **lora_metadata(manifest),
+    }
+
+
+def lora_metadata(manifest: Manifest) -> Metadata:
+    """The manifest's ``lora`` section: the trained LoRA, what trainings cost, its likeness."""
+    lora = manifest.lora
+    if lora is None:
+        return {"lora": "not trained (actor-pipeline train)"}
+    likeness = lora.likeness
+    return {
+        "lora": f"{lora.status}: {lora.model_version or lora.error}",
+        "lora_weights_url": lora.weights_url or "",
+        "lora_trainings_cost_usd": lora.trainings_cost_usd,
+        "lora_likeness": (
+            f"{likeness.passed}/{likeness.measured} within {likeness.max_distance:g}, median "
+            f"{likeness.median_distance if likeness.median_distance is not None else 'not measured'}"
+            if likeness
+            else "not validated"
+        ),
     }

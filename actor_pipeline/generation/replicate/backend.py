@@ -41,17 +41,10 @@ from replicate.prediction import Prediction
 
 from actor_pipeline.errors import ConfigurationError, CredentialsRefused, PipelineError, StorageUnavailable
 from actor_pipeline.generation.replicate.lookup import find_created, listed_since, parse_timestamp
-from actor_pipeline.generation.replicate.outage import Outage, OutageWatch, refuse_credentials, through_outage
+from actor_pipeline.generation.replicate.outage import Outage, refuse_credentials, through_outage, watched_client
 from actor_pipeline.generation.replicate.pacing import CreatePacer
 from actor_pipeline.generation.replicate.problems import describe, is_content_flagged
-from actor_pipeline.generation.replicate.retry import (
-    RetryWait,
-    Throttled,
-    http_status,
-    raise_throttled,
-    retrying,
-    transient,
-)
+from actor_pipeline.generation.replicate.retry import RetryWait, Throttled, http_status, retrying, transient
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
 from actor_pipeline.generation.replicate.transfer import Portrait, discard_portrait, send_portrait
 from actor_pipeline.generation.types import (
@@ -117,40 +110,33 @@ class ReplicateBackend:
         handed to it is closed here, which the client offers no way to do.
         """
         outage = Outage(self.settings.outage_wait_s)
-        transport = OutageWatch(outage)
-        # The base URL is the client's own: REPLICATE_BASE_URL, else Replicate's.
-        client = replicate.Client(self._api_token, transport=transport, event_hooks={"response": [raise_throttled]})
         # Outputs are public URLs: no token is sent, and no retry transport multiplies retries.
         downloads = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True)
         try:
-            portrait = await send_portrait(client, portrait_jpeg, self.settings, self._wait)
-            shots = _ActorShots(client, downloads, portrait, self.settings, self._pacer, self._wait, outage)
-            try:
-                yield shots
-            finally:
-                if shots.unfinished:
-                    # A rerun that finds them in the prediction list proves they are this portrait's by it.
-                    log.info("kept the portrait upload: %d unfinished prediction(s) use it", len(shots.unfinished))
-                else:
-                    await discard_portrait(client, portrait)
+            async with watched_client(self._api_token, outage) as client:
+                portrait = await send_portrait(client, portrait_jpeg, self.settings, self._wait)
+                shots = _ActorShots(client, downloads, portrait, self.settings, self._pacer, self._wait, outage)
+                try:
+                    yield shots
+                finally:
+                    if shots.unfinished:
+                        # A rerun that finds them in the prediction list proves they are this portrait's by it.
+                        log.info("kept the portrait upload: %d unfinished prediction(s) use it", len(shots.unfinished))
+                    else:
+                        await discard_portrait(client, portrait)
         finally:
             await downloads.aclose()
-            await transport.aclose()
 
 
     async def listed(self, wordings: set[tuple[str, int]], since: datetime) -> list[Recalled]:
         """What ``recall`` finds, without a portrait to adopt by: for reading the bill."""
         outage = Outage(self.settings.outage_wait_s)
-        transport = OutageWatch(outage)
-        client = replicate.Client(self._api_token, transport=transport, event_hooks={"response": [raise_throttled]})
 
         async def never(_: object) -> bool:
             return False
 
-        try:
+        async with watched_client(self._api_token, outage) as client:
             return await _recall(client, self.settings, outage, self._wait, wordings, since, never)
-        finally:
-            await transport.aclose()
 
 
 async def _recall(

@@ -3,11 +3,15 @@
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
+from typing import TypeVar
 from urllib.parse import urlencode
 
 import replicate
 from replicate.pagination import Page
 from replicate.prediction import Prediction
+from replicate.training import Training
+
+Listed = TypeVar("Listed", Prediction, Training)
 
 _TIMESTAMP = re.compile(r"(.+?)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?")
 # Our clock against Replicate's: the search starts this much before our first attempt.
@@ -37,12 +41,13 @@ async def find_created(
 
 
 async def listed_since(
-    since: datetime, read_page: Callable[[str], Awaitable[Page[Prediction]]]
-) -> AsyncIterator[Prediction]:
-    """The account's predictions created since ``since`` (less clock skew), newest first, one
-    page request at a time through ``read_page`` (which may retry)."""
+    since: datetime, read_page: Callable[[str], Awaitable[Page[Listed]]], path: str = "/v1/predictions"
+) -> AsyncIterator[Listed]:
+    """The account's predictions (or what else ``path`` lists newest first: trainings) created
+    since ``since`` (less clock skew), one page request at a time through ``read_page`` (which
+    may retry)."""
     start = since - _CLOCK_SKEW
-    cursor = "/v1/predictions?" + urlencode({"created_after": start.isoformat()})
+    cursor = f"{path}?" + urlencode({"created_after": start.isoformat()})
     while True:
         page = await read_page(cursor)
         for prediction in page.results:

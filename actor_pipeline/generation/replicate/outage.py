@@ -4,14 +4,16 @@ waited out by every shot of a session together, up to a bound; a refused token s
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import httpx
+import replicate
 
 from actor_pipeline.errors import CredentialsRefused
 from actor_pipeline.generation.replicate.problems import describe
-from actor_pipeline.generation.replicate.retry import RetryWait, http_status, transient
+from actor_pipeline.generation.replicate.retry import RetryWait, http_status, raise_throttled, transient
 from actor_pipeline.generation.types import ProviderDown
 
 T = TypeVar("T")
@@ -88,6 +90,18 @@ class OutageWatch(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._wrapped.aclose()
+
+
+@asynccontextmanager
+async def watched_client(api_token: str, outage: Outage) -> AsyncIterator[replicate.Client]:
+    """A ``replicate.Client`` whose every answer ``outage`` sees, and whose 429s say how long to
+    wait (``Throttled``). The base URL is the client's own: REPLICATE_BASE_URL, else Replicate's.
+    Its transport is closed on exit, which the client offers no way to do."""
+    transport = OutageWatch(outage)
+    try:
+        yield replicate.Client(api_token, transport=transport, event_hooks={"response": [raise_throttled]})
+    finally:
+        await transport.aclose()
 
 
 async def through_outage(call: Callable[[], Awaitable[T]], outage: Outage, wait: RetryWait, model: str) -> T:

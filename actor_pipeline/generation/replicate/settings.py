@@ -29,10 +29,24 @@ ASPECT_RATIOS: tuple[str, ...] = (
 # is 6); this backend always sends the portrait as input image.
 MAX_SAFETY_TOLERANCE_WITH_IMAGE = 2
 
-_MODEL_PATTERN = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+MODEL_PATTERN = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
-class ReplicateSettings(BaseModel):
+class CheckedSettings(BaseModel):
+    """Settings that refuse an unusable value, whatever caught it, with one
+    ``ConfigurationError`` naming the field and the fix (the CLI and the API turn it into one
+    line)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigurationError("; ".join(_describe(error) for error in exc.errors())) from None
+
+
+class ReplicateSettings(CheckedSettings):
     """How the Replicate backend calls ``flux-kontext-pro``.
 
     The API token is given to the backend on its own (it must never reach a log or Dagster's
@@ -40,8 +54,6 @@ class ReplicateSettings(BaseModel):
     Constructing it with a value the backend cannot use raises ``ConfigurationError``, naming the
     field and the fix.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str = Field("black-forest-labs/flux-kontext-pro", description="the Replicate model, as 'owner/name'")
     aspect_ratio: str = Field("16:9", description=f"the images' aspect ratio: one of {', '.join(ASPECT_RATIOS)}")
@@ -117,18 +129,10 @@ class ReplicateSettings(BaseModel):
         60.0, gt=0, description="cap on the wait between retries, also on the wait a server's Retry-After asks for"
     )
 
-    def __init__(self, **values: Any) -> None:
-        # One exception for every unusable setting, whatever caught it: the CLI and the API turn
-        # ConfigurationError into a one-line message.
-        try:
-            super().__init__(**values)
-        except ValidationError as exc:
-            raise ConfigurationError("; ".join(_describe(error) for error in exc.errors())) from None
-
     @field_validator("model")
     @classmethod
     def _owner_and_name(cls, model: str) -> str:
-        if not _MODEL_PATTERN.fullmatch(model):
+        if not MODEL_PATTERN.fullmatch(model):
             raise ValueError(
                 f"model {model!r} is not an 'owner/name' model reference: use e.g. 'black-forest-labs/flux-kontext-pro'"
             )

@@ -1,0 +1,230 @@
+"""The trainer on Replicate, through the official ``replicate`` client, with the image backend's
+outage watch, retry waits and credential refusal.
+
+Only two calls are paid: a training's create and a validation image's create; neither is ever
+repeated blindly. Everything else (the account, the destination model, the upload, reads, the
+trainings list, cancel) is safe to repeat and is waited out through an outage.
+"""
+
+import asyncio
+import io
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import httpx
+import replicate
+from replicate.exceptions import ReplicateError
+from replicate.pagination import Page
+from replicate.training import Training
+
+from actor_pipeline.errors import ConfigurationError
+from actor_pipeline.generation.replicate.lookup import listed_since, parse_timestamp
+from actor_pipeline.generation.replicate.outage import Outage, refuse_credentials, through_outage, watched_client
+from actor_pipeline.generation.replicate.problems import describe
+from actor_pipeline.generation.replicate.retry import RetryWait, http_status, retrying
+from actor_pipeline.generation.replicate.settings import ReplicateSettings
+from actor_pipeline.training.settings import TrainingSettings
+from actor_pipeline.training.types import TERMINAL, Painted, PaintFailed, TrainingState
+
+log = logging.getLogger(__name__)
+
+_PAINT_TIMEOUT_S = 300.0  # one validation image, create to download
+
+
+class ReplicateTrainer:
+    """``Trainer`` on Replicate."""
+
+    name = "replicate"
+
+    def __init__(self, settings: TrainingSettings, replicate_settings: ReplicateSettings, api_token: str) -> None:
+        if not api_token:
+            raise ConfigurationError(
+                "no Replicate API token: set REPLICATE_API_TOKEN to one from https://replicate.com/account/api-tokens"
+            )
+        self.settings = settings
+        self._replicate = replicate_settings
+        self._api_token = api_token
+
+    def price_per_second_usd(self) -> float:
+        return self.settings.price_per_second_usd
+
+    def price_per_image_usd(self) -> float:
+        return self.settings.validation_price_per_image_usd
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator["_ReplicateSession"]:
+        outage = Outage(self._replicate.outage_wait_s)
+        wait = RetryWait(self._replicate.retry_base_delay_s, self._replicate.retry_max_delay_s)
+        async with watched_client(self._api_token, outage) as client:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True) as downloads:
+                yield _ReplicateSession(client, downloads, self.settings, self._replicate, outage, wait)
+
+
+class _ReplicateSession:
+    def __init__(
+        self,
+        client: replicate.Client,
+        downloads: httpx.AsyncClient,
+        settings: TrainingSettings,
+        replicate_settings: ReplicateSettings,
+        outage: Outage,
+        wait: RetryWait,
+    ) -> None:
+        self._client = client
+        self._downloads = downloads
+        self._settings = settings
+        self._replicate = replicate_settings
+        self._outage = outage
+        self._wait = wait
+
+    async def _read(self, path: str, method: str = "GET") -> dict[str, Any]:
+        """A request the client has no model for: its ``Training`` drops ``metrics`` (what a
+        training is billed for). Through the same client: token, transport and outage watch."""
+        response = await self._client._async_request(method, path)
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def account(self) -> str:
+        current = await through_outage(self._client.accounts.async_current, self._outage, self._wait, self._settings.trainer)
+        return current.username
+
+    async def ensure_destination(self, destination: str) -> None:
+        # Not through_outage: a 403 here refuses the destination, not the token.
+        owner, name = destination.split("/", 1)
+        attempts = self._replicate.create_attempts
+        try:
+            await retrying(lambda: self._client.models.async_get(destination), attempts, self._wait)
+            return
+        except ReplicateError as exc:
+            if exc.status != 404:
+                raise _refused(destination, exc) from exc
+        try:
+            await retrying(
+                lambda: self._client.models.async_create(
+                    owner=owner, name=name, visibility="private", hardware=self._settings.hardware,
+                    description="LoRA trained by actor-pipeline",
+                ),
+                attempts, self._wait,
+            )  # fmt: skip
+        except ReplicateError as exc:
+            if exc.status != 409:  # created meanwhile by another maker: it is there
+                raise _refused(destination, exc) from exc
+        log.info("created the private destination model %s", destination)
+
+    async def upload(self, data: bytes, filename: str) -> str:
+        async def send() -> str:
+            async with asyncio.timeout(self._replicate.upload_timeout_s):
+                file = await self._client.files.async_create(io.BytesIO(data), filename=filename, content_type="application/zip")
+            return str(file.urls["get"])
+
+        url = await retrying(send, self._replicate.create_attempts, self._wait)
+        log.info("uploaded the LoRA bundle once (%d bytes) as %s", len(data), url)
+        return url
+
+    async def create(self, input_: Mapping[str, Any], destination: str) -> TrainingState:
+        s = self._settings
+        training = await self._client.trainings.async_create(
+            model=s.trainer, version=s.trainer_version, input=dict(input_), destination=destination
+        )
+        return _from_training(training)
+
+    async def find(self, input_images: str, since: datetime) -> TrainingState | None:
+        async def read_page(cursor: str) -> Page[Training]:
+            return await through_outage(
+                lambda: self._client.trainings.async_list(cursor), self._outage, self._wait, self._settings.trainer
+            )
+
+        async for training in listed_since(since, read_page, "/v1/trainings"):
+            if (training.input or {}).get("input_images") == input_images:
+                return _from_training(training)
+        return None
+
+    async def get(self, training_id: str) -> TrainingState:
+        body = await through_outage(
+            lambda: self._read(f"/v1/trainings/{training_id}"), self._outage, self._wait, self._settings.trainer
+        )
+        return _from_json(body)
+
+    async def cancel(self, training_id: str) -> TrainingState:
+        body = await retrying(
+            lambda: self._read(f"/v1/trainings/{training_id}/cancel", "POST"), self._replicate.create_attempts, self._wait
+        )
+        return _from_json(body)
+
+    async def paint(self, prompt: str, seed: int, weights_url: str) -> Painted:
+        s = self._settings
+        input_ = {
+            "prompt": prompt,
+            "lora_weights": weights_url,
+            "lora_scale": s.lora_scale,
+            "seed": seed,
+            "num_outputs": 1,
+            "output_format": "jpg",
+            "aspect_ratio": "1:1",
+        }
+        deadline = time.monotonic() + _PAINT_TIMEOUT_S
+        try:
+            prediction = await self._client.models.predictions.async_create(
+                model=s.validation_model, input=input_, wait=self._replicate.create_wait_s
+            )
+            while prediction.status not in TERMINAL:
+                if time.monotonic() > deadline:
+                    await self._client.predictions.async_cancel(prediction.id)
+                    raise PaintFailed(f"validation prediction {prediction.id} did not finish in time and was canceled")
+                await asyncio.sleep(self._replicate.poll_interval_s)
+                prediction = await through_outage(
+                    lambda: self._client.predictions.async_get(prediction.id), self._outage, self._wait, s.validation_model
+                )
+        except (ReplicateError, httpx.HTTPError) as exc:
+            refuse_credentials(exc, s.validation_model)
+            raise PaintFailed(f"could not make a validation image: {describe(exc)}") from exc
+        output = prediction.output[0] if isinstance(prediction.output, list) and prediction.output else prediction.output
+        if prediction.status != "succeeded" or not isinstance(output, str):
+            raise PaintFailed(f"validation prediction {prediction.id} {prediction.status}: {prediction.error or 'no image'}")
+        response = await retrying(lambda: self._downloads.get(output), self._replicate.download_attempts, self._wait)
+        response.raise_for_status()
+        return Painted(response.content, prediction.id)
+
+
+def _refused(destination: str, exc: ReplicateError) -> Exception:
+    status = http_status(exc)
+    if status == 401:
+        refuse_credentials(exc, destination)
+    return ConfigurationError(
+        f"Replicate refused the destination model {destination} (HTTP {status}: {describe(exc)}): this token's "
+        "account may not write to it; set training.owner to your account or an organization you belong to, "
+        "or training.model_name to a model you own; nothing was paid"
+    )
+
+
+def _from_training(training: Training) -> TrainingState:
+    return TrainingState(
+        id=training.id,
+        status=training.status,
+        created_at=parse_timestamp(training.created_at) if training.created_at else None,
+        input_images=(training.input or {}).get("input_images"),
+        logs=training.logs or "",
+        output=training.output if isinstance(training.output, dict) else None,
+        error=training.error,
+    )
+
+
+def _from_json(body: Mapping[str, Any]) -> TrainingState:
+    metrics = body.get("metrics") or {}
+    predict_time = metrics.get("predict_time")
+    created = body.get("created_at")
+    output = body.get("output")
+    return TrainingState(
+        id=str(body["id"]),
+        status=str(body["status"]),
+        created_at=parse_timestamp(created) if isinstance(created, str) else None,
+        input_images=(body.get("input") or {}).get("input_images"),
+        logs=str(body.get("logs") or ""),
+        output=output if isinstance(output, dict) else None,
+        error=body.get("error"),
+        predict_time_s=float(predict_time) if isinstance(predict_time, (int, float)) else None,
+    )

@@ -1,0 +1,165 @@
+"""Issue 22: the actor's LoRA through the real CLI and the emulator. One command trains and
+validates; whatever interrupts a training (kill -9, SIGTERM, a lost create answer, a second
+maker), one training is paid in all and the rerun finishes it; asking again pays nothing; a
+failed training is recorded with its cost and the next ask trains again; a refused bundle or
+destination costs nothing and says so in one line."""
+
+import json
+import signal
+
+import pytest
+
+from actor_pipeline_tests.durability.harness import ACTOR, SHOTS, USER, CliProcess, Harness
+from actor_pipeline_tests.replicate_emulator import Fault
+
+PRICE_PER_SECOND_USD = 0.001528  # TrainingSettings' default: the trainer's H100
+VALIDATION_IMAGES = 4
+HISTORY = f"{USER}/custom-actors/{ACTOR}/pipeline/trainings.json"
+
+
+@pytest.fixture
+def trained(harness: Harness) -> Harness:
+    """A complete set made (quickly), trainings that take 1 s, and the CLI polling them often."""
+    harness.emulator.behaviour.latency_s = 0.05
+    harness.emulator.behaviour.training_s = 1.0
+    harness.env["ACTOR_PIPELINE_TRAINING_POLL_S"] = "0.1"
+    made = harness.generate().wait()
+    made.assert_ended_cleanly(0, with_message=False)
+    return harness
+
+
+def train(harness: Harness, *extra: str) -> CliProcess:
+    return harness.start("train", "--actor-id", ACTOR, "--out", str(harness.out), *extra)
+
+
+def training_running(harness: Harness) -> bool:
+    return any(t["status"] == "processing" for t in harness.emulator.account.trainings())
+
+
+def history(harness: Harness) -> list[dict[str, object]]:
+    raw = harness.store.read(HISTORY)
+    return json.loads(raw)["trainings"] if raw else []
+
+
+def assert_one_training_paid_and_recorded(harness: Harness) -> None:
+    """Exactly one training created and billed, succeeded, and the manifest's lora section and
+    ledger equal to what the emulator billed."""
+    counters = harness.emulator.account.counters()
+    assert counters.trainings_created == counters.trainings_billed == 1, counters
+    manifest = harness.manifest()
+    assert manifest is not None and manifest["lora"] is not None, manifest
+    lora = manifest["lora"]
+    assert lora["status"] == "succeeded" and lora["trainings"] == 1, lora
+    assert lora["weights_url"] and lora["model_version"].startswith(f"emulated-user/actor-{ACTOR}-lora:")
+    assert lora["trainings_cost_usd"] == pytest.approx(counters.training_seconds_billed * PRICE_PER_SECOND_USD)
+
+
+def test_one_command_trains_and_validates_and_asking_again_pays_nothing(harness: Harness) -> None:
+    harness.emulator.behaviour.latency_s = 0.05
+    harness.emulator.behaviour.training_s = 1.0
+    harness.env["ACTOR_PIPELINE_TRAINING_POLL_S"] = "0.1"
+    made = harness.generate("--train").wait()  # from a fresh set: one command
+    made.assert_ended_cleanly(0, with_message=False)
+    assert_one_training_paid_and_recorded(harness)
+    lora = made.json()["lora"]
+    assert lora["reused"] is False and lora["likeness"]["predictions"] == VALIDATION_IMAGES
+    assert "step 1000/1000" in made.stderr, made.describe()  # the trainer's progress, on stderr
+    manifest = harness.manifest()
+    assert manifest is not None
+    assert manifest["lora"]["likeness"]["images"] == VALIDATION_IMAGES
+    assert manifest["lora"]["likeness"]["cost_usd"] == pytest.approx(VALIDATION_IMAGES * 0.032)
+    before = harness.emulator.account.counters()
+    assert before.predictions_created == SHOTS + VALIDATION_IMAGES
+
+    again = train(harness).wait()
+    again.assert_ended_cleanly(0)
+    assert again.json()["reused"] is True and again.json()["cost_usd"] == 0.0
+    after = harness.emulator.account.counters()
+    assert (after.trainings_created, after.predictions_created) == (1, before.predictions_created), "asking again paid"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "SIGTERM"])
+def test_a_training_interrupted_while_running_is_adopted_by_the_rerun(trained: Harness, signum: signal.Signals) -> None:
+    trained.emulator.behaviour.training_s = 6.0
+    first = train(trained)
+    trained.wait_until(lambda: training_running(trained), "a training in progress", watch=first)
+    if signum == signal.SIGKILL:
+        first.kill_group(signal.SIGKILL)
+        assert first.wait(10).code == -signal.SIGKILL
+    else:
+        first.send(signal.SIGTERM)
+        stopped = first.wait(30)
+        stopped.assert_ended_cleanly(143)
+        assert trained.emulator.account.counters().training_cancel_requests == 0, "a stop must not cancel a paid training"
+
+    rerun = train(trained).wait()
+    rerun.assert_ended_cleanly(0)
+    assert "adopting training" in rerun.stderr, rerun.describe()
+    assert_one_training_paid_and_recorded(trained)
+
+
+def test_a_lost_create_answer_is_found_in_the_trainings_list(trained: Harness) -> None:
+    trained.emulator.account.inject("train", Fault(None, after_create=True))  # created, then the connection drops
+    done = train(trained).wait()
+    done.assert_ended_cleanly(0)
+    assert_one_training_paid_and_recorded(trained)
+    assert [t["recovered"] for t in history(trained)] == [True]
+    assert trained.emulator.account.counters().training_lists >= 1
+
+
+def test_two_makers_at_once_pay_for_one_training(trained: Harness) -> None:
+    trained.emulator.behaviour.training_s = 3.0
+    runs = [train(trained), train(trained)]
+    finished = [run.wait() for run in runs]
+    report = "\n\n".join(f.describe() for f in finished)
+    assert sorted(f.code for f in finished) in ([0, 0], [0, 75]), report  # the second waits and reuses, or leaves
+    assert_one_training_paid_and_recorded(trained)
+
+
+def test_a_failed_training_is_recorded_with_its_cost_and_the_next_ask_trains_again(trained: Harness) -> None:
+    trained.emulator.behaviour.failing_trainings = 1
+    failed = train(trained).wait()
+    failed.assert_ended_cleanly(1)
+    assert "training failed" in failed.message and "CUDA out of memory" in failed.message, failed.describe()
+    assert "cost $" in failed.message and "asking again starts a new training" in failed.message
+    manifest = trained.manifest()
+    assert manifest is not None and manifest["lora"]["status"] == "failed", manifest["lora"] if manifest else None
+    billed = trained.emulator.account.counters().training_seconds_billed
+    assert manifest["lora"]["trainings_cost_usd"] == pytest.approx(billed * PRICE_PER_SECOND_USD) and billed > 0
+
+    again = train(trained).wait()
+    again.assert_ended_cleanly(0)
+    counters = trained.emulator.account.counters()
+    assert counters.trainings_created == 2 and counters.training_statuses == {"failed": 1, "succeeded": 1}
+    lora = trained.manifest()["lora"]  # type: ignore[index]
+    assert lora["status"] == "succeeded" and lora["trainings"] == 2
+    assert lora["trainings_cost_usd"] == pytest.approx(counters.training_seconds_billed * PRICE_PER_SECOND_USD)
+
+
+def test_the_deadline_cancels_the_training_and_records_it(trained: Harness) -> None:
+    trained.emulator.behaviour.training_s = 60.0
+    late = train(trained, "--train-deadline", "1").wait()
+    late.assert_ended_cleanly(1)
+    assert "past the deadline" in late.message, late.describe()
+    counters = trained.emulator.account.counters()
+    assert counters.training_statuses == {"canceled": 1} and counters.training_cancel_requests == 1
+    assert [t["status"] for t in history(trained)] == ["timed_out"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (("--min-train-images", "50"), "fewer than the trainer's minimum of 50"),
+        (("--lora-owner", "someone-else"), "may not write to it"),
+    ],
+    ids=["bundle-below-minimum", "bad-destination"],
+)
+def test_a_refused_bundle_or_destination_costs_nothing_and_says_so_in_one_line(
+    trained: Harness, extra: tuple[str, ...], words: str
+) -> None:
+    refused = train(trained, *extra).wait()
+    refused.assert_ended_cleanly(2)
+    assert words in refused.message and "nothing was paid" in refused.message, refused.describe()
+    counters = trained.emulator.account.counters()
+    assert counters.trainings_created == 0 and counters.predictions_created == SHOTS
+    assert history(trained) == []
