@@ -1,7 +1,7 @@
-"""The durability suite's harness (issue 9): ``Harness`` drives the real ``actor-pipeline`` CLI in
-processes of its own (``CliProcess``, each in its own session, forked by ``Launcher``) against the Replicate emulator running in
-this process, and reads what it stored (``FolderStore``, or ``BucketStore`` straight from moto);
-``SmallDisk`` is a tmpfs to fill.
+"""The durability suite's harness (issue 9): ``Harness`` drives the real ``actor-pipeline`` CLI
+in processes of its own (``CliProcess``, each in its own session, forked by ``Launcher``)
+against the Replicate emulator running in this process, and reads what it stored
+(``FolderStore``, or ``BucketStore`` straight from moto); ``SmallDisk`` is a tmpfs to fill.
 
 Every wait polls a condition (emulator counters, stored objects) and is bounded.
 """

@@ -42,6 +42,7 @@ PRELOAD = (
     "replicate",
     "boto3",
 )
+REPO = Path(__file__).resolve().parents[2]  # where ``-m actor_pipeline_tests...`` is found
 
 
 class Launcher:
@@ -49,8 +50,9 @@ class Launcher:
 
     def __init__(self) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
-        )
+            [sys.executable, "-m", __name__], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            bufsize=1,
+        )  # fmt: skip
         assert self._process.stdin is not None and self._process.stdout is not None
         self._requests, self._answers = self._process.stdin, self._process.stdout
         if json.loads(self._answers.readline() or "{}") != {"ready": True}:
