@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from actor_pipeline_tests.durability.harness import BucketStore, FolderStore, Harness, Processes, SmallDisk
+from actor_pipeline_tests.durability.launcher import Launcher
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 from actor_pipeline_tests.support.s3 import FaultProxy, S3Env
 
@@ -29,11 +30,21 @@ def emulator() -> Iterator[ReplicateEmulator]:
         yield running
 
 
+@pytest.fixture(scope="session")
+def launcher() -> Iterator[Launcher]:
+    """The process that starts the CLIs, one per xdist worker: it imports their libraries once."""
+    running = Launcher()
+    try:
+        yield running
+    finally:
+        running.close()
+
+
 @pytest.fixture
-def processes(emulator: ReplicateEmulator) -> Iterator[Processes]:
+def processes(emulator: ReplicateEmulator, launcher: Launcher) -> Iterator[Processes]:
     """The CLIs a test starts; their groups are killed at its end (before the emulator stops,
     which is why this fixture depends on it)."""
-    started = Processes()
+    started = Processes(launcher)
     try:
         yield started
     finally:

@@ -1,7 +1,7 @@
-"""The durability suite's harness (issue 9): ``Harness`` drives the real ``actor-pipeline`` CLI in
-subprocesses (``CliProcess``, each in its own session) against the Replicate emulator running in
-this process, and reads what it stored (``FolderStore``, or ``BucketStore`` straight from moto);
-``SmallDisk`` is a tmpfs to fill.
+"""The durability suite's harness (issue 9): ``Harness`` drives the real ``actor-pipeline`` CLI
+in processes of its own (``CliProcess``, each in its own session, forked by ``Launcher``)
+against the Replicate emulator running in this process, and reads what it stored
+(``FolderStore``, or ``BucketStore`` straight from moto); ``SmallDisk`` is a tmpfs to fill.
 
 Every wait polls a condition (emulator counters, stored objects) and is bounded.
 """
@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 import pytest
 
 from actor_pipeline.catalog import build_prompt_set, get_actor_descriptor, load_catalog
+from actor_pipeline_tests.durability.launcher import Launcher
 from actor_pipeline_tests.replicate_emulator import Counters, Fault, ReplicateEmulator
 from actor_pipeline_tests.replicate_emulator.account import Problem
 from actor_pipeline_tests.support.s3 import S3Env
@@ -92,33 +92,28 @@ class Finished:
 
 
 class CliProcess:
-    """One ``actor-pipeline`` subprocess, in its own session (process group)."""
+    """One ``actor-pipeline`` process, in its own session (process group), started by ``launcher``."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log_stem: Path) -> None:
+    def __init__(self, launcher: Launcher, argv: list[str], env: dict[str, str], cwd: Path, log_stem: Path) -> None:
         self.argv = tuple(argv)
-        self._stdout_path, self._stderr_path = log_stem.with_suffix(".out"), log_stem.with_suffix(".err")
+        self._launcher = launcher
         # Files, not pipes: nobody reads while the test polls, and a full pipe would stall the CLI.
-        with self._stdout_path.open("wb") as stdout, self._stderr_path.open("wb") as stderr:
-            self._popen = subprocess.Popen(
-                [sys.executable, "-m", "actor_pipeline.cli", *argv],
-                env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True,
-            )  # fmt: skip
-
-    @property
-    def pid(self) -> int:
-        return self._popen.pid
+        self._stdout_path, self._stderr_path = log_stem.with_suffix(".out"), log_stem.with_suffix(".err")
+        self._launch = launcher.start(list(argv), env, cwd, self._stdout_path, self._stderr_path)
+        self.pid = launcher.pid(self._launch)
 
     def running(self) -> bool:
-        return self._popen.poll() is None
+        return self._launcher.returncode(self._launch) is None
 
     def send(self, signum: signal.Signals) -> None:
         """Deliver ``signum`` to the CLI process, as ``kill -TERM`` does."""
-        self._popen.send_signal(signum)
+        if self.running():  # its pid may be another process's once it has been reaped
+            os.kill(self.pid, signum)
 
     def kill_group(self, signum: signal.Signals = signal.SIGKILL) -> None:
         """Signal the whole group: ``kill -9`` of everything the CLI started, or a terminal's Ctrl-C."""
         try:
-            os.killpg(self._popen.pid, signum)
+            os.killpg(self.pid, signum)
         except ProcessLookupError:
             pass
 
@@ -128,10 +123,10 @@ class CliProcess:
     def wait(self, timeout: float = RUN_TIMEOUT_S) -> Finished:
         """The finished run; fails the test (after killing the group) if it runs past ``timeout``."""
         try:
-            code = self._popen.wait(timeout)
+            code = self._launcher.wait(self._launch, timeout)
         except subprocess.TimeoutExpired:
             self.kill_group()
-            self._popen.wait(10)
+            self._launcher.wait(self._launch, 10)
             pytest.fail(f"`{' '.join(self.argv)}` did not end within {timeout:g} s\n{self._tail()}")
         return Finished(
             self.argv,
@@ -141,10 +136,10 @@ class CliProcess:
         )
 
     def reap(self) -> None:
-        """Kill the group if anything of it is left, and collect the exit status."""
+        """Kill the group if anything of it is left, and wait for the exit status."""
         self.kill_group()
         try:
-            self._popen.wait(10)
+            self._launcher.wait(self._launch, 10)
         except subprocess.TimeoutExpired:
             pass
 
@@ -153,9 +148,10 @@ class CliProcess:
 
 
 class Processes:
-    """Every CLI a test started; ``reap_all`` leaves none behind."""
+    """Every CLI a test started through ``launcher``; ``reap_all`` leaves none behind."""
 
-    def __init__(self) -> None:
+    def __init__(self, launcher: Launcher) -> None:
+        self.launcher = launcher
         self.started: list[CliProcess] = []
 
     def reap_all(self) -> None:
@@ -237,7 +233,7 @@ class Harness:
 
     def start(self, *argv: str) -> CliProcess:
         log_stem = self.workdir / f"cli-{len(self.processes.started) + 1:02d}-{argv[0]}"
-        process = CliProcess(list(argv), self.env, self.workdir, log_stem)
+        process = CliProcess(self.processes.launcher, list(argv), self.env, self.workdir, log_stem)
         self.processes.started.append(process)
         return process
 

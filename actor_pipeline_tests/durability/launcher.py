@@ -1,0 +1,240 @@
+"""Starts ``actor-pipeline`` processes from a launcher that has imported the CLI's libraries once.
+
+A CLI started with ``python -m actor_pipeline.cli`` spends about 3 CPU-s importing Dagster,
+SQLAlchemy and NumPy before it does anything, and the durability suite starts about sixty. The
+launcher (``python -m actor_pipeline_tests.durability.launcher``, one per xdist worker) imports
+them, then forks one child per CLI. Each child is what the suite needs a CLI to be: a process of
+its own in a session of its own (``kill -9`` of its group, SIGTERM, SIGINT), with the test's
+environment, working folder and output files, running ``actor_pipeline.cli`` as ``__main__``
+and ending as the interpreter does (non-daemon threads joined, atexit handlers, streams
+flushed). Only modules that read no environment variable on import are preloaded; ``--catalog``,
+which must be chosen before Dagster code is imported, is left to the tests of real processes
+(``test_cli``).
+
+Protocol, one JSON object a line: the client writes ``{"id", "argv", "env", "cwd", "stdout",
+"stderr"}``; the launcher answers ``{"id", "pid"}`` once the child is in its own session, and
+``{"id", "code"}`` when it has reaped it (``code`` as ``Popen.returncode``: minus the signal).
+"""
+
+import atexit
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+# What the CLI imports before it reads its arguments, and Dagster's SQLite storage, which every
+# command opens: none reads the environment on import (actor_pipeline.defs does: the catalog).
+PRELOAD = (
+    "actor_pipeline.cli",
+    "dagster",
+    "dagster._core.storage.runs.sqlite.sqlite_run_storage",
+    "dagster._core.storage.event_log.sqlite.sqlite_event_log",
+    "dagster._core.storage.schedules.sqlite.sqlite_schedule_storage",
+    "numpy",
+    "PIL.Image",
+    "replicate",
+    "boto3",
+)
+REPO = Path(__file__).resolve().parents[2]  # where ``-m actor_pipeline_tests...`` is found
+
+
+class Launcher:
+    """The client: one launcher process, children started and waited for by launch id."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", __name__], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            bufsize=1,
+        )  # fmt: skip
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._requests, self._answers = self._process.stdin, self._process.stdout
+        if json.loads(self._answers.readline() or "{}") != {"ready": True}:
+            raise RuntimeError(f"the CLI launcher did not start (exit {self._process.wait(10)})")
+        self._changed = threading.Condition()
+        self._pids: dict[int, int] = {}
+        self._codes: dict[int, int] = {}
+        self._launches = 0
+        self._reader = threading.Thread(target=self._read, name="cli-launcher", daemon=True)
+        self._reader.start()
+
+    def start(self, argv: list[str], env: Mapping[str, str], cwd: Path, stdout: Path, stderr: Path) -> int:
+        """Start ``actor-pipeline ARGV``; return its launch id once it runs in its own session."""
+        with self._changed:
+            self._launches += 1
+            launch = self._launches
+            request = {"id": launch, "argv": argv, "env": dict(env), "cwd": str(cwd)}
+            self._requests.write(json.dumps(request | {"stdout": str(stdout), "stderr": str(stderr)}) + "\n")
+            self._requests.flush()
+            if not self._changed.wait_for(lambda: launch in self._pids or not self._reader.is_alive(), 30):
+                raise RuntimeError("the CLI launcher did not start a process within 30 s")
+            if launch not in self._pids:
+                raise RuntimeError(f"the CLI launcher exited ({self._process.poll()})")
+            return launch
+
+    def pid(self, launch: int) -> int:
+        return self._pids[launch]
+
+    def returncode(self, launch: int) -> int | None:
+        with self._changed:
+            return self._codes.get(launch)
+
+    def wait(self, launch: int, timeout: float) -> int:
+        """The exit code; ``subprocess.TimeoutExpired`` after ``timeout`` seconds, as ``Popen.wait``."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: launch in self._codes, timeout):
+                raise subprocess.TimeoutExpired(f"launch {launch}", timeout)
+            return self._codes[launch]
+
+    def close(self) -> None:
+        """End the launcher (its children are the tests' to end: ``Processes.reap_all``)."""
+        self._requests.close()
+        try:
+            self._process.wait(10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(10)
+        self._reader.join(10)
+
+    def _read(self) -> None:
+        for line in self._answers:
+            answer = json.loads(line)
+            with self._changed:
+                if "pid" in answer:
+                    self._pids[answer["id"]] = answer["pid"]
+                else:
+                    self._codes[answer["id"]] = answer["code"]
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+
+# --- the launcher process ---------------------------------------------------------------------
+
+
+def _serve(requests: TextIO, answers: TextIO) -> None:
+    """Fork a child per request; report each child's pid and, once reaped, its exit code. Ends
+    when the client closes its end."""
+    woken_r, woken_w = os.pipe()
+    os.set_blocking(woken_w, False)
+    signal.set_wakeup_fd(woken_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so SIGCHLD wakes select()
+    launches: dict[int, int] = {}  # pid -> launch id
+    open_requests = True
+    while open_requests or launches:
+        ready, _, _ = select.select([requests, woken_r] if open_requests else [woken_r], [], [], 1.0)
+        if woken_r in ready:
+            os.read(woken_r, 512)
+        if requests in ready:
+            line = requests.readline()
+            if not line:
+                open_requests = False
+                launches.clear()  # the client is gone: nobody waits for its children's codes
+            else:
+                request = json.loads(line)
+                pid = _fork(request, (woken_r, woken_w))
+                launches[pid] = request["id"]
+                _answer(answers, {"id": request["id"], "pid": pid})
+        while launches:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid in launches:
+                _answer(answers, {"id": launches.pop(pid), "code": os.waitstatus_to_exitcode(status)})
+
+
+def _answer(answers: TextIO, answer: dict[str, Any]) -> None:
+    answers.write(json.dumps(answer) + "\n")
+    answers.flush()
+
+
+def _fork(request: dict[str, Any], launcher_fds: tuple[int, ...]) -> int:
+    """Fork the child; return its pid once it has its own session (as ``Popen`` with
+    ``start_new_session`` returns after the child's ``setsid``). The child closes
+    ``launcher_fds``; its standard streams replace the launcher's pipes."""
+    in_session_r, in_session_w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.close(in_session_r)
+        for fd in launcher_fds:
+            os.close(fd)
+        os.setsid()
+        os.close(in_session_w)
+        _run_cli(request)  # never returns
+    os.close(in_session_w)
+    os.read(in_session_r, 1)  # EOF once the child has called setsid (or died)
+    os.close(in_session_r)
+    return pid
+
+
+def _run_cli(request: dict[str, Any]) -> None:
+    """In the child: become ``python -m actor_pipeline.cli ARGV`` and exit as it would."""
+    import runpy
+    import tempfile
+
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    code = 1
+    try:
+        stdin = os.open(os.devnull, os.O_RDONLY)
+        stdout = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        stderr = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        tempfile.tempdir = None  # TMPDIR is the test's now
+        sys.argv = [str(Path(sys.modules["actor_pipeline.cli"].__file__ or "cli.py")), *request["argv"]]
+        try:
+            runpy.run_module("actor_pipeline.cli", run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as stop:
+            if stop.code is None or isinstance(stop.code, int):
+                code = stop.code or 0
+            else:
+                print(stop.code, file=sys.stderr)
+        except KeyboardInterrupt:
+            traceback.print_exc()
+            _exit_as_the_interpreter_does(None)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # the interpreter ends killed by SIGINT
+            os.kill(os.getpid(), signal.SIGINT)
+        except BaseException:
+            traceback.print_exc()
+    finally:
+        _exit_as_the_interpreter_does(code)
+
+
+def _exit_as_the_interpreter_does(code: int | None) -> None:
+    """Join non-daemon threads, run atexit handlers, flush; then ``_exit(code)`` (unless None)."""
+    threading._shutdown()  # type: ignore[attr-defined]
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    if code is not None:
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    import importlib
+
+    for module in PRELOAD:
+        importlib.import_module(module)
+    _answer(sys.stdout, {"ready": True})
+    _serve(sys.stdin, sys.stdout)
