@@ -44,8 +44,9 @@ def test_nothing_trains_unless_asked(made: PipelineSettings, instance: dg.Dagste
 def test_the_preview_trains_at_no_cost_and_the_ui_shows_the_lora_and_its_likeness(
     made: PipelineSettings, instance: dg.DagsterInstance
 ) -> None:
-    measured = PipelineSettings.configure(generator={"backend": "preview"}, storage={"local_dir": made.storage.local_dir})
-    assert measured.trainer.identity_check
+    measured = PipelineSettings.configure(
+        generator={"backend": "preview"}, trainer={"identity_check": True}, storage={"local_dir": made.storage.local_dir}
+    )
     result = train(ACTOR, measured, instance=instance)
 
     assert result.record.cost_usd == 0.0 and result.record.weights_url
