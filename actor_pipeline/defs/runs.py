@@ -1,10 +1,10 @@
 """The runs that make an actor's set, and what a finished run set out to materialize.
 
 A portrait from the inbox starts one run of ``make_training_images`` over the actor's shots that
-also starts the actor and finishes its set (``TrainingImageConfig.start`` and ``finish``): one
-run launch, where each costs about 3-4 s on 2 cores (a fresh interpreter importing Dagster and
-the code location), so drop to manifest stays within L + 15 s, L being one prediction's latency
-(``benchmarks/bench_inbox_latency.py``).
+also starts the actor and finishes its set (``TrainingImageConfig.start`` and ``finish``), and
+trains its LoRA when the sidecar asks (``train``): one run launch, where each costs about 3-4 s on
+2 cores (a fresh interpreter importing Dagster and the code location), so drop to manifest stays
+within L + 15 s, L being one prediction's latency (``benchmarks/bench_inbox_latency.py``).
 
 Runs started otherwise are chained by a run-status sensor from the asset partitions a run planned,
 however it was launched: after ``prepare_actor`` (portrait + prompts, e.g. from the Launchpad)
@@ -54,14 +54,17 @@ def shot_range_tags(actor_id: str, first_shot: str, last_shot: str) -> dict[str,
     return {**shot_range(actor_id, first_shot, last_shot), **actor_tags(actor_id)}
 
 
-def new_set_request(actor_id: str, run_key: str, tags: Mapping[str, str], start: Mapping[str, Any]) -> dg.RunRequest:
+def new_set_request(
+    actor_id: str, run_key: str, tags: Mapping[str, str], start: Mapping[str, Any], *, train: bool
+) -> dg.RunRequest:
     """The one run that makes a new actor's whole set: it starts the actor with ``start`` (a
-    ``NewActorConfig``), makes every shot and finishes the set."""
+    ``NewActorConfig``), makes every shot, finishes the set and, with ``train``, trains and
+    validates the actor's LoRA."""
     return dg.RunRequest(
         job_name=make_training_images.name,
         run_key=run_key,
         tags={**tags, **actor_image_range(actor_id), **actor_tags(actor_id)},
-        run_config=image_run_config(start=start, finish={}),
+        run_config=image_run_config(start=start, finish={}, train={} if train else None),
     )
 
 

@@ -44,8 +44,10 @@ _EVERY_WAKE_UP = 1
 def portrait_inbox(context: dg.SensorEvaluationContext, inbox: InboxResource) -> dg.SensorResult:
     """Starts a set for each portrait dropped at ``{user_id}/{actor_id}.jpg`` in the inbox (with
     its optional ``{actor_id}.json`` sidecar): it only lists files and requests one run per
-    portrait, which fetches and normalizes it, makes the shots and finishes the set. Each bad file is reported once, as an observation of
-    ``inbox_rejects``; a portrait that does not decode fails its run, naming the problem."""
+    portrait, which fetches and normalizes it, makes the shots and finishes the set (and trains
+    the LoRA when the sidecar says ``"train": true``). Each bad file is reported once, as an
+    observation of ``inbox_rejects``; a portrait that does not decode fails its run, naming the
+    problem."""
     intake = take_in(
         inbox.open(),
         InboxCursor.parse(context.cursor),
@@ -67,7 +69,9 @@ def portrait_inbox(context: dg.SensorEvaluationContext, inbox: InboxResource) ->
         )
     return dg.SensorResult(
         run_requests=[
-            new_set_request(a.new.actor_id, a.run_key, {SOURCE_TAG: a.new.portrait}, new_actor_config(a.new))
+            new_set_request(
+                a.new.actor_id, a.run_key, {SOURCE_TAG: a.new.portrait}, new_actor_config(a.new), train=a.train
+            )
             for a in intake.arrived
         ],
         dynamic_partitions_requests=[actors_partitions.build_add_request(sorted(set(actors)))],

@@ -20,10 +20,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Arrived:
-    """A new portrait, and the actor it starts."""
+    """A new portrait, the actor it starts, and whether its sidecar asks for the LoRA."""
 
     item: InboxItem
     new: NewActor
+    train: bool
 
     @property
     def run_key(self) -> str:
@@ -75,6 +76,6 @@ def take_in(source: InboxSource, cursor: InboxCursor, *, now: float, settle_s: f
             continue
         handled[item.key] = item.version
         new_actor = NewActor(item.actor_id, source.uri(item.key), item.user_id, sidecar.actor_type, sidecar.actor_sex)
-        arrived.append(Arrived(item, new_actor))
+        arrived.append(Arrived(item, new_actor, sidecar.train))
         log.info("inbox: %s for user %s from %s", item.actor_id, item.user_id, new_actor.portrait)
     return Intake(arrived, problems, errors, max(0, len(new) - limit), InboxCursor(handled))

@@ -73,6 +73,7 @@ class Sidecar(BaseModel):
 
     actor_type: str = "human"
     actor_sex: str | None = None
+    train: bool = False  # also train the actor's LoRA once its set is complete
 
     # Checked here, not only at registration, so that the report names the sidecar as the culprit.
     _check_type = field_validator("actor_type")(normalize_actor_type)

@@ -1,6 +1,7 @@
 """``Pipeline``: the code location built with test resources (local storage, a local inbox, a
 chosen generator), on a test instance, with ways to register an actor and run jobs."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,18 @@ class Pipeline:
 
 
 def build_pipeline(
-    tmp_path: Path, instance: dg.DagsterInstance, generator: ImageGeneratorResource, backend: FlakyBackend
+    tmp_path: Path,
+    instance: dg.DagsterInstance,
+    generator: ImageGeneratorResource,
+    backend: FlakyBackend,
+    training: Mapping[str, Any] | None = None,
 ) -> Pipeline:
-    """Storage in ``tmp_path/store``, the inbox in ``tmp_path/inbox`` (no settling time)."""
-    resources = PipelineSettings.configure(storage={"backend": "local", "local_dir": str(tmp_path / "store")}).resources()
+    """Storage in ``tmp_path/store``, the inbox in ``tmp_path/inbox`` (no settling time), and the
+    trainer's ``TrainingSettings`` from ``training`` (the suite has no token: the preview's $0
+    stand-in trains)."""
+    resources = PipelineSettings.configure(
+        storage={"backend": "local", "local_dir": str(tmp_path / "store")}, training=training
+    ).resources()
     resources["generator"] = generator
     resources["inbox"] = InboxResource(location=str(tmp_path / "inbox"), settle_seconds=0)
     defs = build_definitions(resources)

@@ -1,18 +1,21 @@
 """The sensors, invoked as the daemon would (``build_sensor_context`` with an instance and
 resources), and the runs they request executed in-process."""
 
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from actor_pipeline.defs.assets import ALL_ASSETS, training_image
+from actor_pipeline.defs.assets import ALL_ASSETS, lora_validation, trained_lora, training_image, training_manifest
+from actor_pipeline.defs.assets.training import LIKENESS_PASSED_TAG, TRAINING_ID_TAG
 from actor_pipeline.defs.partitions import CATALOG, actor_image_range, image_key
 from actor_pipeline.defs.runs import ACTOR_TAG
 from actor_pipeline.defs.sensors import SOURCE_TAG, advance_training_set, portrait_inbox, report_failed_run
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.registry import load_registration
-from actor_pipeline_tests.defs.pipeline import Pipeline
+from actor_pipeline_tests.defs.pipeline import Pipeline, build_pipeline
 from actor_pipeline_tests.replicate_emulator import ReplicateEmulator
+from actor_pipeline_tests.support.backends import FlakyBackend, generator_for
 
 
 def inbox_tick(pipeline: Pipeline, cursor: str | None = None) -> dg.SensorResult:
@@ -65,6 +68,7 @@ def test_the_inbox_sensor_only_lists_and_one_run_makes_the_whole_set(
     assert {k: request.tags[k] for k in actor_image_range("alice")} == actor_image_range("alice")
     assert request.tags[ACTOR_TAG] == "alice" and request.tags[SOURCE_TAG].endswith("inbox/u1/alice.jpg")
     assert [list(r.partition_keys or []) for r in first.dynamic_partitions_requests or []] == [["alice"]]
+    assert "train" not in request.run_config["ops"][training_image.op.name]["config"]  # the sidecar did not ask
     assert not pipeline.storage.list("_registry/")  # the tick read no portrait and wrote nothing
 
     made = pipeline.execute(request)  # fetches, normalizes and registers once, then makes the set
@@ -97,6 +101,76 @@ def test_the_inbox_sensor_only_lists_and_one_run_makes_the_whole_set(
     second = inbox_tick(pipeline, first.cursor)
     assert not second.run_requests and second.skip_reason
     assert "no new portraits" in (second.skip_reason.skip_message or "")
+
+
+def drop(pipeline: Pipeline, portrait: bytes, sidecar: str) -> dg.RunRequest:
+    """Drop alice's portrait and sidecar in the inbox: the request of the tick that finds them."""
+    (pipeline.inbox / "u1").mkdir(parents=True)
+    (pipeline.inbox / "u1/alice.jpg").write_bytes(portrait)
+    (pipeline.inbox / "u1/alice.json").write_text(sidecar)
+    [request] = inbox_tick(pipeline).run_requests or []
+    return request
+
+
+def test_a_sidecar_asking_to_train_has_the_same_run_train_and_validate_the_lora(
+    pipeline: Pipeline, portrait_bytes: bytes
+) -> None:
+    request = drop(pipeline, portrait_bytes, '{"actor_sex": "female", "train": true}')
+    assert request.run_config["ops"][training_image.op.name]["config"]["train"] == {}
+    made = pipeline.execute(request)
+    assert made.success and len(pipeline.backend.calls) == 17
+    for asset in (training_manifest, trained_lora, lora_validation):
+        latest = pipeline.instance.get_latest_materialization_event(asset.key)
+        assert latest is not None and latest.run_id == made.run_id, asset.key
+        assert latest.dagster_event and latest.dagster_event.partition == "alice"
+    manifest = Manifest.model_validate_json(
+        pipeline.storage.get(load_registration(pipeline.storage, "alice").layout.manifest)
+    )
+    assert manifest.totals.generated == 17 and not manifest.failed  # the set is complete
+    assert manifest.lora is not None and manifest.lora.status == "succeeded" and manifest.lora.likeness is not None
+    run = pipeline.instance.get_run_by_id(made.run_id)
+    assert run and run.tags[TRAINING_ID_TAG] == manifest.lora.training_id and LIKENESS_PASSED_TAG in run.tags
+    assert after(pipeline, made) == []
+
+
+@pytest.mark.parametrize(
+    ("training", "fail", "problem"),
+    [
+        # Refused before paying: a bundle below the trainer's minimum.
+        ({"min_images": 18}, set(), "alice: trained_lora failed: the LoRA bundle of 'alice' holds 17 image(s), fewer "
+         "than the trainer's minimum of 18"),
+        # As `generate --train`: not trained on a set with gaps.
+        (None, {"woodcut"}, "alice: the LoRA was not trained, 1 shot(s) not made"),
+    ],
+)
+def test_a_training_that_fails_leaves_the_set_and_fails_the_run_in_one_line(
+    tmp_path: Path,
+    instance: dg.DagsterInstance,
+    flaky: FlakyBackend,
+    portrait_bytes: bytes,
+    training: dict[str, int] | None,
+    fail: set[str],
+    problem: str,
+) -> None:
+    pipeline = build_pipeline(tmp_path, instance, generator_for(flaky), flaky, training=training)
+    flaky.fail = fail
+    made = pipeline.execute(drop(pipeline, portrait_bytes, '{"train": true}'))
+
+    assert not made.success
+    [failure] = made.get_step_failure_events()
+    error = failure.step_failure_data.error if failure.step_failure_data else None
+    assert error and problem in error.message.splitlines()[0]
+    made_now = {a.key.path[-1]: sorted(pipeline.instance.get_materialized_partitions(a.key)) for a in ALL_ASSETS}
+    assert made_now["debug_grid"] == made_now["lora_bundle"] == made_now["training_manifest"] == ["alice"]
+    assert made_now["trained_lora"] == made_now["lora_validation"] == []
+    # A training tried and failed shows on the asset's page too; one not tried, in the run's only.
+    records = pipeline.instance.fetch_observations(dg.AssetRecordsFilter(trained_lora.key, ["alice"]), limit=1).records
+    shown = [str(r.asset_observation.metadata["error"].value) for r in records if r.asset_observation]
+    assert len(shown) == (1 if training else 0) and all(line in error.message for line in shown)
+    manifest = Manifest.model_validate_json(
+        pipeline.storage.get(load_registration(pipeline.storage, "alice").layout.manifest)
+    )
+    assert manifest.totals.generated == 17 - len(fail) and manifest.lora is None
 
 
 def test_a_bad_portrait_fails_its_run_in_one_line_and_leaves_no_partition(

@@ -53,7 +53,7 @@ def test_a_dropped_portrait_starts_its_actor_once_with_its_sidecar(inbox: Inbox,
     assert [a.new for a in first.arrived] == [
         NewActor("alice", str(inbox.root / "u1/alice.jpg"), "u1", "human", "female")
     ]
-    assert first.arrived[0].run_key.startswith("inbox:u1/alice.jpg@")
+    assert first.arrived[0].run_key.startswith("inbox:u1/alice.jpg@") and not first.arrived[0].train
     assert inbox.scan().arrived == []
 
 

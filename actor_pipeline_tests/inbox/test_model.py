@@ -60,12 +60,19 @@ def test_sidecar_fields() -> None:
     assert parse_sidecar(b"{}") == Sidecar()
 
 
+def test_a_sidecar_may_ask_to_train_the_lora() -> None:
+    assert parse_sidecar(b'{"actor_sex": "male", "train": true}') == Sidecar(actor_sex="male", train=True)
+    assert not parse_sidecar(b'{"actor_sex": "male"}').train  # training is paid: only when asked
+    with pytest.raises(InputError, match=r"train: Input should be a valid boolean.*only actor_type, actor_sex, train"):
+        parse_sidecar(b'{"train": "please"}')
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
         (b"{not json", "not valid JSON"),
         (b'{"actor_gender": "female"}', "actor_gender: Extra inputs are not permitted"),
-        (b'["human"]', "use a JSON object with only actor_type, actor_sex"),
+        (b'["human"]', "use a JSON object with only actor_type, actor_sex, train"),
         (b'{"actor_type": 3}', "actor_type: Input should be a valid string"),
         (b" " * 70_000, "larger than 64000 bytes"),
     ],

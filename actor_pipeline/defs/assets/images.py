@@ -22,11 +22,12 @@ from actor_pipeline.defs.assets.reporting import (
     systemic_lines,
     unfinished_shot,
 )
+from actor_pipeline.defs.assets.training import TrainLoraConfig, train_and_validate
 from actor_pipeline.defs.failures import FAILED_SHOTS_KEY
 from actor_pipeline.defs.follow_up import name_on_the_run_it_follows
 from actor_pipeline.defs.liveness import process_tags
 from actor_pipeline.defs.partitions import CATALOG, image_key, image_partitions, shots_by_actor
-from actor_pipeline.defs.resources import DebugResource, ImageGeneratorResource, StorageResource
+from actor_pipeline.defs.resources import DebugResource, ImageGeneratorResource, StorageResource, TrainerResource
 from actor_pipeline.errors import Interrupted
 from actor_pipeline.generation import stopping
 from actor_pipeline.generation.runner import ShotOutcome
@@ -40,7 +41,8 @@ log = logging.getLogger(__name__)
 
 class TrainingImageConfig(dg.Config):
     """What the run does besides making its shots: the inbox, the CLI and the Python API make an
-    actor's whole set in one run (``start`` and ``finish``), one run launch instead of three."""
+    actor's whole set in one run (``start`` and ``finish``), one run launch instead of three; the
+    inbox's run also trains the LoRA when the sidecar asks (``train``)."""
 
     force: bool = Field(False, description="regenerate even when an identical image already exists")
     start: NewActorConfig | None = Field(
@@ -51,19 +53,28 @@ class TrainingImageConfig(dg.Config):
     finish: LoraBundleConfig | None = Field(
         None, description="then draw the contact sheet, zip the bundle (with this config) and write the manifest"
     )
+    train: TrainLoraConfig | None = Field(
+        None,
+        description="last train the LoRA of each actor whose set is complete and measure its likeness "
+        "(trained_lora and lora_validation, with this config); needs finish",
+    )
 
 
 def image_run_config(
-    *, start: Mapping[str, Any] | None = None, finish: Mapping[str, Any] | None = None, force: bool = False
+    *,
+    start: Mapping[str, Any] | None = None,
+    finish: Mapping[str, Any] | None = None,
+    train: Mapping[str, Any] | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """The run config of a ``training_image`` run: ``start`` its one actor first (a
-    ``NewActorConfig``; empty for a registered actor), and ``finish`` the set after its shots
-    (a ``LoraBundleConfig``; empty for the default trigger word and layout)."""
+    ``NewActorConfig``; empty for a registered actor), ``finish`` the set after its shots
+    (a ``LoraBundleConfig``; empty for the default trigger word and layout), and ``train`` its
+    LoRA last (a ``TrainLoraConfig``; empty to reuse a LoRA trained on the same bundle)."""
     config: dict[str, Any] = {"force": force}
-    if start is not None:
-        config["start"] = dict(start)
-    if finish is not None:
-        config["finish"] = dict(finish)
+    for name, value in (("start", start), ("finish", finish), ("train", train)):
+        if value is not None:
+            config[name] = dict(value)
     return {"ops": {training_image.op.name: {"config": config}}}
 
 
@@ -88,9 +99,11 @@ def training_image(
     generator: ImageGeneratorResource,
     storage: StorageResource,
     debug: DebugResource,
+    trainer: TrainerResource,
 ) -> Iterator[dg.AssetMaterialization]:
     """One generated training image per (actor, shot). Succeeded shots are materialized one by one;
-    failed shots make the step fail at the end, leaving only them FAILED for a rerun."""
+    failed shots make the step fail at the end, leaving only them FAILED for a rerun. A failed
+    training (``train``) fails it at the end too, leaving the set it trains from as it is."""
     # A run worker killed without a word leaves the run STARTED: name its process, so the
     # orphaned_runs sensor can tell (see liveness).
     context.instance.add_run_tags(context.run.run_id, process_tags())
@@ -98,6 +111,8 @@ def training_image(
     backend = generator.create_backend(CATALOG)
     store = storage.create_storage()
     actors = shots_by_actor(context.partition_keys)
+    if config.train is not None and config.finish is None:
+        raise dg.Failure("train: the LoRA is trained from the bundle the run zips: set finish too", allow_retries=False)
     if config.start is not None:
         if len(actors) != 1:
             raise dg.Failure(f"start: the run covers {len(actors)} actors; a run that starts one covers its shots only")
@@ -110,6 +125,7 @@ def training_image(
     else:
         contexts = {actor_id: ActorContext.load(store, actor_id) for actor_id in actors}
     failed: list[str] = []
+    problems: list[str] = []  # the LoRAs not trained: made last, so the run fails at its end
     tally = RunTally()
     spending = generator.spending()  # one cap for the whole run, over its actors
     try:
@@ -147,14 +163,28 @@ def training_image(
             if config.finish is not None:
                 for event in _finish(actor, backend, debug, config.finish, tally):
                     context.log_event(event)
+            if config.train is not None:
+                gaps = sum(not outcome.succeeded for outcome in outcomes)
+                # As `generate --train`: a LoRA trained on a set with gaps would be paid for again once they are made.
+                problem = (
+                    f"{actor_id}: the LoRA was not trained, {gaps} shot(s) not made (once they are: "
+                    f"`actor-pipeline train --actor-id {actor_id}`)"
+                    if gaps
+                    else train_and_validate(context, actor, trainer, config.train)
+                )
+                if problem:
+                    problems.append(problem)
     finally:
         # Tagged even when the run is cut short: what it made and paid for stays shown.
         if tally.actors:
             context.instance.add_run_tags(context.run.run_id, tally.tags())
     if failed:
+        shots = "; ".join(failed)
+        problems.insert(0, f"{len(failed)} shot(s) failed; rerun these partitions to retry only them: {shots}")
+    if problems:
         raise dg.Failure(
-            description=f"{len(failed)} shot(s) failed; rerun these partitions to retry only them: " + "; ".join(failed),
-            metadata={FAILED_SHOTS_KEY: dg.MetadataValue.json(failed)},
+            description="; ".join(problems),
+            metadata={FAILED_SHOTS_KEY: dg.MetadataValue.json(failed)} if failed else {},
             allow_retries=False,
         )
 

@@ -2,6 +2,8 @@
 only when asked for (``actor-pipeline train``, ``generate --train``, an inbox sidecar's
 ``"train": true``, or the Launchpad)."""
 
+from functools import partial
+
 import dagster as dg
 from pydantic import Field
 
@@ -11,6 +13,7 @@ from actor_pipeline.defs.assets.manifest import manifest_metadata, training_mani
 from actor_pipeline.defs.assets.reporting import Metadata, link, preview
 from actor_pipeline.defs.partitions import actors_partitions
 from actor_pipeline.defs.resources import StorageResource, TrainerResource
+from actor_pipeline.errors import Interrupted, PipelineError
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.stages import train_stage, validation_stage
 from actor_pipeline.training import Likeness, TrainingRecord
@@ -35,6 +38,24 @@ def trained_lora(
     """The actor's LoRA, trained on Replicate from its bundle (once per bundle and config; asking
     again reuses it), with its cost, model version and weights URL."""
     actor = ActorContext.load(storage.create_storage(), context.partition_key)
+    return dg.MaterializeResult(metadata=make_trained_lora(context, actor, trainer, config))
+
+
+@dg.asset(partitions_def=actors_partitions, deps=[trained_lora], group_name="lora", kinds={"replicate"})
+def lora_validation(
+    context: dg.AssetExecutionContext, storage: StorageResource, trainer: TrainerResource
+) -> dg.MaterializeResult:
+    """A few images made with the trained LoRA from held-out prompts, measured against the
+    portrait: the likeness (median identity distance, how many pass) and a contact sheet."""
+    actor = ActorContext.load(storage.create_storage(), context.partition_key)
+    return dg.MaterializeResult(metadata=make_lora_validation(context, actor, trainer))
+
+
+def make_trained_lora(
+    context: dg.AssetExecutionContext, actor: ActorContext, trainer: TrainerResource, config: TrainLoraConfig
+) -> Metadata:
+    """Train (or reuse) the actor's LoRA, tagging the run with the training and reporting the
+    manifest however it ends: ``trained_lora``'s metadata."""
     try:
         trained = train_stage(
             actor,
@@ -48,16 +69,12 @@ def trained_lora(
         _report_manifest(context, actor)
     record = trained.record
     context.instance.add_run_tags(context.run.run_id, _training_tags(record, trained.reused))
-    return dg.MaterializeResult(metadata={**training_metadata(record), "reused": trained.reused})
+    return {**training_metadata(record), "reused": trained.reused}
 
 
-@dg.asset(partitions_def=actors_partitions, deps=[trained_lora], group_name="lora", kinds={"replicate"})
-def lora_validation(
-    context: dg.AssetExecutionContext, storage: StorageResource, trainer: TrainerResource
-) -> dg.MaterializeResult:
-    """A few images made with the trained LoRA from held-out prompts, measured against the
-    portrait: the likeness (median identity distance, how many pass) and a contact sheet."""
-    actor = ActorContext.load(storage.create_storage(), context.partition_key)
+def make_lora_validation(context: dg.AssetExecutionContext, actor: ActorContext, trainer: TrainerResource) -> Metadata:
+    """Measure the likeness of the actor's latest LoRA, tagging the run with it and reporting the
+    manifest however it ends: ``lora_validation``'s metadata."""
     try:
         likeness = validation_stage(
             actor,
@@ -70,7 +87,30 @@ def lora_validation(
     finally:
         _report_manifest(context, actor)
     context.instance.add_run_tags(context.run.run_id, _likeness_tags(likeness))
-    return dg.MaterializeResult(metadata=likeness_metadata(actor, likeness))
+    return likeness_metadata(actor, likeness)
+
+
+def train_and_validate(
+    context: dg.AssetExecutionContext, actor: ActorContext, trainer: TrainerResource, config: TrainLoraConfig
+) -> str | None:
+    """``trained_lora`` then ``lora_validation`` within another asset's run (``training_image``
+    after it finished the set), logged as their materializations. A failure leaves what the run
+    made as it is: it is observed on the asset it failed on and returned as one line, for the run
+    to fail with at its end; a stop still stops the run."""
+    steps = (
+        (trained_lora.key, partial(make_trained_lora, context, actor, trainer, config)),
+        (lora_validation.key, partial(make_lora_validation, context, actor, trainer)),
+    )
+    for key, make in steps:
+        try:
+            metadata = make()
+        except Interrupted:
+            raise
+        except PipelineError as exc:
+            context.log_event(dg.AssetObservation(key, partition=actor.actor_id, metadata={"error": str(exc)}))
+            return f"{actor.actor_id}: {key.to_user_string()} failed: {exc}"
+        context.log_event(dg.AssetMaterialization(key, partition=actor.actor_id, metadata=metadata))
+    return None
 
 
 def training_metadata(record: TrainingRecord) -> Metadata:
