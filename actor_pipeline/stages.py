@@ -64,7 +64,7 @@ from actor_pipeline.training import (
     train_lora,
     validate_lora,
 )
-from actor_pipeline.training.train import Report
+from actor_pipeline.training.train import Maker
 
 log = logging.getLogger(__name__)
 
@@ -257,32 +257,16 @@ def manifest_stage(actor: ActorContext, default_backend: tuple[str, str]) -> tup
     return manifest, write_manifest(storage, layout.manifest, manifest)
 
 
-def train_stage(
-    actor: ActorContext,
-    trainer: Trainer,
-    *,
-    maker: str,
-    retrain: bool = False,
-    lease_wait_s: float = 0.0,
-    report: Report | None = None,
-) -> TrainedLora:
+def train_stage(actor: ActorContext, trainer: Trainer, maker: Maker, *, retrain: bool = False) -> TrainedLora:
     """Train (or reuse) the actor's LoRA; the manifest then records it, even a failed one with
     its cost."""
     with _manifest_refreshed(actor):
         return asyncio.run(
-            train_lora(actor, trainer, maker=maker, retrain=retrain, lease_wait_s=lease_wait_s, report=report)
+            train_lora(actor, trainer, maker, retrain=retrain)
         )
 
 
-def validation_stage(
-    actor: ActorContext,
-    trainer: Trainer,
-    *,
-    maker: str,
-    identity: bool = True,
-    lease_wait_s: float = 0.0,
-    report: Report | None = None,
-) -> Likeness:
+def validation_stage(actor: ActorContext, trainer: Trainer, maker: Maker, *, identity: bool = True) -> Likeness:
     """Measure the likeness of the actor's latest trained LoRA; the manifest then shows it."""
     actor_id = actor.actor_id
     training = TrainingJournal(actor.storage, actor.layout).history().latest_success()
@@ -291,7 +275,7 @@ def validation_stage(
     with _manifest_refreshed(actor):
         return asyncio.run(
             validate_lora(
-                actor, trainer, training, maker=maker, identity=identity, lease_wait_s=lease_wait_s, report=report
+                actor, trainer, training, maker, identity=identity
             )
         )
 

@@ -31,15 +31,20 @@ log = logging.getLogger(__name__)
 Report = Callable[[str], None]
 
 
-def telling(report: Report | None) -> Report:
-    """Progress lines go to the package's log (the CLI's stderr) and to ``report`` (a Dagster run's log)."""
+@dataclass(frozen=True)
+class Maker:
+    """Who trains or validates: named for a second maker's ``ActorBusy``, waiting up to
+    ``lease_wait_s`` for the actor's lease, its progress lines also sent to ``report`` (a Dagster
+    run's log; they always go to the package's log, the CLI's stderr)."""
 
-    def say(line: str) -> None:
+    name: str
+    lease_wait_s: float = 0.0
+    report: Report | None = None
+
+    def say(self, line: str) -> None:
         log.info(line)
-        if report is not None:
-            report(line)
-
-    return say
+        if self.report is not None:
+            self.report(line)
 
 
 @dataclass(frozen=True)
@@ -62,19 +67,17 @@ def load_bundle(actor: ActorContext) -> BundleInfo:
 async def train_lora(
     actor: ActorContext,
     trainer: Trainer,
+    maker: Maker,
     *,
-    maker: str,
     retrain: bool = False,
-    lease_wait_s: float = 0.0,
-    report: Report | None = None,
 ) -> TrainedLora:
     """The actor's trained LoRA for its current bundle and ``trainer.settings``: reused if one was
-    trained (unless ``retrain``), else trained now. ``report`` receives each progress line.
+    trained (unless ``retrain``), else trained now.
     Raises ``InputError`` before paying for a refused bundle, token or destination,
     ``TrainingFailed`` (recorded, cost counted) for a training that ended without a model, and
     ``Interrupted`` on a stop request (a created training keeps running for the next run)."""
     settings = trainer.settings
-    say = telling(report)
+    say = maker.say
     storage, actor_id = actor.storage, actor.actor_id
     bundle = load_bundle(actor)
     images = len(bundle.report.images)
@@ -87,7 +90,7 @@ async def train_lora(
     trigger = bundle.report.trigger
     fingerprint = settings.fingerprint(bundle.sha256, trigger)
     journal = TrainingJournal(storage, actor.layout)
-    with hold_actor(storage, actor_id, maker, wait_s=lease_wait_s):
+    with hold_actor(storage, actor_id, maker.name, wait_s=maker.lease_wait_s):
         async with trainer.session() as session:
             follow = _Follower(session, journal, trainer, say, actor_id)
             under_way = journal.current(repair=True)

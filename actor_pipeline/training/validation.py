@@ -20,7 +20,7 @@ from actor_pipeline.outputs.grid import Tile, render_grid
 from actor_pipeline.quality import DEFAULT_THRESHOLDS, CheckName, Outcome, check_set
 from actor_pipeline.storage.lease import hold_actor
 from actor_pipeline.training.record import TrainingRecord
-from actor_pipeline.training.train import Report, load_bundle, telling
+from actor_pipeline.training.train import Maker, load_bundle
 from actor_pipeline.training.types import PaintFailed, Trainer
 
 log = logging.getLogger(__name__)
@@ -90,23 +90,21 @@ async def validate_lora(
     actor: ActorContext,
     trainer: Trainer,
     training: TrainingRecord,
+    maker: Maker,
     *,
-    maker: str,
     identity: bool = True,
-    lease_wait_s: float = 0.0,
-    report: Report | None = None,
 ) -> Likeness:
     """Make the validation images of ``training`` (those not made yet), measure them against the
     portrait, draw their contact sheet, and store the likeness."""
     assert training.training_id is not None and training.weights_url is not None
-    say = telling(report)
+    say = maker.say
     storage, actor_id, layout = actor.storage, actor.actor_id, actor.layout
     prompts = held_out_prompts(load_bundle(actor).report, trainer.settings.validation_images)
     earlier = load_likeness(actor)
     paid = earlier.predictions if earlier else 0
     images: list[ValidationImage] = []
     made: dict[str, bytes] = {}
-    with hold_actor(storage, actor_id, maker, wait_s=lease_wait_s):
+    with hold_actor(storage, actor_id, maker.name, wait_s=maker.lease_wait_s):
         async with trainer.session() as session:
             for index, prompt in enumerate(prompts):
                 key, seed = layout.validation_image(index), _SEED + index

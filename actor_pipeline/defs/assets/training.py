@@ -17,6 +17,7 @@ from actor_pipeline.errors import Interrupted, PipelineError
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.stages import train_stage, validation_stage
 from actor_pipeline.training import Likeness, TrainingRecord
+from actor_pipeline.training.train import Maker
 
 TRAINING_ID_TAG = "actor_pipeline/training_id"
 TRAINING_COST_TAG = "actor_pipeline/training_cost_usd"  # paid by this run: 0 when reused
@@ -57,14 +58,7 @@ def make_trained_lora(
     """Train (or reuse) the actor's LoRA, tagging the run with the training and reporting the
     manifest however it ends: ``trained_lora``'s metadata."""
     try:
-        trained = train_stage(
-            actor,
-            trainer.create_trainer(actor),
-            maker=f"Dagster run {context.run.run_id[:8]}",
-            retrain=config.retrain,
-            lease_wait_s=trainer.lease_wait_s,
-            report=context.log.info,
-        )
+        trained = train_stage(actor, trainer.create_trainer(actor), _maker(context, trainer), retrain=config.retrain)
     finally:
         _report_manifest(context, actor)
     record = trained.record
@@ -77,17 +71,16 @@ def make_lora_validation(context: dg.AssetExecutionContext, actor: ActorContext,
     manifest however it ends: ``lora_validation``'s metadata."""
     try:
         likeness = validation_stage(
-            actor,
-            trainer.create_trainer(actor),
-            maker=f"Dagster run {context.run.run_id[:8]}",
-            identity=trainer.identity_check,
-            lease_wait_s=trainer.lease_wait_s,
-            report=context.log.info,
+            actor, trainer.create_trainer(actor), _maker(context, trainer), identity=trainer.identity_check
         )
     finally:
         _report_manifest(context, actor)
     context.instance.add_run_tags(context.run.run_id, _likeness_tags(likeness))
     return likeness_metadata(actor, likeness)
+
+
+def _maker(context: dg.AssetExecutionContext, trainer: TrainerResource) -> Maker:
+    return Maker(f"Dagster run {context.run.run_id[:8]}", trainer.lease_wait_s, context.log.info)
 
 
 def train_and_validate(
