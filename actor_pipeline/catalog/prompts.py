@@ -45,6 +45,12 @@ class PlannedShot(BaseModel):
         last = self.wording(len(self.rewordings))
         return Wording(prompt=last.prompt, seed=derive_seed(str(last.seed), self.shot_id, number))
 
+    def possible_wordings(self, qc_attempts: int, reached: int = 0) -> list[Wording]:
+        """Every wording the shot may have been sent with, having reached wording ``reached``:
+        its own, its rewordings, and ``qc_attempts`` quality regenerations past the furthest (what
+        the provider's list is searched for when our records cannot say which)."""
+        return [self.wording(n) for n in range(max(reached, len(self.rewordings)) + qc_attempts + 1)]
+
 
 class PromptSet(BaseModel):
     """What the ``prompt_set`` asset stores: everything needed to make each image."""

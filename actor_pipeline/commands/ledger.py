@@ -81,7 +81,8 @@ def actor_ledger(actor_id: str, settings: PipelineSettings, reconcile: bool) -> 
         raise InputError("the ledger is compared with Replicate's list of predictions: set REPLICATE_API_TOKEN")
     actor = ActorContext.load(settings.storage.create_storage(), actor_id)
     storage, registration, prompt_set, journal = actor.storage, actor.registration, actor.prompt_set, actor.journal
-    owner = {(w.prompt, w.seed): shot for shot in prompt_set.shots for w in _wordings(shot, settings.generator.qc_attempts)}
+    qc_attempts = settings.generator.qc_attempts
+    owner = {(w.prompt, w.seed): shot for shot in prompt_set.shots for w in shot.possible_wordings(qc_attempts)}
     since = max(registration.known_since, datetime.now(UTC) - timedelta(hours=backend.settings.history_lookback_h))
     listed = asyncio.run(backend.listed(set(owner), since))
     by_shot: dict[str, list[Recalled]] = {}
@@ -97,10 +98,6 @@ def actor_ledger(actor_id: str, settings: PipelineSettings, reconcile: bool) -> 
         if storage.head(registration.layout.manifest) is not None:
             manifest_stage(actor, (backend.name, backend.model))
     return report
-
-
-def _wordings(shot: PlannedShot, qc_attempts: int) -> list[Any]:
-    return [shot.wording(n) for n in range(len(shot.rewordings) + qc_attempts + 1)]
 
 
 def _report(

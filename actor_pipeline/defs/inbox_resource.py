@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from actor_pipeline.defs.resources import s3_client
 from actor_pipeline.inbox import InboxSource, open_inbox
@@ -16,7 +17,7 @@ class InboxResource(dg.ConfigurableResource):
     """A local folder or ``s3://bucket/prefix`` holding ``{user_id}/{actor_id}.jpg`` portraits
     and optional ``{actor_id}.json`` sidecars."""
 
-    location: str = DEFAULT_INBOX
+    location: str = Field(DEFAULT_INBOX, description="the folder or s3://bucket/prefix watched (ACTOR_PIPELINE_INBOX)")
     settle_seconds: float = 10.0  # a bad file is reported once it has been unchanged this long
     max_per_tick: int = 20  # portraits registered per tick; more wait for the next one
 

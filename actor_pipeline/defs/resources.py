@@ -50,7 +50,9 @@ class _ReplicateAccess(dg.ConfigurableResource):
     """Which backend a resource uses and the token it uses it with: ``auto`` is Replicate when
     there is a token, otherwise the offline preview."""
 
-    backend: Literal["auto", "preview", "replicate"] = "auto"
+    backend: Literal["auto", "preview", "replicate"] = Field(
+        "auto", description="auto: Replicate when there is a token, else the offline preview ($0)"
+    )
     replicate_api_token: str | None = Field(
         None,
         description="the Replicate API token, as dg.EnvVar('REPLICATE_API_TOKEN'): Dagster then records and "
@@ -180,8 +182,10 @@ class StorageResource(dg.ConfigurableResource):
     (``AWS_USER_FILES_BUCKET``), else the local folder ``local_dir``. S3 settings and credentials
     are read from the environment at run time, never stored in Dagster config."""
 
-    backend: Literal["auto", "local", "s3"] = "auto"
-    local_dir: str = "output"
+    backend: Literal["auto", "local", "s3"] = Field(
+        "auto", description="auto: S3 when AWS_USER_FILES_BUCKET is set, else the local folder"
+    )
+    local_dir: str = Field("output", description="the local storage folder (ACTOR_PIPELINE_OUTPUT_DIR, --out)")
     state_dir: str | None = Field(
         None, description="local folder for the shot journal and paid images not yet stored (default: local_dir/.state)"
     )
@@ -240,7 +244,7 @@ def _presign_with_sigv4(signature_version: str, **_: object) -> str | None:
 class DebugResource(dg.ConfigurableResource):
     """With a directory, also writes the seed's debug files (images, payloads, grid) there."""
 
-    directory: str | None = None
+    directory: str | None = Field(None, description="also write the seed's debug files (images, payloads, grid) here")
 
     def writer(self) -> DebugWriter | None:
         return DebugWriter(self.directory) if self.directory else None

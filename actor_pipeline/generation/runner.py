@@ -407,10 +407,7 @@ class _ActorRun:
         journal does not know."""
         owner: dict[tuple[str, int], str] = {}
         for shot in todo:
-            # Every wording the shot may have used: a lost journal no longer says which.
-            last = max(self.wordings[shot.shot_id], len(shot.rewordings)) + self.limits.qc_attempts
-            for number in range(last + 1):
-                words = shot.wording(number)
+            for words in shot.possible_wordings(self.limits.qc_attempts, self.wordings[shot.shot_id]):
                 owner[(words.prompt, words.seed)] = shot.shot_id
         started = [r.attempt.started_at for r in self.previous.values() if r and r.attempt]
         since = min([self.batch.known_since, *started])

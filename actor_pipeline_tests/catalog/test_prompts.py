@@ -49,3 +49,12 @@ def test_prompt_set_records_prompts_and_seeds() -> None:
     assert len(prompt_set.shots) == 17 and prompt_set.variant == 2
     shot = prompt_set.shot("charcoal")
     assert shot.seed == derive_seed("alice", "charcoal", 2) and "woman" in shot.prompt
+
+
+def test_possible_wordings_cover_rewordings_and_regenerations_past_the_furthest_reached() -> None:
+    shot = build_prompt_set(load_catalog(), "alice", get_actor_descriptor("human", "female")).shots[0]
+    known = len(shot.rewordings)
+    assert shot.possible_wordings(2) == [shot.wording(n) for n in range(known + 3)]
+    # A shot that went further (regenerations past its rewordings) is searched past where it got.
+    assert shot.possible_wordings(2, reached=known + 4)[-1] == shot.wording(known + 6)
+    assert len({(w.prompt, w.seed) for w in shot.possible_wordings(2)}) == known + 3  # no two alike
