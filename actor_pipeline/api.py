@@ -65,15 +65,10 @@ class ActorTrainingDataGenerator:
         ``reused``, ``regenerations``, ``predictions_at_most``, ``cost_at_most_usd``...), as the
         CLI's ``generate --dry-run`` prints it."""
         from actor_pipeline.commands.generate import GenerationRequest, estimate, generate
+        from actor_pipeline.registry import NewActor
 
-        request = GenerationRequest(
-            actor_id=actor_id,
-            user_id=user_id,
-            actor_type=actor_type,
-            actor_sex=actor_sex,
-            portrait_source=portrait_url or None,
-            portrait_buffer=portrait_buffer,
-        )
+        new = NewActor(actor_id, portrait_url or "", user_id, actor_type, actor_sex)
+        request = GenerationRequest(new, portrait_buffer=portrait_buffer)
         if dry_run:
             return estimate(request, self._settings).as_dict()
         return generate(request, self._settings).as_dict()

@@ -416,8 +416,9 @@ def _digest(path: str) -> str:
 
 def _generate(args: argparse.Namespace, portrait: str, actor_id: str, **extra: Any) -> int:
     from actor_pipeline.commands.generate import GenerationRequest, estimate, generate
+    from actor_pipeline.registry import NewActor
 
-    request = GenerationRequest(actor_id=actor_id, portrait_source=portrait, force=args.force, **extra)
+    request = GenerationRequest(NewActor(actor_id, portrait, **extra), force=args.force)
     settings = _settings(args)
     if args.dry_run:
         planned = estimate(request, settings)

@@ -4,7 +4,7 @@
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, TypeVar
 
 import dagster as dg
@@ -34,19 +34,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One actor to generate, as the CLI and the Python API describe it."""
+    """One actor to generate, as the CLI and the Python API ask for it: the actor, in the one shape
+    every way in starts an actor with (its ``portrait`` the source: a path, an http(s) URL or an
+    s3:// URI; empty when only a buffer is given), a portrait buffer preferred over the source
+    when it decodes, and whether made shots are made again."""
 
-    actor_id: str
-    user_id: str = "default"
-    actor_type: str = "human"
-    actor_sex: str | None = None
-    portrait_source: str | None = None  # path, http(s) URL or s3:// URI
-    portrait_buffer: bytes | None = None  # preferred over the source when it is a valid image
+    actor: NewActor
+    portrait_buffer: bytes | None = None
     force: bool = False
-    reseed: bool = False
-
-    def new_actor(self, source: str) -> NewActor:
-        return NewActor(self.actor_id, source, self.user_id, self.actor_type, self.actor_sex, self.reseed)
 
 
 def generate(
@@ -62,7 +57,8 @@ def generate(
     storage = resources["storage"].create_storage()
     storage.check()  # a missing bucket or a bad key fails here, before anything is paid for
     settings.generator.create_backend(CATALOG)
-    with hold_actor(storage, request.actor_id, maker), spool_reported(storage, ActorLayout(request.user_id, request.actor_id)):
+    new = request.actor
+    with hold_actor(storage, new.actor_id, maker), spool_reported(storage, ActorLayout(new.user_id, new.actor_id)):
         actor = _with_portrait(request, resources["storage"], lambda new, data: start_actor(storage, new, data))
         return materialize_actor(
             actor,
@@ -76,17 +72,17 @@ def generate(
 def _with_portrait(request: GenerationRequest, storage: StorageResource, use: Callable[[NewActor, bytes], T]) -> T:
     """``use`` the buffer when it decodes, else the source (the seed's "fallback URL"
     behaviour): ``use`` decodes the portrait, once, and raises ``PortraitError`` writing nothing."""
+    new = request.actor
     if request.portrait_buffer is not None:
         try:
-            return use(request.new_actor("<portrait_buffer>"), request.portrait_buffer)
+            return use(replace(new, portrait="<portrait_buffer>"), request.portrait_buffer)
         except PortraitError:
-            if not request.portrait_source:
+            if not new.portrait:
                 raise
-            log.warning("%s: portrait_buffer is not a usable image; fetching %s instead", request.actor_id, redact_source(request.portrait_source))
-    if not request.portrait_source:
+            log.warning("%s: portrait_buffer is not a usable image; fetching %s instead", new.actor_id, redact_source(new.portrait))
+    if not new.portrait:
         raise InputError("no portrait given: pass a file path, an http(s) URL or an s3:// URI")
-    data = read_portrait_source(request.portrait_source, PortraitLimits.from_env(), storage.read_s3_portrait)
-    return use(request.new_actor(request.portrait_source), data)
+    return use(new, read_portrait_source(new.portrait, PortraitLimits.from_env(), storage.read_s3_portrait))
 
 
 @dataclass(frozen=True)
@@ -139,7 +135,7 @@ def estimate(request: GenerationRequest, settings: PipelineSettings) -> Estimate
     registration, normalized = _with_portrait(
         request, storage_resource, lambda new, data: plan_registration(storage, new, data)
     )
-    prompt_set = build_prompt_set(CATALOG, request.actor_id, registration.descriptor, registration.seed_variant)
+    prompt_set = build_prompt_set(CATALOG, registration.actor_id, registration.descriptor, registration.seed_variant)
     journal = ShotJournal(storage, registration.layout)
     portrait_sha = hashlib.sha256(normalized.jpeg).hexdigest()
     steps, candidates, spent = {"refused": 0, "reused": 0, "resumed": 0, "create": 0}, 0, 0
@@ -155,7 +151,7 @@ def estimate(request: GenerationRequest, settings: PipelineSettings) -> Estimate
             candidates += max(0, limits.qc_attempts - regenerations)
     budget_left = max(0, regen_budget(len(prompt_set.shots), limits.regen_budget_pct) - spent)
     return Estimate(
-        actor_id=request.actor_id,
+        actor_id=registration.actor_id,
         backend=backend.name,
         model=backend.model,
         price_per_image_usd=generator.price_per_image_usd(),
@@ -171,6 +167,7 @@ def estimate(request: GenerationRequest, settings: PipelineSettings) -> Estimate
 
 def _check_request(request: GenerationRequest) -> None:
     """Ids, type and sex, before a portrait is fetched (``InputError``)."""
-    validate_id(request.actor_id, "actor id")
-    validate_id(request.user_id, "user id")
-    get_actor_descriptor(request.actor_type, request.actor_sex)
+    new = request.actor
+    validate_id(new.actor_id, "actor id")
+    validate_id(new.user_id, "user id")
+    get_actor_descriptor(new.actor_type, new.actor_sex)

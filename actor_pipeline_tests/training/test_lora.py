@@ -14,6 +14,7 @@ from actor_pipeline.defs.assets import lora_validation, trained_lora, training_m
 from actor_pipeline.defs.assets.training import LIKENESS_PASSED_TAG, TRAINING_ID_TAG
 from actor_pipeline.defs.settings import PipelineSettings
 from actor_pipeline.outputs.manifest import Manifest
+from actor_pipeline.registry import NewActor
 from actor_pipeline.training.train import load_bundle
 from actor_pipeline.training.validation import HELD_OUT_SCENES, held_out_prompts
 
@@ -25,7 +26,7 @@ def made(tmp_path: Path, portrait_file: Path, instance: dg.DagsterInstance) -> P
     """A complete set on the preview backend; the settings it was made with."""
     preview = {"backend": "preview", "identity_check": False}
     settings = PipelineSettings.configure(generator=preview, storage={"local_dir": str(tmp_path / "out")})
-    generate(GenerationRequest(actor_id=ACTOR, portrait_source=str(portrait_file)), settings, instance)
+    generate(GenerationRequest(NewActor(ACTOR, str(portrait_file))), settings, instance)
     return settings
 
 

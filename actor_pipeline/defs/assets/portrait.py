@@ -31,6 +31,11 @@ class NewActorConfig(dg.Config):
     actor_sex: ActorSex | None = Field(None, description="humans only: unset means 'person'")  # type: ignore[valid-type]
     reseed: bool = Field(False, description="new seeds for every shot: new variants of the images")
 
+    def new_actor(self, actor_id: str) -> NewActor:
+        """The actor this form starts, in the shape every way in starts one with."""
+        sex = self.actor_sex.value if self.actor_sex else None
+        return NewActor(actor_id, self.portrait, self.user_id, self.actor_type.value, sex, self.reseed)
+
 
 def new_actor_config(new: NewActor) -> dict[str, Any]:
     """``NewActorConfig`` for ``new``, as run config (the inbox's runs; the UI's form fills the same)."""
@@ -57,8 +62,7 @@ def prepare_portrait(
     run, and its portrait's metadata. A bad portrait fails the run and takes away the partition
     it was started for."""
     if config.portrait:
-        sex = config.actor_sex.value if config.actor_sex else None
-        new = NewActor(actor_id, config.portrait, config.user_id, config.actor_type.value, sex, config.reseed)
+        new = config.new_actor(actor_id)
         try:
             data = read_portrait_source(config.portrait, PortraitLimits.from_env(), storage.read_s3_portrait)
             actor = start_actor(store, new, data)
