@@ -58,6 +58,9 @@ class _PreviewSession:
     async def find(self, input_images: str, since: datetime) -> TrainingState | None:
         return None  # nothing is ever created elsewhere
 
+    async def find_bundle(self, input_: Mapping[str, Any], bundle_sha256: str, since: datetime) -> TrainingState | None:
+        return None  # the stand-in keeps no account: nothing is paid to lose
+
     async def get(self, training_id: str) -> TrainingState:
         return _trained(training_id)
 

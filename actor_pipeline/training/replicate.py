@@ -22,7 +22,7 @@ from replicate.pagination import Page
 from replicate.training import Training
 
 from actor_pipeline.errors import ConfigurationError
-from actor_pipeline.generation.replicate.lookup import listed_since, parse_timestamp
+from actor_pipeline.generation.replicate.lookup import files_api_id, listed_since, parse_timestamp
 from actor_pipeline.generation.replicate.outage import Outage, refuse_credentials, through_outage, watched_client
 from actor_pipeline.generation.replicate.problems import describe
 from actor_pipeline.generation.replicate.retry import RetryWait, http_status, retrying
@@ -133,15 +133,28 @@ class _ReplicateSession:
         return _from_training(training)
 
     async def find(self, input_images: str, since: datetime) -> TrainingState | None:
-        async def read_page(cursor: str) -> Page[Training]:
-            return await through_outage(
-                lambda: self._client.trainings.async_list(cursor), self._outage, self._wait, self._settings.trainer
-            )
-
-        async for training in listed_since(since, read_page, "/v1/trainings"):
+        async for training in listed_since(since, self._read_page, "/v1/trainings"):
             if (training.input or {}).get("input_images") == input_images:
                 return _from_training(training)
         return None
+
+    async def find_bundle(self, input_: Mapping[str, Any], bundle_sha256: str, since: datetime) -> TrainingState | None:
+        async for training in listed_since(since, self._read_page, "/v1/trainings"):
+            sent = dict(training.input or {})
+            upload = sent.pop("input_images", None)
+            if training.status in ("failed", "canceled") or sent != dict(input_) or not isinstance(upload, str):
+                continue
+            if (file_id := files_api_id(upload)) is None:
+                continue
+            file = await retrying(lambda: self._client.files.async_get(file_id), self._replicate.create_attempts, self._wait)
+            if file.checksums.get("sha256") == bundle_sha256:
+                return _from_training(training)
+        return None
+
+    async def _read_page(self, cursor: str) -> Page[Training]:
+        return await through_outage(
+            lambda: self._client.trainings.async_list(cursor), self._outage, self._wait, self._settings.trainer
+        )
 
     async def get(self, training_id: str) -> TrainingState:
         body = await through_outage(

@@ -119,6 +119,13 @@ async def train_lora(
                 status=TrainingStatus.INTENT,
                 started_at=datetime.now(UTC),
             )
+            # A training our records lost (a lost state folder, another machine's run): Replicate's
+            # list says it was paid for. A retrain adopts only one still running.
+            listed = await session.find_bundle(record.config, bundle.sha256, actor.registration.known_since)
+            if listed is not None and (not retrain or listed.status not in TERMINAL):
+                record.input_images = listed.input_images
+                follow.adopted(record, listed, recovered=True)
+                return TrainedLora(follow.outcome(await follow.until_ended(record, await session.get(listed.id))), reused=False)
             journal.write(record)
             data = storage.get(bundle.key)
             record.input_images = await session.upload(data, f"actor_{actor_id}_lora.zip")
@@ -147,7 +154,7 @@ class _Follower:
             if found is None:
                 self._journal.drop()  # the intent never reached Replicate
                 return None
-            self._adopted(record, found, recovered=True)
+            self.adopted(record, found, recovered=True)
         assert record.training_id is not None
         self._report(f"{self._actor_id}: adopting training {record.training_id}, left running by an earlier run")
         return await self.until_ended(record, await self._session.get(record.training_id))
@@ -176,20 +183,20 @@ class _Follower:
                     f"Replicate did not answer the training's create ({describe(exc)}) and lists no training of this "
                     "upload: nothing was paid; rerun once Replicate answers"
                 ) from exc
-            self._adopted(record, found, recovered=True)
+            self.adopted(record, found, recovered=True)
             return found
-        self._adopted(record, state, recovered=False)
+        self.adopted(record, state, recovered=False)
         self._report(f"{self._actor_id}: training {state.id} created on {settings.trainer} -> {record.destination}")
         return state
 
-    def _adopted(self, record: TrainingRecord, state: TrainingState, *, recovered: bool) -> None:
+    def adopted(self, record: TrainingRecord, state: TrainingState, *, recovered: bool) -> None:
         record.training_id = state.id
         record.created_at = state.created_at or datetime.now(UTC)
         record.status = TrainingStatus.CREATED
         record.recovered = recovered
         self._journal.write(record)
         if recovered:
-            self._report(f"{self._actor_id}: found training {state.id} in Replicate's list: the create's answer was lost")
+            self._report(f"{self._actor_id}: adopting training {state.id}, found in Replicate's list: our record of its create was lost")
 
     async def until_ended(self, record: TrainingRecord, state: TrainingState) -> TrainingRecord:
         """Poll until the training ends (cancel it at its deadline), then record it."""

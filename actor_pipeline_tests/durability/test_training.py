@@ -1,10 +1,11 @@
 """Issue 22: the actor's LoRA through the real CLI and the emulator. One command trains and
-validates; whatever interrupts a training (kill -9, SIGTERM, a lost create answer, a second
-maker), one training is paid in all and the rerun finishes it; asking again pays nothing; a
+validates; whatever interrupts a training (kill -9, SIGTERM, a lost create answer, a lost state
+folder, a second maker), one training is paid in all and the rerun finishes it; asking again pays nothing; a
 failed training is recorded with its cost and the next ask trains again; a refused bundle or
 destination costs nothing and says so in one line."""
 
 import json
+import shutil
 import signal
 
 import pytest
@@ -96,6 +97,24 @@ def test_a_training_interrupted_while_running_is_adopted_by_the_rerun(trained: H
     rerun.assert_ended_cleanly(0)
     assert "adopting training" in rerun.stderr, rerun.describe()
     assert_one_training_paid_and_recorded(trained)
+
+
+def test_a_training_whose_state_folder_was_lost_is_adopted_from_the_trainings_list(trained: Harness) -> None:
+    """kill -9 while training, then the state folder gone (a replaced machine): the intent and the
+    training's id are lost, and Replicate's list, matched by the bundle's checksum and the config,
+    still says what was paid for."""
+    trained.emulator.behaviour.training_s = 6.0
+    first = train(trained)
+    trained.wait_until(lambda: training_running(trained), "a training in progress", watch=first)
+    first.kill_group(signal.SIGKILL)
+    assert first.wait(10).code == -signal.SIGKILL
+    shutil.rmtree(trained.state_dir)
+
+    rerun = train(trained).wait()
+    rerun.assert_ended_cleanly(0)
+    assert "found in Replicate's list" in rerun.stderr, rerun.describe()
+    assert_one_training_paid_and_recorded(trained)
+    assert [t["recovered"] for t in history(trained)] == [True]
 
 
 def test_a_lost_create_answer_is_found_in_the_trainings_list(trained: Harness) -> None:

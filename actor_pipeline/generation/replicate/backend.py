@@ -24,13 +24,11 @@ import base64
 import hashlib
 import itertools
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
-from urllib.parse import urlsplit
 
 import httpx
 import replicate
@@ -40,7 +38,7 @@ from replicate.pagination import Page
 from replicate.prediction import Prediction
 
 from actor_pipeline.errors import ConfigurationError, CredentialsRefused, PipelineError, StorageUnavailable
-from actor_pipeline.generation.replicate.lookup import find_created, listed_since, parse_timestamp
+from actor_pipeline.generation.replicate.lookup import files_api_id, find_created, listed_since, parse_timestamp
 from actor_pipeline.generation.replicate.outage import Outage, refuse_credentials, through_outage, watched_client
 from actor_pipeline.generation.replicate.pacing import CreatePacer
 from actor_pipeline.generation.replicate.problems import describe, is_content_flagged
@@ -69,7 +67,6 @@ _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 OUTPUT_LIFETIME = timedelta(hours=1)
 # An output this close to its deletion is not worth starting to download.
 _EXPIRY_MARGIN = timedelta(minutes=1)
-_FILES_PATH = re.compile(r"/v1/files/([^/]+)")
 
 
 class ReplicateBackend:
@@ -234,8 +231,7 @@ class _ActorShots:
     async def _digest(self, image: str) -> str | None:
         s = self._settings
         try:
-            if match := _FILES_PATH.fullmatch(urlsplit(image).path):
-                file_id = match.group(1)
+            if (file_id := files_api_id(image)) is not None:
                 file = await retrying(lambda: self._client.files.async_get(file_id), s.create_attempts, self._wait)
                 return file.checksums.get("sha256")
             data = await retrying(lambda: self._fetch(image), s.download_attempts, self._wait)

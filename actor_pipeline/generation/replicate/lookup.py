@@ -4,7 +4,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TypeVar
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import replicate
 from replicate.pagination import Page
@@ -58,6 +58,15 @@ async def listed_since(
         if not page.next:
             return
         cursor = page.next
+
+
+FILES_PATH = re.compile(r"/v1/files/([^/]+)")
+
+
+def files_api_id(url: str) -> str | None:
+    """The id of a Files API upload from its URL, or ``None`` for any other URL."""
+    match = FILES_PATH.fullmatch(urlsplit(url).path)
+    return match.group(1) if match else None
 
 
 def _matches(prediction: Prediction, model: str, input_: Mapping[str, object]) -> bool:
