@@ -7,7 +7,6 @@ trainings list, cancel) is safe to repeat and is waited out through an outage.
 """
 
 import asyncio
-import io
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -22,11 +21,12 @@ from replicate.pagination import Page
 from replicate.training import Training
 
 from actor_pipeline.errors import ConfigurationError
-from actor_pipeline.generation.replicate.lookup import files_api_id, listed_since, parse_timestamp
+from actor_pipeline.generation.replicate.lookup import listed_since, parse_timestamp, upload_sha256
 from actor_pipeline.generation.replicate.outage import Outage, refuse_credentials, through_outage, watched_client
 from actor_pipeline.generation.replicate.problems import describe
 from actor_pipeline.generation.replicate.retry import RetryWait, http_status, retrying
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
+from actor_pipeline.generation.replicate.transfer import upload_file
 from actor_pipeline.training.settings import TrainingSettings
 from actor_pipeline.training.types import TERMINAL, Painted, PaintFailed, TrainingState
 
@@ -116,12 +116,7 @@ class _ReplicateSession:
         log.info("created the private destination model %s", destination)
 
     async def upload(self, data: bytes, filename: str) -> str:
-        async def send() -> str:
-            async with asyncio.timeout(self._replicate.upload_timeout_s):
-                file = await self._client.files.async_create(io.BytesIO(data), filename=filename, content_type="application/zip")
-            return str(file.urls["get"])
-
-        url = await retrying(send, self._replicate.create_attempts, self._wait)
+        _, url = await upload_file(self._client, data, filename, "application/zip", self._replicate, self._wait)
         log.info("uploaded the LoRA bundle once (%d bytes) as %s", len(data), url)
         return url
 
@@ -144,10 +139,7 @@ class _ReplicateSession:
             upload = sent.pop("input_images", None)
             if training.status in ("failed", "canceled") or sent != dict(input_) or not isinstance(upload, str):
                 continue
-            if (file_id := files_api_id(upload)) is None:
-                continue
-            file = await retrying(lambda: self._client.files.async_get(file_id), self._replicate.create_attempts, self._wait)
-            if file.checksums.get("sha256") == bundle_sha256:
+            if await upload_sha256(self._client, upload, self._replicate.create_attempts, self._wait) == bundle_sha256:
                 return _from_training(training)
         return None
 

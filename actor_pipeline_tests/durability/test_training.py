@@ -117,6 +117,21 @@ def test_a_training_whose_state_folder_was_lost_is_adopted_from_the_trainings_li
     assert [t["recovered"] for t in history(trained)] == [True]
 
 
+def test_a_listed_training_whose_upload_is_gone_is_not_adopted_and_does_not_stop_the_next(trained: Harness) -> None:
+    """Our history lost and the earlier training's upload gone from the Files API (404): nothing
+    proves the listed training was of this bundle, so a new one is trained, without an error."""
+    train(trained, "--no-validate").wait().assert_ended_cleanly(0)
+    (trained.out / HISTORY).unlink()
+    for upload in trained.emulator.account.files():
+        trained.emulator.account.delete_file(str(upload["id"]))
+
+    again = train(trained, "--no-validate").wait()
+    again.assert_ended_cleanly(0)
+    counters = trained.emulator.account.counters()
+    assert counters.trainings_created == counters.trainings_billed == 2, counters
+    assert [t["recovered"] for t in history(trained)] == [False]
+
+
 def test_a_lost_create_answer_is_found_in_the_trainings_list(trained: Harness) -> None:
     trained.emulator.account.inject("train", Fault(None, after_create=True))  # created, then the connection drops
     done = train(trained).wait()

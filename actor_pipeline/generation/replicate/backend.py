@@ -38,7 +38,13 @@ from replicate.pagination import Page
 from replicate.prediction import Prediction
 
 from actor_pipeline.errors import ConfigurationError, CredentialsRefused, PipelineError, StorageUnavailable
-from actor_pipeline.generation.replicate.lookup import files_api_id, find_created, listed_since, parse_timestamp
+from actor_pipeline.generation.replicate.lookup import (
+    find_created,
+    is_upload,
+    listed_since,
+    parse_timestamp,
+    upload_sha256,
+)
 from actor_pipeline.generation.replicate.outage import Outage, refuse_credentials, through_outage, watched_client
 from actor_pipeline.generation.replicate.pacing import CreatePacer
 from actor_pipeline.generation.replicate.problems import describe, is_content_flagged
@@ -231,9 +237,8 @@ class _ActorShots:
     async def _digest(self, image: str) -> str | None:
         s = self._settings
         try:
-            if (file_id := files_api_id(image)) is not None:
-                file = await retrying(lambda: self._client.files.async_get(file_id), s.create_attempts, self._wait)
-                return file.checksums.get("sha256")
+            if is_upload(image):
+                return await upload_sha256(self._client, image, s.create_attempts, self._wait)
             data = await retrying(lambda: self._fetch(image), s.download_attempts, self._wait)
         except Exception as exc:  # gone or unreadable: not proven to be this portrait
             log.info("could not compare an earlier input image with the portrait: %s", describe(exc))

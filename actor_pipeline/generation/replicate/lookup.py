@@ -11,6 +11,8 @@ from replicate.pagination import Page
 from replicate.prediction import Prediction
 from replicate.training import Training
 
+from actor_pipeline.generation.replicate.retry import RetryWait, http_status, retrying
+
 Listed = TypeVar("Listed", Prediction, Training)
 
 _TIMESTAMP = re.compile(r"(.+?)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?")
@@ -60,13 +62,28 @@ async def listed_since(
         cursor = page.next
 
 
-FILES_PATH = re.compile(r"/v1/files/([^/]+)")
+_FILES_PATH = re.compile(r"/v1/files/([^/]+)")
 
 
-def files_api_id(url: str) -> str | None:
-    """The id of a Files API upload from its URL, or ``None`` for any other URL."""
-    match = FILES_PATH.fullmatch(urlsplit(url).path)
-    return match.group(1) if match else None
+def is_upload(url: str) -> bool:
+    """Whether ``url`` is a Files API upload's."""
+    return _FILES_PATH.fullmatch(urlsplit(url).path) is not None
+
+
+async def upload_sha256(client: replicate.Client, url: str, attempts: int, wait: RetryWait) -> str | None:
+    """The checksum the Files API keeps of the upload at ``url``; ``None`` for a URL that is not an
+    upload's, or one the Files API no longer has (404, 410): not proven to be anything of ours.
+    Other failures raise."""
+    if (match := _FILES_PATH.fullmatch(urlsplit(url).path)) is None:
+        return None
+    file_id = match.group(1)
+    try:
+        file = await retrying(lambda: client.files.async_get(file_id), attempts, wait)
+    except Exception as exc:
+        if http_status(exc) in (404, 410):
+            return None
+        raise
+    return file.checksums.get("sha256")
 
 
 def _matches(prediction: Prediction, model: str, input_: Mapping[str, object]) -> bool:

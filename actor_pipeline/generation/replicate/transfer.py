@@ -29,6 +29,20 @@ class Portrait:
     file_id: str | None = None  # the Files API upload, deleted when the actor is done
 
 
+async def upload_file(
+    client: replicate.Client, data: bytes, filename: str, content_type: str, settings: ReplicateSettings, wait: RetryWait
+) -> tuple[str, str]:
+    """Upload ``data`` through the Files API: its id and URL. Repeating an upload is harmless
+    (unpaid, and it expires in a day) but the client never retries a POST, so this does."""
+
+    async def upload() -> tuple[str, str]:
+        async with asyncio.timeout(settings.upload_timeout_s):  # not wait_for: see _settle in backend.py
+            file = await client.files.async_create(io.BytesIO(data), filename=filename, content_type=content_type)
+        return file.id, file.urls["get"]
+
+    return await retrying(upload, settings.create_attempts, wait)
+
+
 async def send_portrait(
     client: replicate.Client, jpeg: bytes, settings: ReplicateSettings, wait: RetryWait
 ) -> Portrait:
@@ -39,15 +53,8 @@ async def send_portrait(
         encoded = base64.b64encode(jpeg).decode("ascii")
         return Portrait(f"data:image/jpeg;base64,{encoded}", f"<data URI, {len(jpeg)} bytes>", sha256)
 
-    async def upload() -> tuple[str, str]:
-        async with asyncio.timeout(settings.upload_timeout_s):  # not wait_for: see _settle in backend.py
-            file = await client.files.async_create(io.BytesIO(jpeg), filename="portrait.jpg", content_type="image/jpeg")
-        return file.id, file.urls["get"]
-
     try:
-        # Repeating an upload is harmless (unpaid, and it expires in a day) but the client never
-        # retries a POST, so this does.
-        file_id, url = await retrying(upload, settings.create_attempts, wait)
+        file_id, url = await upload_file(client, jpeg, "portrait.jpg", "image/jpeg", settings, wait)
     except (ReplicateError, httpx.HTTPError, TimeoutError) as exc:
         refuse_credentials(exc, settings.model)
         raise RuntimeError(
