@@ -261,9 +261,7 @@ def train_stage(actor: ActorContext, trainer: Trainer, maker: Maker, *, retrain:
     """Train (or reuse) the actor's LoRA; the manifest then records it, even a failed one with
     its cost."""
     with _manifest_refreshed(actor):
-        return asyncio.run(
-            train_lora(actor, trainer, maker, retrain=retrain)
-        )
+        return asyncio.run(train_lora(actor, trainer, maker, retrain=retrain))
 
 
 def validation_stage(actor: ActorContext, trainer: Trainer, maker: Maker, *, identity: bool = True) -> Likeness:
@@ -273,11 +271,7 @@ def validation_stage(actor: ActorContext, trainer: Trainer, maker: Maker, *, ide
     if training is None:
         raise NotMadeYet(f"actor {actor_id!r} has no trained LoRA yet: `actor-pipeline train --actor-id {actor_id}`")
     with _manifest_refreshed(actor):
-        return asyncio.run(
-            validate_lora(
-                actor, trainer, training, maker, identity=identity
-            )
-        )
+        return asyncio.run(validate_lora(actor, trainer, training, maker, identity=identity))
 
 
 @contextmanager
