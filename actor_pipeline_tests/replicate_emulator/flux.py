@@ -6,7 +6,7 @@ import hashlib
 import io
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from PIL import Image, ImageDraw
 
@@ -31,21 +31,17 @@ def validate_input(input_: object, find_file: FileLookup, max_inline_bytes: int)
     are refused.
     """
     if not isinstance(input_, Mapping):
-        return [_invalid("required", "input", "input is required")]
-    problems = [
-        _invalid("additional_property", f"input.{key}", f"Additional property {key} is not allowed")
-        for key in input_
-        if key not in _CHECKS
-    ]
+        return missing_input()
+    problems = additional_properties(input_, _CHECKS)
     if "prompt" not in input_:
-        problems.append(_invalid("required", "input", "prompt is required"))
+        problems.append(invalid_field("required", "input", "prompt is required"))
     for key, check in _CHECKS.items():
         if key in input_ and (message := check(input_[key], find_file, max_inline_bytes)):
-            problems.append(_invalid("invalid", f"input.{key}", message))
+            problems.append(invalid_field("invalid", f"input.{key}", message))
     tolerance = input_.get("safety_tolerance")
     if input_.get("input_image") and isinstance(tolerance, int) and tolerance > 2:
         problems.append(
-            _invalid(
+            invalid_field(
                 "maximum",
                 "input.safety_tolerance",
                 "safety_tolerance must be less than or equal to 2 when input_image is provided",
@@ -132,8 +128,23 @@ def image_size(data: bytes) -> tuple[int, int] | None:
         return None
 
 
-def _invalid(kind: str, field: str, description: str) -> dict[str, str]:
+def invalid_field(kind: str, field: str, description: str) -> dict[str, str]:
+    """One of the ``invalid_fields`` of a 422, as Replicate words them."""
     return {"type": kind, "field": field, "description": description}
+
+
+def missing_input() -> list[dict[str, str]]:
+    """The ``invalid_fields`` of a request whose input is not an object."""
+    return [invalid_field("required", "input", "input is required")]
+
+
+def additional_properties(input_: Mapping[str, object], allowed: Collection[str]) -> list[dict[str, str]]:
+    """Each property of ``input_`` that the model's schema (its fields ``allowed``) does not have."""
+    return [
+        invalid_field("additional_property", f"input.{key}", f"Additional property {key} is not allowed")
+        for key in input_
+        if key not in allowed
+    ]
 
 
 def _check_prompt(value: object, *_: object) -> str | None:

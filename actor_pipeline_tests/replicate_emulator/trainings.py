@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 
 from PIL import Image, ImageDraw
 
+from actor_pipeline_tests.replicate_emulator.flux import FileLookup, additional_properties, invalid_field, missing_input
+
 TRAINER = "ostris/flux-dev-lora-trainer"
 # The version the pipeline pins (``TrainingSettings.trainer_version``): any other is refused, as
 # Replicate refuses a version that does not exist.
@@ -27,7 +29,6 @@ TRAINING_ERROR = "Training failed: CUDA out of memory (emulated failure)"
 MIN_IMAGES = 10  # the trainer's recommended minimum; fewer is accepted (Replicate does not refuse it)
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
-FileLookup = Callable[[str], tuple[str, bytes] | None]
 
 
 @dataclass
@@ -112,43 +113,35 @@ class Training:
 def validate_training_input(input_: object, find_file: FileLookup) -> list[dict[str, str]]:
     """The ``invalid_fields`` the trainer's schema reports for ``input_`` (empty if valid)."""
     if not isinstance(input_, Mapping):
-        return [_invalid("required", "input", "input is required")]
-    problems = [
-        _invalid("additional_property", f"input.{key}", f"Additional property {key} is not allowed")
-        for key in input_
-        if key not in _TRAINER_INPUTS
-    ]
+        return missing_input()
+    problems = additional_properties(input_, _TRAINER_INPUTS)
     images = input_.get("input_images")
     if not isinstance(images, str):
-        problems.append(_invalid("required", "input", "input_images is required"))
+        problems.append(invalid_field("required", "input", "input_images is required"))
     elif (found := find_file(images)) is None and not images.startswith("https://"):
-        problems.append(_invalid("invalid", "input.input_images", "input_images must be a URL of a zip file"))
+        problems.append(invalid_field("invalid", "input.input_images", "input_images must be a URL of a zip file"))
     elif found is not None and not zipfile.is_zipfile(io.BytesIO(found[1])):
-        problems.append(_invalid("invalid", "input.input_images", "input_images is not a zip file"))
+        problems.append(invalid_field("invalid", "input.input_images", "input_images is not a zip file"))
     for key, (kind, low, high) in _TRAINER_INPUTS.items():
         value = input_.get(key)
         if value is None or kind is str:
             continue
         if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool):
-            problems.append(_invalid("invalid", f"input.{key}", f"{key} must be a {kind.__name__}"))
+            problems.append(invalid_field("invalid", f"input.{key}", f"{key} must be a {kind.__name__}"))
         elif low is not None and high is not None and not low <= value <= high:  # type: ignore[operator]
-            problems.append(_invalid("invalid", f"input.{key}", f"{key} must be from {low} to {high}"))
+            problems.append(invalid_field("invalid", f"input.{key}", f"{key} must be from {low} to {high}"))
     return problems
 
 
 def validate_lora_input(input_: object) -> list[dict[str, str]]:
     """The ``invalid_fields`` of ``flux-dev-lora`` (a subset of its schema; the pipeline's inputs)."""
     if not isinstance(input_, Mapping):
-        return [_invalid("required", "input", "input is required")]
-    problems = [
-        _invalid("additional_property", f"input.{key}", f"Additional property {key} is not allowed")
-        for key in input_
-        if key not in _LORA_INPUTS
-    ]
+        return missing_input()
+    problems = additional_properties(input_, _LORA_INPUTS)
     if not isinstance(input_.get("prompt"), str) or not str(input_["prompt"]).strip():
-        problems.append(_invalid("required", "input", "prompt is required"))
+        problems.append(invalid_field("required", "input", "prompt is required"))
     if input_.get("output_format", "webp") not in ("webp", "jpg", "png"):
-        problems.append(_invalid("enum", "input.output_format", 'output_format must be one of "webp", "jpg", "png"'))
+        problems.append(invalid_field("enum", "input.output_format", 'output_format must be one of "webp", "jpg", "png"'))
     return problems
 
 
@@ -177,10 +170,6 @@ def render_with_lora(trained_on: list[bytes], prompt: str, seed: object, output_
     buffer = io.BytesIO()
     canvas.save(buffer, "PNG" if output_format == "png" else "JPEG", **({} if output_format == "png" else {"quality": 90}))
     return buffer.getvalue()
-
-
-def _invalid(kind: str, field: str, description: str) -> dict[str, str]:
-    return {"type": kind, "field": field, "description": description}
 
 
 # name -> (type, minimum, maximum), from the trainer's train.py.
