@@ -53,10 +53,14 @@ class ActorContext:
             self._prompt_set = PromptSet.model_validate_json(raw)
         return self._prompt_set
 
+    def word_prompts(self, catalog: Catalog) -> PromptSet:
+        """Every shot of ``catalog`` worded for this actor, storing nothing."""
+        registration = self.registration
+        return build_prompt_set(catalog, self.actor_id, registration.descriptor, registration.seed_variant)
+
     def plan_prompts(self, catalog: Catalog) -> PromptSet:
         """Word every shot of ``catalog`` for this actor, store the prompt set and keep it."""
-        registration = self.registration
-        prompts = build_prompt_set(catalog, self.actor_id, registration.descriptor, registration.seed_variant)
+        prompts = self.word_prompts(catalog)
         self.storage.put(self.layout.prompt_set, prompts.model_dump_json(indent=2).encode(), "application/json")
         self._prompt_set = prompts
         return prompts

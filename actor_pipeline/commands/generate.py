@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import dagster as dg
 
+from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.catalog.descriptors import get_actor_descriptor
-from actor_pipeline.catalog.prompts import build_prompt_set
 from actor_pipeline.commands.instance import open_instance
 from actor_pipeline.commands.materialize import ActorResult, materialize_actor, spool_reported
 from actor_pipeline.defs.partitions import CATALOG
@@ -18,7 +18,6 @@ from actor_pipeline.defs.resources import StorageResource
 from actor_pipeline.defs.settings import PipelineSettings
 from actor_pipeline.errors import InputError, PortraitError
 from actor_pipeline.generation.budget import Spending, regen_budget
-from actor_pipeline.generation.journal import ShotJournal
 from actor_pipeline.generation.runner import first_step
 from actor_pipeline.identifiers import validate_id
 from actor_pipeline.portrait.fetch import read_portrait_source, redact_source
@@ -135,8 +134,8 @@ def estimate(request: GenerationRequest, settings: PipelineSettings) -> Estimate
     registration, normalized = _with_portrait(
         request, storage_resource, lambda new, data: plan_registration(storage, new, data)
     )
-    prompt_set = build_prompt_set(CATALOG, registration.actor_id, registration.descriptor, registration.seed_variant)
-    journal = ShotJournal(storage, registration.layout)
+    planned = ActorContext(storage, registration)  # as it would be: nothing is written
+    prompt_set, journal = planned.word_prompts(CATALOG), planned.journal
     portrait_sha = hashlib.sha256(normalized.jpeg).hexdigest()
     steps, candidates, spent = {"refused": 0, "reused": 0, "resumed": 0, "create": 0}, 0, 0
     limits = generator.limits()
