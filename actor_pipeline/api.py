@@ -67,7 +67,9 @@ class ActorTrainingDataGenerator:
         from actor_pipeline.commands.generate import GenerationRequest, estimate, generate
         from actor_pipeline.registry import NewActor
 
-        new = NewActor(actor_id, portrait_url or "", user_id, actor_type, actor_sex)
+        new = NewActor(
+            actor_id=actor_id, portrait=portrait_url or "", user_id=user_id, actor_type=actor_type, actor_sex=actor_sex
+        )
         request = GenerationRequest(new, portrait_buffer=portrait_buffer)
         if dry_run:
             return estimate(request, self._settings).as_dict()

@@ -24,7 +24,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from actor_pipeline.catalog.descriptors import ACTOR_SEXES, ACTOR_TYPES
 from actor_pipeline.catalog.model import CATALOG_ENV_VAR, DEFAULT_CATALOG_PATH
 from actor_pipeline.errors import (
     ActorBusy,
@@ -38,11 +37,16 @@ from actor_pipeline.errors import (
 )
 from actor_pipeline.generation import stopping
 from actor_pipeline.generation.types import ProviderDown
+from actor_pipeline.registry import ActorKind, NewActor
 
 if TYPE_CHECKING:
     from actor_pipeline.defs.settings import PipelineSettings
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_BAD_STATE, EXIT_BUSY = 0, 1, 2, 3, 75
+
+
+# The flags `generate` takes for the actor, besides its id and portrait.
+_ACTOR_FLAGS = ("user_id", "actor_type", "actor_sex", "reseed")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -112,6 +116,16 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--lora-owner", metavar="OWNER",
                          help="the destination model's owner (default: the API token's account)")
 
+    def actor_options(sub: argparse.ArgumentParser, *names: str) -> None:
+        """Flags for ``NewActor``'s fields ``names``, with its defaults and descriptions."""
+        for name in names:
+            field, flag = NewActor.model_fields[name], "--" + name.replace("_", "-")
+            if field.annotation is bool:
+                sub.add_argument(flag, action="store_true", help=field.description)
+            else:
+                shown = f" (default: {field.default})" if field.default is not None else ""
+                sub.add_argument(flag, default=field.default, help=f"{field.description}{shown}")
+
     def read_options(sub: argparse.ArgumentParser, instead_of: str) -> None:
         """The options of a command that reads one actor's records."""
         sub.add_argument("--actor-id", required=True)
@@ -123,11 +137,8 @@ def _parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="generate the training set for one portrait",
                                    description="Generate the training set for one portrait and print the result as JSON.")
     generate.add_argument("portrait", metavar="PORTRAIT", help="a file path, an http(s) URL or an s3:// URI")
-    generate.add_argument("--actor-id", required=True, help="1-64 characters from A-Z a-z 0-9 _ -")
-    generate.add_argument("--user-id", default="default", help="owner of the actor; first folder of the storage keys (default: default)")
-    generate.add_argument("--actor-type", default="human", help=f"one of {', '.join(ACTOR_TYPES)} (default: human)")
-    generate.add_argument("--actor-sex", help=f"for humans: {' or '.join(ACTOR_SEXES)}; unset means 'person'")
-    generate.add_argument("--reseed", action="store_true", help="new seeds for every shot: new variants of the images")
+    generate.add_argument("--actor-id", required=True, help=NewActor.model_fields["actor_id"].description)
+    actor_options(generate, *_ACTOR_FLAGS)
     run_options(generate)
     spending_options(generate)
     training_options(generate)
@@ -197,8 +208,7 @@ def _parser() -> argparse.ArgumentParser:
 
     prompts = commands.add_parser("prompts", help="print the prompt set for an actor type",
                                   description="Print the catalog's prompts for an actor type and sex.")
-    prompts.add_argument("--actor-type", default="human", help=f"one of {', '.join(ACTOR_TYPES)} (default: human)")
-    prompts.add_argument("--actor-sex", help=f"for humans: {' or '.join(ACTOR_SEXES)}")
+    actor_options(prompts, *ActorKind.model_fields)
     prompts.add_argument("--catalog", metavar="FILE")
     prompts.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
@@ -416,9 +426,7 @@ def _digest(path: str) -> str:
 
 def _generate(args: argparse.Namespace, portrait: str, actor_id: str, **extra: Any) -> int:
     from actor_pipeline.commands.generate import GenerationRequest, estimate, generate
-    from actor_pipeline.registry import NewActor
-
-    request = GenerationRequest(NewActor(actor_id, portrait, **extra), force=args.force)
+    request = GenerationRequest(NewActor(actor_id=actor_id, portrait=portrait, **extra), force=args.force)
     settings = _settings(args)
     if args.dry_run:
         planned = estimate(request, settings)
@@ -451,15 +459,7 @@ def _say_incomplete(actor_id: str, failed: list[dict[str, Any]], target: int) ->
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    return _generate(
-        args,
-        args.portrait,
-        args.actor_id,
-        user_id=args.user_id,
-        actor_type=args.actor_type,
-        actor_sex=args.actor_sex,
-        reseed=args.reseed,
-    )
+    return _generate(args, args.portrait, args.actor_id, **{name: getattr(args, name) for name in _ACTOR_FLAGS})
 
 
 def _train(args: argparse.Namespace, actor_id: str, settings: "PipelineSettings") -> dict[str, Any]:

@@ -6,12 +6,18 @@ first stages the source portrait bytes; only a portrait that normalizes cleanly 
 bad file never replaces what an earlier registration made.
 """
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from actor_pipeline.catalog.descriptors import get_actor_descriptor, normalize_actor_sex, normalize_actor_type
+from actor_pipeline.catalog.descriptors import (
+    ACTOR_SEXES,
+    ACTOR_TYPES,
+    get_actor_descriptor,
+    normalize_actor_sex,
+    normalize_actor_type,
+)
 from actor_pipeline.errors import InputError, StateError
 from actor_pipeline.identifiers import validate_id
 from actor_pipeline.portrait.fetch import redact_source
@@ -21,26 +27,64 @@ from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.layout import ActorLayout, registration_key
 
 
-@dataclass(frozen=True)
-class NewActor:
-    """What starts an actor's set, however it is started: the UI's form, the inbox, the CLI or
-    the Python API."""
+class ActorKind(BaseModel):
+    """What an actor is: the fields an inbox sidecar, the Launchpad's form, the CLI's flags and the
+    API name alike, each normalized (``human``, ``Female `` -> ``female``)."""
 
-    actor_id: str
-    portrait: str  # where the portrait came from: a path, an http(s) URL or an s3:// URI
-    user_id: str = "default"
-    actor_type: str = "human"
-    actor_sex: str | None = None
-    reseed: bool = False
-
-
-class Registration(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    actor_id: str
-    user_id: str
-    actor_type: str
-    actor_sex: str | None
+    actor_type: str = Field("human", description=f"what the actor is: one of {', '.join(ACTOR_TYPES)}")
+    actor_sex: str | None = Field(None, description=f"humans only: {' or '.join(ACTOR_SEXES)}; unset means 'person'")
+
+    _check_type = field_validator("actor_type")(normalize_actor_type)
+    _check_sex = field_validator("actor_sex")(normalize_actor_sex)
+
+    @property
+    def descriptor(self) -> str:
+        return get_actor_descriptor(self.actor_type, self.actor_sex)
+
+    def kind(self) -> dict[str, Any]:
+        """These fields alone, to make another shape of the same actor from."""
+        return self.model_dump(include=set(ActorKind.model_fields))
+
+
+class ActorFields(ActorKind):
+    """An actor's identity and kind: the fields its registration and its manifest share."""
+
+    actor_id: str = Field(description="1-64 characters from A-Z a-z 0-9 _ -")
+    user_id: str = Field("default", description="the owner: the first folder of the set's storage keys")
+
+    _check_actor_id = field_validator("actor_id", mode="before")(lambda v: validate_id(v, "actor id"))
+    _check_user_id = field_validator("user_id", mode="before")(lambda v: validate_id(v, "user id"))
+
+    @property
+    def layout(self) -> ActorLayout:
+        return ActorLayout(self.user_id, self.actor_id)
+
+    def actor_fields(self) -> dict[str, Any]:
+        """These fields alone (``kind``'s and the ids)."""
+        return self.model_dump(include=set(ActorFields.model_fields))
+
+
+class NewActor(ActorFields):
+    """What starts an actor's set, however it is started: the UI's form, the inbox, the CLI or
+    the Python API. Validated once, here: a bad field raises its own ``InputError``."""
+
+    portrait: str = Field("", description="the portrait: a file path on the machine that makes the set, an http(s) URL or an s3:// URI")
+    reseed: bool = Field(False, description="new seeds for every shot: new variants of the images")
+
+    def __init__(self, **fields: Any) -> None:
+        try:
+            super().__init__(**fields)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            if isinstance(cause := first.get("ctx", {}).get("error"), InputError):
+                raise cause from None
+            where = ".".join(map(str, first["loc"]))
+            raise InputError(f"{where}: {first['msg']}") from None
+
+
+class Registration(ActorFields):
     portrait_source: str = Field(description="where the portrait came from, secrets redacted")
     seed_variant: int = 0
     registered_at: datetime  # the last registration (every generate registers again)
@@ -50,14 +94,6 @@ class Registration(BaseModel):
     def known_since(self) -> datetime:
         """No prediction for the actor can be older than its first registration."""
         return self.first_registered_at or self.registered_at
-
-    @property
-    def layout(self) -> ActorLayout:
-        return ActorLayout(self.user_id, self.actor_id)
-
-    @property
-    def descriptor(self) -> str:
-        return get_actor_descriptor(self.actor_type, self.actor_sex)
 
 
 def load_registration(storage: Storage, actor_id: str) -> Registration:
@@ -79,26 +115,15 @@ def load_registration(storage: Storage, actor_id: str) -> Registration:
         ) from None
 
 
-def register_actor(
-    storage: Storage,
-    *,
-    actor_id: str,
-    user_id: str,
-    actor_type: str,
-    actor_sex: str | None,
-    portrait_source: str,
-    portrait_bytes: bytes,
-    reseed: bool = False,
-) -> tuple[Registration, NormalizedPortrait]:
-    """Validate everything, then stage the portrait and write the registration.
+def register_actor(storage: Storage, new: NewActor, portrait_bytes: bytes) -> tuple[Registration, NormalizedPortrait]:
+    """Validate the portrait and the owner, then stage the portrait and write the registration.
 
-    Raises ``InputError`` (nothing written) for a bad id, type, sex or portrait, or when the actor
-    already belongs to another user.
+    Raises ``InputError`` (nothing written) for a bad portrait, or when the actor already belongs
+    to another user.
     """
-    new = NewActor(actor_id, portrait_source, user_id, actor_type, actor_sex, reseed)
     registration, normalized = plan_registration(storage, new, portrait_bytes)
     storage.put(registration.layout.source_portrait, portrait_bytes, "application/octet-stream")
-    storage.put(registration_key(actor_id), registration.model_dump_json(indent=2).encode(), "application/json")
+    storage.put(registration_key(new.actor_id), registration.model_dump_json(indent=2).encode(), "application/json")
     return registration, normalized
 
 
@@ -106,12 +131,8 @@ def plan_registration(
     storage: Storage, new: NewActor, portrait_bytes: bytes
 ) -> tuple[Registration, NormalizedPortrait]:
     """The registration ``register_actor`` would write for ``new``, and its portrait normalized,
-    validated as it validates them (``InputError``), writing nothing."""
+    checked as it checks them (``InputError``), writing nothing."""
     actor_id, user_id, reseed = new.actor_id, new.user_id, new.reseed
-    validate_id(actor_id, "actor id")
-    validate_id(user_id, "user id")
-    kind = normalize_actor_type(new.actor_type)
-    sex = normalize_actor_sex(new.actor_sex)
     normalized = normalize_portrait(portrait_bytes, PortraitLimits.from_env())
     previous = _existing(storage, actor_id)
     if previous and previous.user_id != user_id:
@@ -121,10 +142,7 @@ def plan_registration(
     variant = (previous.seed_variant if previous else 0) + (1 if reseed and previous else 0)
     now = datetime.now(UTC)
     registration = Registration(
-        actor_id=actor_id,
-        user_id=user_id,
-        actor_type=kind,
-        actor_sex=sex,
+        **new.actor_fields(),
         portrait_source=redact_source(new.portrait),
         seed_variant=variant,
         registered_at=now,

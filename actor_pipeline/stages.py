@@ -83,16 +83,7 @@ def start_actor(storage: Storage, new: NewActor, portrait_bytes: bytes) -> Actor
     """Register the actor and store the JPEG every shot is made from, decoding and normalizing
     the portrait once; the run goes on with the context returned. Raises ``InputError`` (nothing
     written) for bad input."""
-    registration, normalized = register_actor(
-        storage,
-        actor_id=new.actor_id,
-        user_id=new.user_id,
-        actor_type=new.actor_type,
-        actor_sex=new.actor_sex,
-        portrait_source=new.portrait,
-        portrait_bytes=portrait_bytes,
-        reseed=new.reseed,
-    )
+    registration, normalized = register_actor(storage, new, portrait_bytes)
     source = hashlib.sha256(portrait_bytes).hexdigest()
     storage.put(registration.layout.portrait, normalized.jpeg, "image/jpeg", {SOURCE_META: source})
     return ActorContext(storage, registration)

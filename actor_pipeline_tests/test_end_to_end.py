@@ -14,7 +14,7 @@ from actor_pipeline.commands.materialize import ActorResult, materialize_actor
 from actor_pipeline.defs.assets import ALL_ASSETS, training_image
 from actor_pipeline.defs.partitions import CATALOG, image_key, image_partitions
 from actor_pipeline.defs.settings import PipelineSettings
-from actor_pipeline.registry import register_actor
+from actor_pipeline.registry import NewActor, register_actor
 from actor_pipeline.storage.folder import FolderStorage
 from actor_pipeline_tests.support.backends import FlakyBackend, generator_for
 
@@ -35,15 +35,7 @@ def run_actor(
     if backend:
         resources["generator"] = generator_for(backend, identity_check=identity_check)
     storage = resources["storage"].create_storage()
-    registration, _ = register_actor(
-        storage,
-        actor_id="alice",
-        user_id="u1",
-        actor_type="human",
-        actor_sex="female",
-        portrait_source="portrait.jpg",
-        portrait_bytes=portrait,
-    )
+    registration, _ = register_actor(storage, NewActor(actor_id="alice", portrait="portrait.jpg", user_id="u1", actor_sex="female"), portrait)
     actor = ActorContext(storage, registration)
     result = materialize_actor(actor, instance=instance, resources=resources, force=force)
     return result, storage, resources

@@ -9,7 +9,7 @@ from actor_pipeline.catalog.prompts import build_prompt_set
 from actor_pipeline.errors import InputError
 from actor_pipeline.generation.journal import Attempt, ShotJournal, ShotRecord, Step, StoredImage
 from actor_pipeline.generation.types import ShotStatus
-from actor_pipeline.registry import register_actor
+from actor_pipeline.registry import NewActor, register_actor
 from actor_pipeline.storage.folder import FolderStorage
 from actor_pipeline.storage.lease import hold_actor
 from actor_pipeline.unfinished import (
@@ -46,15 +46,7 @@ def record(shot_id: str, status: ShotStatus, attempts: int = 1, error: str | Non
 
 @pytest.fixture
 def alice(storage: FolderStorage, portrait_bytes: bytes) -> FolderStorage:
-    registration, _ = register_actor(
-        storage,
-        actor_id="alice",
-        user_id="u1",
-        actor_type="human",
-        actor_sex=None,
-        portrait_source="p.jpg",
-        portrait_bytes=portrait_bytes,
-    )
+    registration, _ = register_actor(storage, NewActor(actor_id="alice", portrait="p.jpg", user_id="u1"), portrait_bytes)
     storage.put(registration.layout.prompt_set, PROMPTS.model_dump_json().encode(), "application/json")
     journal = ShotJournal(storage, registration.layout)
     s1, s2, s3, s4, s5, _ = SHOTS

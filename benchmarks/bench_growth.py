@@ -99,7 +99,7 @@ def run(work: Path, count: int, repeat: int, storage_name: str) -> None:
     inbox.mkdir(parents=True)
     started = time.perf_counter()
     for actor in actors:
-        start_actor(storage, NewActor(actor, str(inbox / f"{actor}.jpg"), USER), portrait.getvalue()).plan_prompts(catalog)
+        start_actor(storage, NewActor(actor_id=actor, portrait=str(inbox / f"{actor}.jpg"), user_id=USER), portrait.getvalue()).plan_prompts(catalog)
         (inbox / f"{actor}.jpg").write_bytes(portrait.getvalue())
     print(f"set-up: {count} actors registered and prepared in {time.perf_counter() - started:.0f} s")
 

@@ -4,13 +4,12 @@
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 import dagster as dg
 
 from actor_pipeline.actor_context import ActorContext
-from actor_pipeline.catalog.descriptors import get_actor_descriptor
 from actor_pipeline.commands.instance import open_instance
 from actor_pipeline.commands.materialize import ActorResult, materialize_actor, spool_reported
 from actor_pipeline.defs.partitions import CATALOG
@@ -19,12 +18,10 @@ from actor_pipeline.defs.settings import PipelineSettings
 from actor_pipeline.errors import InputError, PortraitError
 from actor_pipeline.generation.budget import Spending, regen_budget
 from actor_pipeline.generation.runner import first_step
-from actor_pipeline.identifiers import validate_id
 from actor_pipeline.portrait.fetch import read_portrait_source, redact_source
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.registry import NewActor, plan_registration
 from actor_pipeline.stages import start_actor
-from actor_pipeline.storage.layout import ActorLayout
 from actor_pipeline.storage.lease import hold_actor
 
 log = logging.getLogger(__name__)
@@ -51,13 +48,12 @@ def generate(
 ) -> ActorResult:
     """Register the actor (validating everything first) and materialize its whole set, holding
     the actor's lease throughout (``ActorBusy`` if another maker holds it)."""
-    _check_request(request)
     resources = settings.resources()
     storage = resources["storage"].create_storage()
     storage.check()  # a missing bucket or a bad key fails here, before anything is paid for
     settings.generator.create_backend(CATALOG)
     new = request.actor
-    with hold_actor(storage, new.actor_id, maker), spool_reported(storage, ActorLayout(new.user_id, new.actor_id)):
+    with hold_actor(storage, new.actor_id, maker), spool_reported(storage, new.layout):
         actor = _with_portrait(request, resources["storage"], lambda new, data: start_actor(storage, new, data))
         return materialize_actor(
             actor,
@@ -74,7 +70,7 @@ def _with_portrait(request: GenerationRequest, storage: StorageResource, use: Ca
     new = request.actor
     if request.portrait_buffer is not None:
         try:
-            return use(replace(new, portrait="<portrait_buffer>"), request.portrait_buffer)
+            return use(new.model_copy(update={"portrait": "<portrait_buffer>"}), request.portrait_buffer)
         except PortraitError:
             if not new.portrait:
                 raise
@@ -126,7 +122,6 @@ def estimate(request: GenerationRequest, settings: PipelineSettings) -> Estimate
     """What ``generate(request, settings)`` would create and pay at most: the first pass (shots
     not made with these inputs), reuse of what is made, and the set's regeneration budget left.
     Reads the portrait and the shot journal only: no registration, no Dagster run, no prediction."""
-    _check_request(request)
     storage_resource = settings.storage
     storage = storage_resource.create_storage()
     generator = settings.generator
@@ -162,11 +157,3 @@ def estimate(request: GenerationRequest, settings: PipelineSettings) -> Estimate
         regenerations=min(budget_left, candidates) if generator.quality() else 0,
         max_cost_usd=generator.max_cost_usd,
     )
-
-
-def _check_request(request: GenerationRequest) -> None:
-    """Ids, type and sex, before a portrait is fetched (``InputError``)."""
-    new = request.actor
-    validate_id(new.actor_id, "actor id")
-    validate_id(new.user_id, "user id")
-    get_actor_descriptor(new.actor_type, new.actor_sex)

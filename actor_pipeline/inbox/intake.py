@@ -75,7 +75,9 @@ def take_in(source: InboxSource, cursor: InboxCursor, *, now: float, settle_s: f
             errors.append(f"{source.uri(item.key)}: {type(exc).__name__}: {exc} (trying again next scan)")
             continue
         handled[item.key] = item.version
-        new_actor = NewActor(item.actor_id, source.uri(item.key), item.user_id, sidecar.actor_type, sidecar.actor_sex)
+        new_actor = NewActor(
+            actor_id=item.actor_id, portrait=source.uri(item.key), user_id=item.user_id, **sidecar.kind()
+        )
         arrived.append(Arrived(item, new_actor, sidecar.train))
         log.info("inbox: %s for user %s from %s", item.actor_id, item.user_id, new_actor.portrait)
     return Intake(arrived, problems, errors, max(0, len(new) - limit), InboxCursor(handled))

@@ -11,11 +11,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError
 
-from actor_pipeline.catalog.descriptors import normalize_actor_sex, normalize_actor_type
 from actor_pipeline.errors import InputError
 from actor_pipeline.identifiers import validate_id
+from actor_pipeline.registry import ActorKind
 
 PORTRAIT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 SIDECAR_SUFFIX = ".json"
@@ -66,18 +66,13 @@ class Rejected:
     problem: str
 
 
-class Sidecar(BaseModel):
-    """The optional ``{actor_id}.json`` next to a portrait."""
+class Sidecar(ActorKind):
+    """The optional ``{actor_id}.json`` next to a portrait: the actor's kind (checked here, so that
+    the report names the sidecar as the culprit) and whether to train."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    actor_type: str = "human"
-    actor_sex: str | None = None
-    train: bool = False  # also train the actor's LoRA once its set is complete
-
-    # Checked here, not only at registration, so that the report names the sidecar as the culprit.
-    _check_type = field_validator("actor_type")(normalize_actor_type)
-    _check_sex = field_validator("actor_sex")(normalize_actor_sex)
+    train: bool = Field(False, description="also train the actor's LoRA once its set is complete")
 
 
 def parse_sidecar(data: bytes) -> Sidecar:

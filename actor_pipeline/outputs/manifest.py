@@ -197,10 +197,7 @@ def build_manifest(
     usable = len(bundle.report.images) if bundle else 0
     return Manifest(
         generated_at=datetime.now(UTC),
-        actor_id=registration.actor_id,
-        user_id=registration.user_id,
-        actor_type=registration.actor_type,
-        actor_sex=registration.actor_sex,
+        **registration.actor_fields(),
         descriptor=prompt_set.descriptor,
         catalog=prompt_set.catalog,
         backend=backend,

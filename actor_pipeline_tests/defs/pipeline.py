@@ -14,7 +14,7 @@ from actor_pipeline.defs.inbox_resource import InboxResource
 from actor_pipeline.defs.partitions import actors_partitions
 from actor_pipeline.defs.resources import ImageGeneratorResource
 from actor_pipeline.defs.settings import PipelineSettings
-from actor_pipeline.registry import register_actor
+from actor_pipeline.registry import NewActor, register_actor
 from actor_pipeline.storage.base import Storage
 from actor_pipeline_tests.support.backends import FlakyBackend
 
@@ -29,15 +29,7 @@ class Pipeline:
     inbox: Path
 
     def register(self, portrait: bytes, actor_id: str = "alice") -> None:
-        register_actor(
-            self.storage,
-            actor_id=actor_id,
-            user_id="u1",
-            actor_type="human",
-            actor_sex="female",
-            portrait_source="portrait.jpg",
-            portrait_bytes=portrait,
-        )
+        register_actor(self.storage, NewActor(actor_id=actor_id, portrait="portrait.jpg", user_id="u1", actor_sex="female"), portrait)
         self.instance.add_dynamic_partitions(actors_partitions.name, [actor_id])
 
     def run(self, job: str, **kwargs: Any) -> dg.ExecuteInProcessResult:

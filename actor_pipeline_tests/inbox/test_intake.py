@@ -51,7 +51,7 @@ def test_a_dropped_portrait_starts_its_actor_once_with_its_sidecar(inbox: Inbox,
     first = inbox.scan()
     assert first.problems == first.errors == []
     assert [a.new for a in first.arrived] == [
-        NewActor("alice", str(inbox.root / "u1/alice.jpg"), "u1", "human", "female")
+        NewActor(actor_id="alice", portrait=str(inbox.root / "u1/alice.jpg"), user_id="u1", actor_sex="female")
     ]
     assert first.arrived[0].run_key.startswith("inbox:u1/alice.jpg@") and not first.arrived[0].train
     assert inbox.scan().arrived == []

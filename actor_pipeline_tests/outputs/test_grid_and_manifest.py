@@ -44,7 +44,7 @@ def test_the_published_schema_is_the_models() -> None:
 def test_manifest_matches_its_json_schema_and_lists_failures(storage: FolderStorage, portrait_bytes: bytes) -> None:
     """The stages behind the assets, without Dagster: a set with one failed shot, then its manifest."""
     backend = FlakyBackend(fail={"watercolor"})
-    actor = start_actor(storage, NewActor("alice", "portrait.jpg", "u1", "human", "female"), portrait_bytes)
+    actor = start_actor(storage, NewActor(actor_id="alice", portrait="portrait.jpg", user_id="u1", actor_sex="female"), portrait_bytes)
     actor.plan_prompts(CATALOG)
     asyncio.run(generate_stage(actor, backend, CATALOG.ids, limits=RunLimits(), maker="test"))
     grid_stage(actor)

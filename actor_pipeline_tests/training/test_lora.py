@@ -26,7 +26,7 @@ def made(tmp_path: Path, portrait_file: Path, instance: dg.DagsterInstance) -> P
     """A complete set on the preview backend; the settings it was made with."""
     preview = {"backend": "preview", "identity_check": False}
     settings = PipelineSettings.configure(generator=preview, storage={"local_dir": str(tmp_path / "out")})
-    generate(GenerationRequest(NewActor(ACTOR, str(portrait_file))), settings, instance)
+    generate(GenerationRequest(NewActor(actor_id=ACTOR, portrait=str(portrait_file))), settings, instance)
     return settings
 
 

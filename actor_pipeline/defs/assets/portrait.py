@@ -21,26 +21,30 @@ ActorType = Enum("ActorType", {name: name for name in ACTOR_TYPES}, type=str)  #
 ActorSex = Enum("ActorSex", {name: name for name in ACTOR_SEXES}, type=str)  # type: ignore[misc]
 
 
+def _as_new_actor(name: str, default: Any = None) -> Any:
+    """``NewActor``'s field ``name`` for the form: its default (or ``default``, as a choice) and description."""
+    field = NewActor.model_fields[name]
+    return Field(field.default if default is None else default, description=field.description)
+
+
 class NewActorConfig(dg.Config):
     """Start a new actor (or give an actor a new portrait) from the UI: add the actor's
     partition, then fill this in. Leave ``portrait`` empty to re-run a registered actor."""
 
-    portrait: str = Field("", description="the portrait: a file path on the Dagster machine, an http(s) URL or an s3:// URI")
-    user_id: str = Field("default", description="the owner: the first folder of the set's storage keys")
-    actor_type: ActorType = Field(ActorType.human, description="what the actor is")  # type: ignore[valid-type, attr-defined]
-    actor_sex: ActorSex | None = Field(None, description="humans only: unset means 'person'")  # type: ignore[valid-type]
-    reseed: bool = Field(False, description="new seeds for every shot: new variants of the images")
+    portrait: str = _as_new_actor("portrait")
+    user_id: str = _as_new_actor("user_id")
+    actor_type: ActorType = _as_new_actor("actor_type", ActorType.human)  # type: ignore[valid-type, attr-defined]
+    actor_sex: ActorSex | None = _as_new_actor("actor_sex")  # type: ignore[valid-type]
+    reseed: bool = _as_new_actor("reseed")
 
     def new_actor(self, actor_id: str) -> NewActor:
-        """The actor this form starts, in the shape every way in starts one with."""
-        sex = self.actor_sex.value if self.actor_sex else None
-        return NewActor(actor_id, self.portrait, self.user_id, self.actor_type.value, sex, self.reseed)
+        """The actor this form starts, in the shape every way in starts one with (``InputError``)."""
+        return NewActor(actor_id=actor_id, **self.model_dump(mode="json"))
 
 
 def new_actor_config(new: NewActor) -> dict[str, Any]:
     """``NewActorConfig`` for ``new``, as run config (the inbox's runs; the UI's form fills the same)."""
-    fields = {"portrait": new.portrait, "user_id": new.user_id, "actor_type": new.actor_type, "actor_sex": new.actor_sex}
-    return {k: v for k, v in fields.items() if v is not None}
+    return new.model_dump(include=set(NewActorConfig.model_fields), exclude_none=True)
 
 
 @dg.asset(partitions_def=actors_partitions, group_name="training_set", kinds={"image"})
@@ -62,8 +66,8 @@ def prepare_portrait(
     run, and its portrait's metadata. A bad portrait fails the run and takes away the partition
     it was started for."""
     if config.portrait:
-        new = config.new_actor(actor_id)
         try:
+            new = config.new_actor(actor_id)
             data = read_portrait_source(config.portrait, PortraitLimits.from_env(), storage.read_s3_portrait)
             actor = start_actor(store, new, data)
         except InputError as exc:
