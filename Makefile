@@ -44,14 +44,14 @@ ui: $(STAMP)
 instance-home:
 	@echo '$(INSTANCE_HOME)'
 
-# The production topology on loopback: Postgres and Redis (Debian's postgresql and redis-server,
-# installed here when missing), the code server, webserver (UI on UI_PORT), daemon and two Celery
+# The production topology on loopback: Postgres behind PgBouncer, and Redis (Debian's postgresql,
+# pgbouncer and redis-server, installed here when missing), the code server, webserver (UI on UI_PORT), daemon and two Celery
 # workers (actor_pipeline/cluster, deploy/cluster/). Ctrl-C, or `make cluster-stop` from another
 # shell, stops it all.
 CLUSTER_DIR ?= $(OUTPUT_DIR)/.cluster
 cluster: $(STAMP)
-	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql redis-server)
+	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -x /usr/sbin/pgbouncer ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql pgbouncer redis-server)
 	$(BIN)/python -m actor_pipeline.cluster up --dir '$(CLUSTER_DIR)' --port $(UI_PORT)
 
 cluster-stop:

@@ -1,5 +1,5 @@
 """A cast at full speed: N portraits dropped in the inbox at once, made by the production topology
-(``actor_pipeline.cluster``: Postgres, Redis, code server, webserver, daemon, Celery workers)
+(``actor_pipeline.cluster``: Postgres + PgBouncer, Redis, code server, webserver, daemon, Celery workers)
 against the Replicate emulator at L seconds per prediction, sets stored in a local folder.
 
 Prints the throughput against the bound set by the configuration: at most ``pool`` actors
@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 import yaml
 
 from actor_pipeline.cluster.processes import free_port, running_in_session, wait_for
-from actor_pipeline.cluster.topology import DEPLOY, Cluster, Ports, Worker
+from actor_pipeline.cluster.topology import DEPLOY, Cluster, Ports, Service, Worker
 from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 
@@ -42,13 +42,18 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 class Sampler(threading.Thread):
     """Every ``interval_s``: the summed RSS of the cluster's processes, and their CPU time
-    (their own and that of their reaped children), from /proc."""
+    (their own and that of their reaped children), from /proc; ``by_service`` on demand."""
 
     def __init__(self, cluster: Cluster, interval_s: float = 1.0) -> None:
         super().__init__(daemon=True)
         self.cluster, self.interval_s = cluster, interval_s
         self.peak_rss, self.peak_cpu, self.cpu_s, self.peak_processes = 0, 0.0, 0.0, 0
         self.stop = threading.Event()
+
+    def by_service(self) -> dict[str, float]:
+        """CPU seconds so far of each service's processes, their reaped children's included
+        (Postgres forks a backend per connection, and Dagster connects per query)."""
+        return {name: self._sample([service])[1] for name, service in list(self.cluster.services.items())}
 
     def run(self) -> None:
         last_cpu, last_t = self._sample()[0], time.monotonic()
@@ -60,11 +65,11 @@ class Sampler(threading.Thread):
             self.cpu_s = max(self.cpu_s, total)
             last_cpu, last_t = cpu, now
 
-    def _sample(self) -> tuple[float, float, int, int]:
+    def _sample(self, services: list[Service] | None = None) -> tuple[float, float, int, int]:
         """CPU seconds of the live processes; the same plus their reaped children's (which a
         rate would count at once, when a child is reaped); summed RSS; how many processes."""
         cpu, children, rss, count = 0.0, 0.0, 0, 0
-        for service in list(self.cluster.services.values()):
+        for service in list(self.cluster.services.values()) if services is None else services:
             for pid in running_in_session(service.process.pid):
                 try:
                     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -97,7 +102,7 @@ def main() -> None:
     env = {"ACTOR_PIPELINE_OUTPUT_DIR": str(work / "out"), "ACTOR_PIPELINE_INBOX": str(work / "inbox")}
     try:
         with ReplicateEmulator(behaviour=Behaviour(latency_s=args.latency)) as emulator:
-            cluster = Cluster(work / "cluster", Ports(free_port(), free_port(), free_port(), free_port()),
+            cluster = Cluster(work / "cluster", Ports(free_port(), free_port(), free_port(), free_port(), free_port()),
                               {**emulator.env(), **env})  # fmt: skip
             sampler = Sampler(cluster)
             try:
@@ -106,7 +111,10 @@ def main() -> None:
                 time.sleep(6)  # the sensors' first (cursor-initializing) ticks
                 print(f"cluster up: {args.workers} workers x {args.processes} processes; pool {pool}; "
                       f"L = {args.latency} s; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+                before, own_before = sampler.by_service(), time.process_time()
                 firsts = drop_and_watch(work, args.actors, args.timeout)
+                spent = {name: cpu - before.get(name, 0.0) for name, cpu in sampler.by_service().items()}
+                emulator_cpu = time.process_time() - own_before
             finally:
                 sampler.stop.set()
                 cluster.stop()
@@ -131,6 +139,24 @@ def main() -> None:
     print(f"all cluster processes: peak RSS {sampler.peak_rss / 2**20:.0f} MiB over {sampler.peak_processes} "
           f"processes, peak CPU {100 * sampler.peak_cpu:.0f} % (of one core; {os.cpu_count()} cores), "
           f"CPU time {sampler.cpu_s:.0f} s")  # fmt: skip
+    report_cpu(spent, emulator_cpu, args.actors, wall, bound_s)
+
+
+def report_cpu(spent: dict[str, float], emulator_cpu: float, actors: int, wall: float, bound_s: float) -> None:
+    """Where the CPU of the cast went (drop -> last manifest), and what the cores allow: the
+    emulator (this process) shares them, though Replicate's own work runs elsewhere."""
+    cluster_cpu = sum(spent.values())
+    kinds: dict[str, float] = {}
+    for name, cpu in spent.items():
+        kind = "workers" if name.startswith("worker-") else name
+        kinds[kind] = kinds.get(kind, 0.0) + cpu
+    split = ", ".join(f"{kind} {cpu:.0f}" for kind, cpu in sorted(kinds.items(), key=lambda item: -item[1]))
+    cores = os.cpu_count() or 1
+    cpu_bound_s = (cluster_cpu + emulator_cpu) / cores
+    print(f"CPU during the cast: cluster {cluster_cpu:.0f} CPU-s ({split}) = {cluster_cpu / actors:.1f} per set; "
+          f"emulator {emulator_cpu:.0f} CPU-s")  # fmt: skip
+    print(f"the {cores} cores allow {cpu_bound_s:.0f} s at best: measured is {100 * cpu_bound_s / wall:.0f} % of that; "
+          f"the rate bound ({bound_s:.0f} s) needs about {cluster_cpu / bound_s:.1f} cores for the cluster alone")  # fmt: skip
 
 
 def drop_and_watch(work: Path, actors: int, timeout_s: float) -> dict[str, tuple[float, float]]:

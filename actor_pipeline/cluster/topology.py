@@ -1,5 +1,5 @@
 """Dagster's production topology on one machine, on loopback: Postgres (run, event-log and
-schedule storage), Redis (the Celery broker and result backend), the code location as a gRPC
+schedule storage) behind PgBouncer, Redis (the Celery broker and result backend), the code location as a gRPC
 code server, ``dagster-webserver``, ``dagster-daemon``, and Celery workers started with
 ``dagster-celery`` that execute the runs (``deploy/cluster/dagster.yaml``'s CeleryRunLauncher).
 
@@ -52,6 +52,7 @@ class Ports:
     webserver: int = 3000
     code_server: int = 4266
     postgres: int = 5433  # not 5432: a system Postgres may hold it
+    pgbouncer: int = 6433  # what the Dagster processes connect to; not 6432, a system PgBouncer's
     redis: int = 6380  # not 6379, likewise
 
 
@@ -103,7 +104,7 @@ class Cluster:
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # dagster-celery runs `celery`
             "DAGSTER_HOME": str(self.home),
             "PGHOST": "127.0.0.1",
-            "PGPORT": str(self.ports.postgres),
+            "PGPORT": str(self.ports.pgbouncer),
             "PGUSER": "dagster",
             "PGPASSWORD": "dagster",  # trust authentication on loopback: any password
             "PGDATABASE": "dagster",
@@ -185,7 +186,7 @@ class Cluster:
         """Stop every service: the Dagster processes together, then the databases they wrote
         to; remove Postgres's data."""
         failures = []
-        for wave in (_DAGSTER_SERVICES, ("redis", "postgres")):
+        for wave in (_DAGSTER_SERVICES, ("redis", "pgbouncer"), ("postgres",)):  # each after its clients
             names = [name for name in self.services if name.startswith(wave)]
             for name in names:  # signalled together, so their shutdowns overlap
                 signal_group(self.services[name].process.pid, _STOP_SIGNAL.get(name, signal.SIGTERM))
@@ -229,6 +230,28 @@ class Cluster:
             [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.ports.postgres), "-U", "dagster", "dagster"],
             check=True, capture_output=True,
         )  # fmt: skip
+        self._spawn("pgbouncer", [*as_user, _pgbouncer(), str(self._pgbouncer_config())], cwd="/")
+        self._wait("PgBouncer", lambda: port_open(self.ports.pgbouncer), deadline)
+
+    def _pgbouncer_config(self) -> Path:
+        """Dagster opens a new Postgres connection for every query (SQLAlchemy's NullPool, except
+        in the webserver), and Postgres forks a process for each: without a pooler that was about
+        30 % of the cluster's CPU in a cast (benchmarks/bench_cluster_cast.py). PgBouncer keeps
+        the server connections; session pooling keeps LISTEN/NOTIFY (the event-log watcher)
+        working. It drops the ``options`` startup parameter (the webserver's statement timeout),
+        which it cannot pass on."""
+        assert self._pgdata is not None
+        users = self._pgdata / "pgbouncer-users.txt"
+        users.write_text('"dagster" ""\n')
+        config = self._pgdata / "pgbouncer.ini"
+        config.write_text(
+            f"[databases]\n* = host=127.0.0.1 port={self.ports.postgres}\n"
+            f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {self.ports.pgbouncer}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {users}\npool_mode = session\n"
+            "max_client_conn = 2000\ndefault_pool_size = 150\n"
+            "ignore_startup_parameters = extra_float_digits,options\n"
+        )
+        return config
 
     def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] = {}, cwd: str | Path = REPO) -> Service:
         log = self.root / "logs" / f"{name}.log"
@@ -297,8 +320,9 @@ def stop_recorded(root: Path, timeout_s: float = 60) -> list[str]:
 
 
 def _stop_order(name: str) -> int:
-    """The Dagster processes first (they write to the databases), the databases last."""
-    return 0 if name.startswith(_DAGSTER_SERVICES) else 1
+    """The Dagster processes first (they write to the databases), then Redis and PgBouncer,
+    Postgres last."""
+    return 0 if name.startswith(_DAGSTER_SERVICES) else 2 if name == "postgres" else 1
 
 
 def _postgres_bindir() -> Path:
@@ -311,6 +335,13 @@ def _postgres_bindir() -> Path:
     raise FileNotFoundError("no Postgres server found: apt-get install postgresql (Debian's package)")
 
 
+def _pgbouncer() -> str:
+    # Debian installs it in /usr/sbin, which an unprivileged PATH may lack.
+    if found := shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin"):
+        return found
+    raise FileNotFoundError("no pgbouncer found: apt-get install pgbouncer (Debian's package)")
+
+
 def _redis_server() -> str:
     if found := shutil.which("redis-server"):
         return found
@@ -320,7 +351,7 @@ def _redis_server() -> str:
 def missing_services() -> list[str]:
     """What the cluster needs and this machine lacks: one line each, naming the package."""
     missing = []
-    for probe in (_postgres_bindir, _redis_server):
+    for probe in (_postgres_bindir, _pgbouncer, _redis_server):
         try:
             probe()
         except FileNotFoundError as exc:

@@ -1,6 +1,6 @@
-"""Issue 20: the production topology as it runs. Postgres, Redis, the gRPC code server, the
-webserver, the daemon and dagster-celery workers (``actor_pipeline.cluster``, what ``make
-cluster`` starts), with the set stored in S3 (moto) and Replicate emulated; every process is
+"""Issue 20: the production topology as it runs. Postgres behind PgBouncer, Redis, the gRPC code
+server, the webserver, the daemon and dagster-celery workers (``actor_pipeline.cluster``, what
+``make cluster`` starts), with the set stored in S3 (moto) and Replicate emulated; every process is
 stopped at the end (process groups). In one deployment:
 
 1. a portrait dropped in the inbox becomes a set (the daemon's sensor, a run on a Celery worker)
