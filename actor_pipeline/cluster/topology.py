@@ -60,7 +60,8 @@ class Ports:
 class Worker:
     """A Celery worker with ``processes`` pool processes (each executes one run at a time),
     keeping its shot journal and spool in ``state_dir`` (its own disk, as on its own machine).
-    It preloads the definitions before forking, so no run pays for importing them."""
+    It loads the definitions and what a run needs before forking (``worker_preload``), so no run
+    pays for loading them."""
 
     name: str
     processes: int = 3
@@ -152,7 +153,7 @@ class Cluster:
         return self._spawn(
             f"worker-{worker.name}",
             [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-             "-y", str(DEPLOY / "celery.yaml"), "-n", worker.name, "-i", "actor_pipeline.definitions",
+             "-y", str(DEPLOY / "celery.yaml"), "-n", worker.name, "-i", "actor_pipeline.cluster.worker_preload",
              # No start-up handshake with the other workers (a second's wait each): nothing uses it.
              "--", f"--concurrency={worker.processes}", "--without-mingle", "--without-gossip"],
             env,
