@@ -43,9 +43,10 @@ class ActorKind(BaseModel):
     def descriptor(self) -> str:
         return get_actor_descriptor(self.actor_type, self.actor_sex)
 
-    def kind(self) -> dict[str, Any]:
-        """These fields alone, to make another shape of the same actor from."""
-        return self.model_dump(include=set(ActorKind.model_fields))
+    def fields_of(self, shape: type[BaseModel]) -> dict[str, Any]:
+        """The fields ``shape`` has (``ActorKind``, ``ActorFields``...), to make that shape of the
+        same actor from."""
+        return self.model_dump(include=set(shape.model_fields))
 
 
 class ActorFields(ActorKind):
@@ -60,10 +61,6 @@ class ActorFields(ActorKind):
     @property
     def layout(self) -> ActorLayout:
         return ActorLayout(self.user_id, self.actor_id)
-
-    def actor_fields(self) -> dict[str, Any]:
-        """These fields alone (``kind``'s and the ids)."""
-        return self.model_dump(include=set(ActorFields.model_fields))
 
 
 class NewActor(ActorFields):
@@ -142,7 +139,7 @@ def plan_registration(
     variant = (previous.seed_variant if previous else 0) + (1 if reseed and previous else 0)
     now = datetime.now(UTC)
     registration = Registration(
-        **new.actor_fields(),
+        **new.fields_of(ActorFields),
         portrait_source=redact_source(new.portrait),
         seed_variant=variant,
         registered_at=now,

@@ -53,7 +53,7 @@ def test_the_launchpad_form_and_the_sidecar_are_the_actors_fields() -> None:
     assert set(ActorKind.model_fields) < set(Sidecar.model_fields)
 
     sidecar = parse_sidecar(b'{"actor_type": "Creature", "train": true}')
-    new = NewActor(actor_id="a", portrait="p.jpg", **sidecar.kind())
+    new = NewActor(actor_id="a", portrait="p.jpg", **sidecar.fields_of(ActorKind))
     assert new.actor_type == "creature"
     # The inbox's run config fills the form: the form gives back the same actor.
     assert NewActorConfig(**new_actor_config(new)).new_actor("a") == new

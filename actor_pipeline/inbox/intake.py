@@ -13,7 +13,7 @@ from actor_pipeline.errors import InputError
 from actor_pipeline.inbox.cursor import InboxCursor
 from actor_pipeline.inbox.model import MAX_SIDECAR_BYTES, InboxItem, Sidecar, group_entries, parse_sidecar
 from actor_pipeline.inbox.sources import InboxSource
-from actor_pipeline.registry import NewActor
+from actor_pipeline.registry import ActorKind, NewActor
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def take_in(source: InboxSource, cursor: InboxCursor, *, now: float, settle_s: f
             continue
         handled[item.key] = item.version
         new_actor = NewActor(
-            actor_id=item.actor_id, portrait=source.uri(item.key), user_id=item.user_id, **sidecar.kind()
+            actor_id=item.actor_id, portrait=source.uri(item.key), user_id=item.user_id, **sidecar.fields_of(ActorKind)
         )
         arrived.append(Arrived(item, new_actor, sidecar.train))
         log.info("inbox: %s for user %s from %s", item.actor_id, item.user_id, new_actor.portrait)

@@ -17,7 +17,7 @@ from actor_pipeline.generation.journal import ShotRecord
 from actor_pipeline.generation.types import Usage
 from actor_pipeline.outputs.bundle import BundleReport
 from actor_pipeline.quality.model import CheckResult
-from actor_pipeline.registry import Registration
+from actor_pipeline.registry import ActorFields, Registration
 from actor_pipeline.storage.base import Storage
 
 SCHEMA_VERSION = 1
@@ -197,7 +197,7 @@ def build_manifest(
     usable = len(bundle.report.images) if bundle else 0
     return Manifest(
         generated_at=datetime.now(UTC),
-        **registration.actor_fields(),
+        **registration.fields_of(ActorFields),
         descriptor=prompt_set.descriptor,
         catalog=prompt_set.catalog,
         backend=backend,
