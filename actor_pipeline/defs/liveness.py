@@ -28,8 +28,15 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
     failed = []
     for run in started:
         pid = int(run.tags.get(PID_TAG, "0"))
-        if pid and pid != os.getpid() and not pid_alive(pid):
+        if pid and pid != os.getpid() and not pid_alive(pid) and not _inherited(instance, run):
             instance.report_run_failed(run, f"its process (pid {pid}) died before the run ended; a rerun resumes its shots")
             failed.append(run.run_id)
     return failed
+
+
+def _inherited(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """Whether the run's process tags are its parent's: a run retry starts with the tags of the
+    run it retries, whose process is dead, until its own process names itself."""
+    parent = instance.get_run_by_id(run.parent_run_id) if run.parent_run_id else None
+    return parent is not None and all(parent.tags.get(tag) == run.tags.get(tag) for tag in (HOST_TAG, PID_TAG))
 

@@ -11,7 +11,7 @@ from actor_pipeline.defs.liveness import HOST_TAG, PID_TAG, fail_orphaned_runs, 
 from actor_pipeline.defs.sensors import orphaned_runs
 
 
-def started_run(instance: dg.DagsterInstance, tags: dict[str, str]) -> str:
+def started_run(instance: dg.DagsterInstance, tags: dict[str, str], parent_run_id: str | None = None) -> str:
     @dg.op
     def noop() -> None: ...
 
@@ -19,7 +19,7 @@ def started_run(instance: dg.DagsterInstance, tags: dict[str, str]) -> str:
     def work() -> None:
         noop()
 
-    run = instance.create_run_for_job(work, tags=tags)
+    run = instance.create_run_for_job(work, tags=tags, parent_run_id=parent_run_id, root_run_id=parent_run_id)
     instance.handle_new_event(
         dg.EventLogEntry(
             error_info=None,
@@ -58,3 +58,16 @@ def test_the_sensor_reports_what_it_failed(instance: dg.DagsterInstance) -> None
     with dg.build_sensor_context(instance=instance) as context:
         result = orphaned_runs(context)
     assert isinstance(result, dg.SkipReason) and "marked 1 run(s) failed" in (result.skip_message or "")
+
+
+def test_a_retry_still_carrying_the_dead_runs_process_tags_is_left_running(instance: dg.DagsterInstance) -> None:
+    """A run retry starts with the tags of the run it retries; until its own process names
+    itself, the dead process they name says nothing about the retry."""
+    dead_tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(dead_pid())}
+    dead = started_run(instance, dead_tags)
+    assert fail_orphaned_runs(instance) == [dead]
+    retry = started_run(instance, dead_tags, parent_run_id=dead)
+    assert fail_orphaned_runs(instance) == []
+    instance.add_run_tags(retry, {PID_TAG: str(dead_pid())})  # its own process, since died
+    assert fail_orphaned_runs(instance) == [retry]
+
