@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true", help="the CLI's SQLite instance instead of Postgres")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-growth-"))
-    postgres = Cluster(work / "cluster", Ports(postgres=free_port()))
+    postgres = Cluster(work / "cluster", Ports(postgres=free_port(), pgbouncer=free_port()))
     try:
         if not args.sqlite:
             (work / "cluster" / "logs").mkdir(parents=True)

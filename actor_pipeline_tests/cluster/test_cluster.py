@@ -56,7 +56,7 @@ def cluster(tmp_path: Path, s3_env: S3Env, emulator: ReplicateEmulator) -> Itera
         "ACTOR_PIPELINE_OUTPUT_DIR": str(tmp_path / "out"),  # the daemon's and code server's state folder
         "ACTOR_PIPELINE_QC_IDENTITY": "0",
     }
-    running = Cluster(tmp_path / "cluster", Ports(free_port(), free_port(), free_port(), free_port()), env)
+    running = Cluster(tmp_path / "cluster", Ports(free_port(), free_port(), free_port(), free_port(), free_port()), env)
     try:
         running.start([Worker("a", processes=1, state_dir=tmp_path / "state-a")])
         yield running
