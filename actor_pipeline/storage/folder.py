@@ -59,9 +59,11 @@ class FolderStorage:
         if self.head(key) == stored:
             return stored
         with self._outages(key):
-            atomic_write(self._path(key), data)
+            # The sidecar first: a process killed between the two writes leaves no object rather
+            # than an object without its metadata, from which a paid image's record is rebuilt.
             sidecar = {"sha256": stored.sha256, "content_type": content_type, "metadata": stored.metadata}
             atomic_write(self._meta_path(key), json.dumps(sidecar).encode())
+            atomic_write(self._path(key), data)
         return stored
 
     @contextmanager

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from actor_pipeline.errors import InputError
+from actor_pipeline.storage import folder
 from actor_pipeline.storage.folder import FolderStorage
 from actor_pipeline.storage.layout import ActorLayout, registration_key
 
@@ -41,6 +42,33 @@ def test_hand_replaced_file_loses_stale_metadata(storage: FolderStorage) -> None
     (storage.root / "img.jpg").write_bytes(b"new")
     head = storage.head("img.jpg")
     assert head and head.metadata == {} and head.size == 3
+
+
+def test_a_put_cut_short_never_leaves_an_object_without_its_metadata(
+    storage: FolderStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed between the object's two files (the data and its metadata sidecar) leaves
+    no object, or the one before with its own metadata: never a paid image whose metadata, from
+    which its shot record is rebuilt, is missing."""
+    storage.put("img.jpg", b"old", "image/jpeg", {"seed": "1"})
+    writes = []
+
+    def killed_after_one(path: Path, data: bytes) -> None:
+        if writes:
+            raise KeyboardInterrupt  # the process ends here
+        writes.append(path)
+        real_write(path, data)
+
+    real_write = folder.atomic_write
+    monkeypatch.setattr(folder, "atomic_write", killed_after_one)
+    for key in ("img.jpg", "new.jpg"):
+        writes.clear()
+        with pytest.raises(KeyboardInterrupt):
+            storage.put(key, b"new", "image/jpeg", {"seed": "2"})
+    monkeypatch.undo()
+    assert storage.head("new.jpg") is None
+    old = storage.head("img.jpg")
+    assert old is not None and storage.get("img.jpg") == b"old" and old.metadata == {}  # stale, as a hand edit
 
 
 def test_keys_cannot_escape_the_folder(tmp_path: Path) -> None:
