@@ -426,6 +426,7 @@ def _digest(path: str) -> str:
 
 def _generate(args: argparse.Namespace, portrait: str, actor_id: str, **extra: Any) -> int:
     from actor_pipeline.commands.generate import GenerationRequest, estimate, generate
+
     request = GenerationRequest(NewActor(actor_id=actor_id, portrait=portrait, **extra), force=args.force)
     settings = _settings(args)
     if args.dry_run:

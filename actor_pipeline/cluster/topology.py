@@ -231,20 +231,19 @@ class Cluster:
             [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.ports.postgres), "-U", "dagster", "dagster"],
             check=True, capture_output=True,
         )  # fmt: skip
-        self._spawn("pgbouncer", [*as_user, _pgbouncer(), str(self._pgbouncer_config())], cwd="/")
+        self._spawn("pgbouncer", [*as_user, _pgbouncer(), str(self._pgbouncer_config(self._pgdata))], cwd="/")
         self._wait("PgBouncer", lambda: port_open(self.ports.pgbouncer), deadline)
 
-    def _pgbouncer_config(self) -> Path:
+    def _pgbouncer_config(self, folder: Path) -> Path:
         """Dagster opens a new Postgres connection for every query (SQLAlchemy's NullPool, except
         in the webserver), and Postgres forks a process for each: without a pooler that was about
         30 % of the cluster's CPU in a cast (benchmarks/bench_cluster_cast.py). PgBouncer keeps
         the server connections; session pooling keeps LISTEN/NOTIFY (the event-log watcher)
         working. It drops the ``options`` startup parameter (the webserver's statement timeout),
-        which it cannot pass on."""
-        assert self._pgdata is not None
-        users = self._pgdata / "pgbouncer-users.txt"
+        which it cannot pass on. Its files go in ``folder``, removed with Postgres's data."""
+        users = folder / "pgbouncer-users.txt"
         users.write_text('"dagster" ""\n')
-        config = self._pgdata / "pgbouncer.ini"
+        config = folder / "pgbouncer.ini"
         config.write_text(
             f"[databases]\n* = host=127.0.0.1 port={self.ports.postgres}\n"
             f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {self.ports.pgbouncer}\nunix_socket_dir =\n"

@@ -26,7 +26,7 @@ from actor_pipeline.generation.replicate.outage import Outage, refuse_credential
 from actor_pipeline.generation.replicate.problems import describe
 from actor_pipeline.generation.replicate.retry import RetryWait, http_status, retrying
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
-from actor_pipeline.generation.replicate.transfer import upload_file
+from actor_pipeline.generation.replicate.transfer import download_client, upload_file
 from actor_pipeline.training.settings import TrainingSettings
 from actor_pipeline.training.types import TERMINAL, Painted, PaintFailed, TrainingState
 
@@ -60,7 +60,7 @@ class ReplicateTrainer:
         outage = Outage(self._replicate.outage_wait_s)
         wait = RetryWait(self._replicate.retry_base_delay_s, self._replicate.retry_max_delay_s)
         async with watched_client(self._api_token, outage) as client:
-            async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True) as downloads:
+            async with download_client() as downloads:
                 yield _ReplicateSession(client, downloads, self.settings, self._replicate, outage, wait)
 
 

@@ -50,7 +50,7 @@ from actor_pipeline.generation.replicate.pacing import CreatePacer
 from actor_pipeline.generation.replicate.problems import describe, is_content_flagged
 from actor_pipeline.generation.replicate.retry import RetryWait, Throttled, http_status, retrying, transient
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
-from actor_pipeline.generation.replicate.transfer import Portrait, discard_portrait, send_portrait
+from actor_pipeline.generation.replicate.transfer import Portrait, discard_portrait, download_client, send_portrait
 from actor_pipeline.generation.types import (
     CreatesClosed,
     GeneratedImage,
@@ -113,8 +113,7 @@ class ReplicateBackend:
         handed to it is closed here, which the client offers no way to do.
         """
         outage = Outage(self.settings.outage_wait_s)
-        # Outputs are public URLs: no token is sent, and no retry transport multiplies retries.
-        downloads = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True)
+        downloads = download_client()
         try:
             async with watched_client(self._api_token, outage) as client:
                 portrait = await send_portrait(client, portrait_jpeg, self.settings, self._wait)

@@ -29,6 +29,12 @@ class Portrait:
     file_id: str | None = None  # the Files API upload, deleted when the actor is done
 
 
+def download_client() -> httpx.AsyncClient:
+    """The client that fetches outputs: their URLs are public, so no token is sent, and no retry
+    transport multiplies the callers' own retries."""
+    return httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True)
+
+
 async def upload_file(
     client: replicate.Client, data: bytes, filename: str, content_type: str, settings: ReplicateSettings, wait: RetryWait
 ) -> tuple[str, str]:
