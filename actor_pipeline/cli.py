@@ -25,6 +25,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from actor_pipeline.catalog.model import CATALOG_ENV_VAR, DEFAULT_CATALOG_PATH
+from actor_pipeline.commands.progress import log_progress_to_stderr
 from actor_pipeline.errors import (
     ActorBusy,
     InputError,
@@ -224,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.catalog:
         # The catalog defines the partitions, so it must be chosen before Dagster code is imported.
         os.environ[CATALOG_ENV_VAR] = args.catalog
-    _log_progress_to_stderr()
+    log_progress_to_stderr()
     try:
         code = _stoppable(lambda: _COMMANDS[args.command](args))
     except InputError as exc:
@@ -340,25 +341,6 @@ def _stoppable(command: Callable[[], int]) -> int:
     if "error" in outcome:
         raise outcome["error"]
     return int(outcome["code"])
-
-
-class _ProgressHandler(logging.Handler):
-    """Writes to whatever ``sys.stderr`` is at the time (tests swap it)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            print(self.format(record), file=sys.stderr)
-        except Exception:
-            self.handleError(record)
-
-
-def _log_progress_to_stderr() -> None:
-    package_logger = logging.getLogger("actor_pipeline")
-    if not any(isinstance(h, _ProgressHandler) for h in package_logger.handlers):
-        handler = _ProgressHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
-        package_logger.addHandler(handler)
-    package_logger.setLevel(logging.INFO)
 
 
 # The CLI's flag for each setting it can name in an error, by the setting's field name.
