@@ -3,12 +3,14 @@
 import asyncio
 import base64
 import io
+from contextlib import ExitStack
 from dataclasses import replace
 
 import pytest
 from PIL import Image
 
 from actor_pipeline.errors import ConfigurationError, CredentialsRefused
+from actor_pipeline.generation.replicate.pacing import ReadPace
 from actor_pipeline.generation.types import GeneratedImage, ShotGenerationError, Usage
 from actor_pipeline_tests.replicate_emulator import Fault, ReplicateEmulator
 from actor_pipeline_tests.replicate_emulator.driver import (
@@ -200,3 +202,31 @@ def test_an_upload_refused_for_the_token_stops_naming_the_fix(
     monkeypatch.setenv("REPLICATE_API_TOKEN", "r8_wrong_token_value")
     with pytest.raises(CredentialsRefused, match=r"HTTP 401.*set REPLICATE_API_TOKEN"):
         run(replicate_backend(fast_settings()), large_portrait, make_jobs(1))
+
+def test_polls_are_spaced_by_what_is_left_of_the_accounts_reads(emulator: ReplicateEmulator, portrait: bytes) -> None:
+    # 100 reads a minute, and polls every 0.02 s: unspaced, 8 predictions of 2 s would ask about
+    # 800 times and be answered 429 after the first 100.
+    emulator.behaviour.latency_s = 2.0
+    emulator.behaviour.reads_per_minute = 100
+    succeeded(run(replicate_backend(fast_settings(reads_per_minute=100)), portrait, make_jobs(8)))
+
+    counters = emulator.account.counters()
+    assert counters.throttled == 0 and counters.paid == 8
+    assert counters.polls <= 3 * 8, counters.polls
+
+
+def test_the_read_pace_spreads_the_spare_reads_over_the_polls_in_flight() -> None:
+    pace = ReadPace(per_minute=3000)  # a tenth, 300, kept spare
+    assert pace.interval(1.0) == 1.0  # nothing heard yet
+    with ExitStack() as polls:
+        for _ in range(17):
+            polls.enter_context(pace.polling())
+        pace.observe(2999)
+        assert pace.interval(1.0) == 1.0  # one actor's 17 polls: 1,020 a minute, well within
+        pace.observe(810)
+        assert pace.interval(1.0) == pytest.approx(17 * 30 / 510)
+        pace.observe(300)
+        assert pace.interval(1.0) == 10.0  # nothing spare: the longest interval
+    with pace.polling():
+        pace.observe(810)
+        assert pace.interval(1.0) == 1.0  # the others ended

@@ -46,7 +46,7 @@ from actor_pipeline.generation.replicate.lookup import (
     upload_sha256,
 )
 from actor_pipeline.generation.replicate.outage import Outage, refuse_credentials, through_outage, watched_client
-from actor_pipeline.generation.replicate.pacing import CreatePacer
+from actor_pipeline.generation.replicate.pacing import CreatePacer, ReadPace
 from actor_pipeline.generation.replicate.problems import describe, is_content_flagged
 from actor_pipeline.generation.replicate.retry import RetryWait, Throttled, http_status, retrying, transient
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
@@ -91,6 +91,7 @@ class ReplicateBackend:
         self.model = self.settings.model
         self.aspect_ratio = self.settings.aspect_ratio
         self._pacer = CreatePacer(self.settings.creates_per_minute, self.settings.create_burst)
+        self._reads = ReadPace(self.settings.reads_per_minute)
         self._wait = RetryWait(self.settings.retry_base_delay_s, self.settings.retry_max_delay_s)
 
     def fingerprint_params(self) -> Mapping[str, object]:
@@ -115,9 +116,11 @@ class ReplicateBackend:
         outage = Outage(self.settings.outage_wait_s)
         downloads = download_client()
         try:
-            async with watched_client(self._api_token, outage) as client:
+            async with watched_client(self._api_token, outage, self._reads) as client:
                 portrait = await send_portrait(client, portrait_jpeg, self.settings, self._wait)
-                shots = _ActorShots(client, downloads, portrait, self.settings, self._pacer, self._wait, outage)
+                shots = _ActorShots(
+                    client, downloads, portrait, self.settings, (self._pacer, self._reads), self._wait, outage
+                )
                 try:
                     yield shots
                 finally:
@@ -137,7 +140,7 @@ class ReplicateBackend:
         async def never(_: object) -> bool:
             return False
 
-        async with watched_client(self._api_token, outage) as client:
+        async with watched_client(self._api_token, outage, self._reads) as client:
             return await _recall(client, self.settings, outage, self._wait, wordings, since, never)
 
 
@@ -202,7 +205,7 @@ class _ActorShots:
         downloads: httpx.AsyncClient,
         portrait: Portrait,
         settings: ReplicateSettings,
-        pacer: CreatePacer,
+        pacing: tuple[CreatePacer, ReadPace],
         wait: RetryWait,
         outage: Outage,
     ) -> None:
@@ -210,7 +213,7 @@ class _ActorShots:
         self._downloads = downloads
         self._portrait = portrait
         self._settings = settings
-        self._pacer = pacer
+        self._pacer, self._reads = pacing
         self._wait = wait
         self._outage = outage
         self._portrait_checks: dict[str, bool] = {}
@@ -371,21 +374,23 @@ class _ActorShots:
         """Poll until the prediction ends (or its output is out early); cancel it at the
         deadline."""
         s = self._settings
-        while prediction.status not in _TERMINAL and not _output_out(prediction):
-            if time.monotonic() >= deadline:
-                return await self._cancel_late(prediction, usage)
-            await asyncio.sleep(min(s.poll_interval_s, max(0.0, deadline - time.monotonic())))
-            try:
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
-                # (a stop request) that arrives as the poll answers.
-                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                    prediction = await self._client.predictions.async_get(prediction.id)
-            except CreatesClosed:
-                raise  # Replicate down past the outage bound: the journal keeps the prediction for a rerun
-            except Exception as exc:
-                if not transient(exc):
-                    raise _ShotFailed(f"could not follow prediction {prediction.id}: {describe(exc)}") from exc
-                log.warning("polling %s: %s; polling on", prediction.id, describe(exc))
+        with self._reads.polling():
+            while prediction.status not in _TERMINAL and not _output_out(prediction):
+                if time.monotonic() >= deadline:
+                    return await self._cancel_late(prediction, usage)
+                wait_s = self._reads.interval(s.poll_interval_s)
+                await asyncio.sleep(min(wait_s, max(0.0, deadline - time.monotonic())))
+                try:
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+                    # (a stop request) that arrives as the poll answers.
+                    async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                        prediction = await self._client.predictions.async_get(prediction.id)
+                except CreatesClosed:
+                    raise  # Replicate down past the outage bound: the journal keeps the prediction for a rerun
+                except Exception as exc:
+                    if not transient(exc):
+                        raise _ShotFailed(f"could not follow prediction {prediction.id}: {describe(exc)}") from exc
+                    log.warning("polling %s: %s; polling on", prediction.id, describe(exc))
         return prediction
 
     async def _cancel_late(self, prediction: Prediction, usage: Usage) -> Prediction:

@@ -12,6 +12,7 @@ import httpx
 import replicate
 
 from actor_pipeline.errors import CredentialsRefused
+from actor_pipeline.generation.replicate.pacing import ReadPace
 from actor_pipeline.generation.replicate.problems import describe
 from actor_pipeline.generation.replicate.retry import RetryWait, http_status, raise_throttled, transient
 from actor_pipeline.generation.types import ProviderDown
@@ -66,10 +67,12 @@ class Outage:
 class OutageWatch(httpx.AsyncBaseTransport):
     """The session's transport: it sees every answer, the ``replicate`` client's own hidden retries
     of reads included (ten, over 51 s, on a 429/503/504), so an outage is bounded by its limit
-    and not by the client's retries."""
+    and not by the client's retries; and it tells ``reads`` what each read's answer says is left
+    of the account's reads."""
 
-    def __init__(self, outage: Outage) -> None:
+    def __init__(self, outage: Outage, reads: ReadPace | None = None) -> None:
         self._outage = outage
+        self._reads = reads
         self._wrapped = httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -86,6 +89,10 @@ class OutageWatch(httpx.AsyncBaseTransport):
                 raise
         else:
             self._outage.answered()
+            # Creates (POSTs) answer with what is left of the create limit, not of the reads.
+            remaining = response.headers.get("ratelimit-remaining", "")
+            if self._reads is not None and request.method == "GET" and remaining.isdigit():
+                self._reads.observe(int(remaining))
         return response
 
     async def aclose(self) -> None:
@@ -93,11 +100,14 @@ class OutageWatch(httpx.AsyncBaseTransport):
 
 
 @asynccontextmanager
-async def watched_client(api_token: str, outage: Outage) -> AsyncIterator[replicate.Client]:
-    """A ``replicate.Client`` whose every answer ``outage`` sees, and whose 429s say how long to
-    wait (``Throttled``). The base URL is the client's own: REPLICATE_BASE_URL, else Replicate's.
-    Its transport is closed on exit, which the client offers no way to do."""
-    transport = OutageWatch(outage)
+async def watched_client(
+    api_token: str, outage: Outage, reads: ReadPace | None = None
+) -> AsyncIterator[replicate.Client]:
+    """A ``replicate.Client`` whose every answer ``outage`` (and, for reads, ``reads``) sees, and
+    whose 429s say how long to wait (``Throttled``). The base URL is the client's own:
+    REPLICATE_BASE_URL, else Replicate's. Its transport is closed on exit, which the client
+    offers no way to do."""
+    transport = OutageWatch(outage, reads)
     try:
         yield replicate.Client(api_token, transport=transport, event_hooks={"response": [raise_throttled]})
     finally:

@@ -90,8 +90,14 @@ class ReplicateSettings(CheckedSettings):
     poll_interval_s: float = Field(
         1.0,
         gt=0,
-        description="seconds between polls of a prediction in flight: reads are limited to 3000/min per "
-        "account, and at 1 s about 50 predictions (three actors) in flight stay within that",
+        description="seconds between polls of a prediction in flight, at the least: the polls are spaced "
+        "further as the account's reads run low (reads_per_minute)",
+    )
+    reads_per_minute: int = Field(
+        3000,
+        ge=10,
+        description="the account's limit on reads (polls, lists, cancels): Replicate allows 3000 per "
+        "account; polls are spaced by what each answer says is left, keeping a tenth of this spare",
     )
     price_per_image_usd: float = Field(0.04, ge=0, description="dollars per succeeded prediction, for the cost ledger")
     inline_limit_bytes: int = Field(
