@@ -8,8 +8,9 @@ flight (``max_concurrency`` unset: 17), and Replicate's create limit (600/min), 
 
     bound (shots/s) = min(creates_per_minute / 60, pool * shots_in_flight / L)
 
-then each actor's first image (seconds after the drop) against the bound's first quarter, and
-the peak memory (sum of RSS) and CPU of every process of the cluster, sampled from /proc.
+then the predictions, reads and 429s the emulator counted, each actor's first image (seconds
+after the drop) against the bound's first quarter, and the peak memory (sum of RSS) and CPU of
+every process of the cluster, sampled from /proc.
 
     .venv/bin/python benchmarks/bench_cluster_cast.py [--actors 20] [--latency 5] [--workers 2 --processes 3]
 """
@@ -132,7 +133,8 @@ def main() -> None:
     again = sum(n - 1 for n in counters.predictions_per_shot.values() if n > 1)
     print(f"predictions created {counters.predictions_created} for {total} shots (more: quality retakes, each a new "
           f"seed), paid {counters.paid}; the same prompt and seed made twice: {again}; peak in flight "
-          f"{counters.peak_in_flight}")  # fmt: skip
+          f"{counters.peak_in_flight}; reads {counters.polls} polls, {counters.lists} lists; answered 429: "
+          f"{counters.throttled}")  # fmt: skip
     first_images = [first for first, _ in firsts.values()]
     print(f"first image per actor: median {statistics.median(first_images):.0f} s, max {max(first_images):.0f} s "
           f"(bound's first quarter: {quarter:.0f} s; {len(late)} of {len(firsts)} actors later)")  # fmt: skip

@@ -27,6 +27,10 @@ def load(path: Path) -> dict:
 
 def test_the_cluster_instance_is_the_shipped_one_on_postgres_with_celery_and_run_monitoring() -> None:
     cluster, sqlite = load(DEPLOY / "cluster" / "dagster.yaml"), load(DEPLOY / "dagster.yaml")
+    # One actor generating per worker process: as many as the runs that may run at once.
+    pool = cluster["concurrency"]["pools"].pop("default_limit")
+    assert pool == cluster["concurrency"]["runs"]["max_concurrent_runs"] == 6
+    sqlite["concurrency"]["pools"].pop("default_limit")
     own = {"storage", "run_launcher", "run_monitoring"}
     assert {k: v for k, v in cluster.items() if k not in own} == {k: v for k, v in sqlite.items() if k not in own}
     postgres = load(DEPLOY / "dagster.postgres.yaml")["storage"]["postgres"]["postgres_db"]
