@@ -31,7 +31,7 @@ from actor_pipeline.outputs.bundle import (
     Layout,
     build_bundle,
 )
-from actor_pipeline.outputs.grid import Tile, render_grid
+from actor_pipeline.outputs.grid import Tile, render_grid, tile_image
 from actor_pipeline.outputs.manifest import (
     BundleInfo,
     GridInfo,
@@ -338,9 +338,7 @@ def portrait_info(actor: ActorContext) -> PortraitInfo:
 
 def _open(storage: Storage, key: str) -> Image.Image | None:
     try:
-        image = Image.open(io.BytesIO(storage.get(key)))
-        image.load()
-        return image
+        return tile_image(storage.get(key))
     except (FileNotFoundError, OSError) as exc:
         log.warning("grid: cannot read %s: %s", key, exc)
         return None

@@ -2,6 +2,7 @@
 (trainer), debug output."""
 
 import os
+from functools import cache
 from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
@@ -30,7 +31,9 @@ from actor_pipeline.storage.s3_settings import BUCKET_VAR, S3Connection, S3Setti
 from actor_pipeline.training import PreviewTrainer, ReplicateTrainer, Trainer, TrainingSettings
 
 if TYPE_CHECKING:
+    import botocore.session
     from botocore.client import BaseClient
+    from botocore.loaders import Loader
 
 TOKEN_VAR = variable("replicate_api_token")
 
@@ -217,24 +220,44 @@ class StorageResource(dg.ConfigurableResource):
 
 
 def s3_client(connection: S3Connection) -> "BaseClient":
-    """A boto3 S3 client from ``dagster_aws``'s ``S3Resource``, which retries transient failures
-    (5xx, SlowDown, throttling, dropped connections) in botocore's "standard" mode."""
+    """A boto3 S3 client that retries transient failures (5xx, SlowDown, throttling, dropped
+    connections) in botocore's "standard" mode, configured as ``dagster_aws``'s ``S3Resource``
+    configures its own. Each client gets a session of its own (so the credential chain is read
+    anew), sharing one parsed copy of botocore's service models."""
     # boto3 and dagster-aws take ~0.6 s to import: only code that talks to S3 pays for it.
-    from dagster_aws.s3 import S3Resource
+    import boto3
+    from dagster_aws.utils import construct_boto_client_retry_config
 
-    client = S3Resource(
+    client = boto3.session.Session(botocore_session=_botocore_session()).client(
+        "s3",
         region_name=connection.region,
         endpoint_url=connection.endpoint_url,
         aws_access_key_id=connection.access_key_id,
         aws_secret_access_key=connection.secret_access_key,
-        # Despite its description, S3Resource's max_attempts reaches botocore as the legacy
-        # "max_attempts" key, which counts retries only.
-        max_attempts=connection.max_attempts - 1,
-    ).get_client()
-    # botocore presigns with SigV2 unless a signature version is configured, which S3Resource
-    # cannot do; buckets created since June 2020 refuse SigV2.
+        # As S3Resource does: the legacy "max_attempts" key counts retries only.
+        config=construct_boto_client_retry_config(connection.max_attempts - 1),
+    )
+    # botocore presigns with SigV2 unless a signature version is configured; buckets created
+    # since June 2020 refuse SigV2.
     client.meta.events.register("choose-signer.s3.GetObject", _presign_with_sigv4)
     return client
+
+
+def _botocore_session() -> "botocore.session.Session":
+    """A new botocore session with the process's one service-model loader: a session of its
+    own parses S3's models again, about 0.15 CPU-s a client."""
+    import botocore.session
+
+    session = botocore.session.Session()
+    session.register_component("data_loader", _service_models(session.get_config_variable("data_path")))
+    return session
+
+
+@cache
+def _service_models(data_path: str | None) -> "Loader":
+    from botocore.loaders import create_loader
+
+    return create_loader(data_path)
 
 
 def _presign_with_sigv4(signature_version: str, **_: object) -> str | None:

@@ -37,6 +37,16 @@ class Tile:
 
 
 @cache
+def tile_image(data: bytes) -> Image.Image:
+    """``data`` decoded for a tile: a JPEG at the smallest of its decoder's scales (1/2, 1/4,
+    1/8) still as large as a tile, a fraction of the pixels to decode and then to shrink.
+    Raises ``OSError`` if it is not an image Pillow reads."""
+    image = Image.open(io.BytesIO(data))
+    image.draft("RGB", (TILE_W, TILE_H))
+    image.load()
+    return image
+
+
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 

@@ -22,7 +22,7 @@ ENDPOINT_VARS = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 MAX_ATTEMPTS_VAR = variable("max_attempts")
 PRESIGN_EXPIRY_VAR = variable("presign_expiry")
 
-DEFAULT_MAX_ATTEMPTS = 6  # what dagster_aws's S3Resource (defs.resources.s3_client) does by default
+DEFAULT_MAX_ATTEMPTS = 6  # as dagster_aws's S3Resource by default (defs.resources.s3_client)
 MAX_PRESIGN_EXPIRY_S = 7 * 24 * 3600  # the SigV4 limit
 _BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _REGION_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
