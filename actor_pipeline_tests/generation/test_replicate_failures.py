@@ -1,6 +1,7 @@
 """Every failure issue 3 names, injected in the emulator and met through the real client."""
 
 import asyncio
+import time
 
 import pytest
 import replicate
@@ -289,3 +290,18 @@ def test_an_outage_is_bounded_by_its_limit_not_by_the_clients_hidden_retries_of_
     # The client alone sends a poll 10 times over 51 s before the backend sees its 503.
     assert counters.refused_in_outage < 10
     assert counters.predictions_created == 1  # kept for the rerun, not failed
+
+
+def test_a_create_taken_after_the_client_gave_up_is_found_and_not_made_again(
+    emulator: ReplicateEmulator, portrait: bytes
+) -> None:
+    # The client waits 1.5 s for a create held 1 s (Prefer: wait); the API takes it at 2 s, so
+    # the first look finds nothing: creating again then would pay twice.
+    emulator.behaviour.create_delay_s = 2.0
+    settings = fast_settings(create_wait_s=1, create_settle_s=5)
+    [image] = succeeded(run(replicate_backend(settings), portrait, make_jobs(1)))
+    time.sleep(emulator.behaviour.create_delay_s + 0.5)  # every create sent has been taken
+
+    counters = emulator.account.counters()
+    assert counters.predictions_created == counters.paid == 1, counters
+    assert image.usage.predictions_created == 1

@@ -70,6 +70,9 @@ class Behaviour:
     near_identical: bool = False
     # A prompt containing one of these comes back in colour though it asks for black and white.
     colour_leaks: tuple[str, ...] = ()
+    # A create is taken this long after it arrives (a request held in a queue under load): a
+    # client that gives up first has not made the prediction yet when it looks for it.
+    create_delay_s: float = 0.0
     # Trainings: "starting" this long, then "processing" (billed) for training_s.
     training_queue_s: float = 0.05
     training_s: float = 2.0
@@ -317,6 +320,8 @@ class Account:
         if fault and not fault.after_create:
             _fail(fault)
         input_ = body.get("input") if isinstance(body, dict) else None
+        if self.behaviour.create_delay_s:
+            time.sleep(self.behaviour.create_delay_s)  # held in a queue before the API takes it
         with self._cond:
             invalid = (
                 trainings.validate_lora_input(input_)

@@ -65,6 +65,7 @@ async def generate_all(
 
 _FAST = {
     "poll_interval_s": 0.02,
+    "create_settle_s": 0.05,
     "retry_base_delay_s": 0.01,
     "retry_max_delay_s": 0.2,
     "creates_per_minute": 60_000.0,

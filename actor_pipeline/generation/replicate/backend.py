@@ -69,6 +69,9 @@ log = logging.getLogger(__name__)
 _TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 # Failures that prove the request never reached Replicate, so nothing can have been created.
 _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Failures after which the request may still be taken: no answer came (a timeout, a dropped
+# connection), or a gateway gave up on the API (504).
+_UNANSWERED = (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 # Replicate deletes an API prediction's output an hour after it ends.
 OUTPUT_LIFETIME = timedelta(hours=1)
 # An output this close to its deletion is not worth starting to download.
@@ -322,6 +325,7 @@ class _ActorShots:
         for attempt in itertools.count(1):
             since = await progress.creating()
             await self._pacer.acquire()
+            sent = time.monotonic()
             try:
                 prediction = await self._client.models.predictions.async_create(
                     model=s.model, input=input_, wait=s.create_wait_s
@@ -340,7 +344,8 @@ class _ActorShots:
                 if isinstance(exc, _UNSENT):
                     continue
                 # Earlier attempts were proven not to have created it, so a match is this one's.
-                found = await self._find(input_, since, describe(exc))
+                late = isinstance(exc, _UNANSWERED) or http_status(exc) == 504
+                found = await self._find_settled(input_, since, describe(exc), sent + s.create_settle_s * late)
                 if found is None:
                     continue
                 log.warning("create failed (%s) but made prediction %s: using it", describe(exc), found.id)
@@ -350,6 +355,21 @@ class _ActorShots:
             await progress.created(prediction.id)
             return prediction
         raise AssertionError("unreachable: the loop returns or raises")
+
+    async def _find_settled(
+        self, input_: dict[str, object], since: datetime, failure: str, until: float
+    ) -> Prediction | None:
+        """``_find``, repeated (1 s apart, then 2, 4...) until ``until`` (monotonic): a create held
+        in a queue is taken, and listed, only after the client gave up on its answer, and one
+        created again meanwhile would be paid twice."""
+        pause_s = 1.0
+        while (found := await self._find(input_, since, failure)) is None:
+            left_s = until - time.monotonic()
+            if left_s <= 0:
+                return None
+            await asyncio.sleep(min(pause_s, left_s))
+            pause_s *= 2
+        return found
 
     async def _find(
         self, input_: dict[str, object], since: datetime, failure: str, exclude: str | None = None

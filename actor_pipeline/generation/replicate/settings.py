@@ -87,6 +87,13 @@ class ReplicateSettings(CheckedSettings):
         "prediction id comes back within it, so it is journaled while the image is made and a killed run "
         "adopts the prediction rather than paying again",
     )
+    create_settle_s: float = Field(
+        30.0,
+        ge=0,
+        description="after a create whose answer was lost (a timeout, a dropped connection, a 5xx), seconds "
+        "from sending it during which the prediction list is searched again before creating another: a "
+        "request held in a queue under load is taken after the client gave up on it",
+    )
     poll_interval_s: float = Field(
         1.0,
         gt=0,
