@@ -6,6 +6,7 @@ cost no tries, and the CLI ends in one line."""
 import json
 import shutil
 import signal
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,18 @@ def test_kill_9_at_9_paid_and_the_state_folder_lost_then_the_same_command_pays_e
     # Every shot not stored before the kill was known only to Replicate's list.
     assert ledger["predictions_recovered"] == SHOTS - stored, ledger
     assert harness.emulator.account.counters().lists <= 2, "the list is read once per run, not once per shot"
+
+
+def test_creates_taken_after_the_cli_gave_up_on_their_answers_are_found_and_paid_once(harness: Harness) -> None:
+    # Every create is taken 4 s after it arrives, as under load; the client waits 1.5 s for an
+    # answer (create_wait_s + 0.5) and about 1 s more (the retry delay) before it first looks in
+    # the list, which then finds nothing.
+    harness.emulator.behaviour.create_delay_s = 4.0
+    made = harness.generate().wait()
+    made.assert_ended_cleanly(0, with_message=False)
+    time.sleep(harness.emulator.behaviour.create_delay_s + 0.5)  # any create still held is taken
+    harness.assert_paid_once_and_stored()
+    assert "but made prediction" in made.stderr, made.describe()  # the answers were lost indeed
 
 
 def test_garbled_journal_entries_after_a_kill_cost_nothing_and_status_changes_nothing(harness: Harness) -> None:
