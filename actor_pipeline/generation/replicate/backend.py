@@ -344,8 +344,9 @@ class _ActorShots:
                 if isinstance(exc, _UNSENT):
                     continue
                 # Earlier attempts were proven not to have created it, so a match is this one's.
-                late = isinstance(exc, _UNANSWERED) or http_status(exc) == 504
-                found = await self._find_settled(input_, since, describe(exc), sent + s.create_settle_s * late)
+                unanswered = isinstance(exc, _UNANSWERED) or http_status(exc) == 504
+                until = sent + (s.create_settle_s if unanswered else 0.0)
+                found = await self._find_settled(input_, since, describe(exc), until)
                 if found is None:
                     continue
                 log.warning("create failed (%s) but made prediction %s: using it", describe(exc), found.id)
