@@ -3,16 +3,25 @@ stays STARTED forever, and its shots read "in progress" in Dagster. Dagster's ru
 cannot see it with the default run launcher (which has no worker health check), so each run
 that makes images names its process in its tags, and whoever looks next (a CLI command, the
 ``orphaned_runs`` sensor) marks runs whose process on this machine is gone as failed. Their
-shots then show FAILED, and a rerun resumes them from the shot journal."""
+shots then show FAILED, and a rerun resumes them from the shot journal.
+
+The same sensor makes sure a failed run that Dagster said it will retry is retried
+(``nudge_missed_retries``)."""
 
 import os
 import socket
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from actor_pipeline.storage.lease import pid_alive
 
 HOST_TAG, PID_TAG = "actor_pipeline/host", "actor_pipeline/pid"
+NUDGED_TAG = "actor_pipeline/retry_nudged"
+# Dagster's run tags (dagster._core.storage.tags): the retry it decided on, and a re-execution's parent.
+_WILL_RETRY, _RETRY_RUN, _PARENT = "dagster/will_retry", "dagster/auto_retry_run_id", "dagster/parent_run_id"
+# Dagster's run-retry daemon acts within seconds of a failure; a retry not there by then never comes.
+_RETRY_DUE = timedelta(seconds=30)
 
 
 def process_tags() -> dict[str, str]:
@@ -40,3 +49,30 @@ def _inherited(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
     parent = instance.get_run_by_id(run.parent_run_id) if run.parent_run_id else None
     return parent is not None and all(parent.tags.get(tag) == run.tags.get(tag) for tag in (HOST_TAG, PID_TAG))
 
+
+
+def nudge_missed_retries(instance: dg.DagsterInstance, now: datetime | None = None) -> list[str]:
+    """Report once more the failure of each run that failed over ``_RETRY_DUE`` ago, in the last
+    hour, tagged ``dagster/will_retry`` and never retried; returns their ids.
+
+    Dagster's run-retry daemon reads failures from the event log, and the failure event is
+    stored before the run's status says FAILURE: read in between, the run is taken for not
+    failed, the daemon's cursor moves past it, and the retry Dagster promised never comes (a
+    cluster test saw it once). A new failure event is one the daemon has not read, and it then
+    retries the run the usual way; each run is nudged once."""
+    now = now or datetime.now(UTC)
+    records = instance.get_run_records(
+        dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], tags={_WILL_RETRY: "true"}, updated_after=now - timedelta(hours=1))
+    )
+    nudged = []
+    for record in records:
+        run = record.dagster_run
+        ended = datetime.fromtimestamp(record.end_time, UTC) if record.end_time else record.update_timestamp
+        if NUDGED_TAG in run.tags or _RETRY_RUN in run.tags or now - ended < _RETRY_DUE:
+            continue
+        if instance.get_runs(dg.RunsFilter(tags={_PARENT: run.run_id}), limit=1):
+            continue
+        instance.add_run_tags(run.run_id, {NUDGED_TAG: "true"})
+        instance.report_run_failed(run, "Dagster's run retry did not start: the failure is reported again so that it does")
+        nudged.append(run.run_id)
+    return nudged

@@ -18,7 +18,7 @@ from actor_pipeline.defs.assets.portrait import new_actor_config
 from actor_pipeline.defs.failures import only_shots_failed, step_errors
 from actor_pipeline.defs.inbox_resource import InboxResource
 from actor_pipeline.defs.jobs import finish_training_set, make_training_images
-from actor_pipeline.defs.liveness import fail_orphaned_runs
+from actor_pipeline.defs.liveness import fail_orphaned_runs, nudge_missed_retries
 from actor_pipeline.defs.partitions import actors_partitions
 from actor_pipeline.defs.resources import StorageResource
 from actor_pipeline.defs.runs import (
@@ -128,9 +128,13 @@ def report_failed_run(context: dg.RunFailureSensorContext, storage: StorageResou
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def orphaned_runs(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     """Marks runs whose process died (a killed run worker) as failed, so their shots show FAILED
-    rather than in progress forever, and the run-failure sensor reports them."""
+    rather than in progress forever, and the run-failure sensor reports them; and reports again
+    the failure of a run whose promised retry never started (``nudge_missed_retries``)."""
     failed = fail_orphaned_runs(context.instance)
-    return dg.SkipReason(f"marked {len(failed)} run(s) failed: {', '.join(failed)}" if failed else "no orphaned runs")
+    nudged = nudge_missed_retries(context.instance)
+    said = [f"marked {len(failed)} run(s) failed: {', '.join(failed)}"] if failed else []
+    said += [f"reported {len(nudged)} failure(s) again for Dagster's run retry: {', '.join(nudged)}"] if nudged else []
+    return dg.SkipReason("; ".join(said) or "no orphaned runs")
 
 
 ALL_SENSORS = [portrait_inbox, advance_training_set, report_failed_run, orphaned_runs]

@@ -4,10 +4,20 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pytest
 
-from actor_pipeline.defs.liveness import HOST_TAG, PID_TAG, fail_orphaned_runs, process_tags
+from actor_pipeline.defs import liveness
+from actor_pipeline.defs.liveness import (
+    HOST_TAG,
+    NUDGED_TAG,
+    PID_TAG,
+    fail_orphaned_runs,
+    nudge_missed_retries,
+    process_tags,
+)
 from actor_pipeline.defs.sensors import orphaned_runs
 
 
@@ -71,3 +81,43 @@ def test_a_retry_still_carrying_the_dead_runs_process_tags_is_left_running(insta
     instance.add_run_tags(retry, {PID_TAG: str(dead_pid())})  # its own process, since died
     assert fail_orphaned_runs(instance) == [retry]
 
+
+
+def failed_run(instance: dg.DagsterInstance, *, will_retry: str | None = "true", parent_run_id: str | None = None) -> str:
+    """A failed run, tagged as Dagster tags one it will retry (when run retries are on)."""
+    run_id = started_run(instance, {}, parent_run_id)
+    instance.report_run_failed(instance.get_run_by_id(run_id))  # type: ignore[arg-type]
+    if will_retry is not None:
+        instance.add_run_tags(run_id, {"dagster/will_retry": will_retry})
+    return run_id
+
+
+def failures(instance: dg.DagsterInstance, run_id: str) -> int:
+    return len(instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE))
+
+
+def test_a_failed_run_whose_promised_retry_never_started_is_reported_again_once(instance: dg.DagsterInstance) -> None:
+    missed = failed_run(instance)
+    retried = failed_run(instance)
+    started_run(instance, {"dagster/parent_run_id": retried}, parent_run_id=retried)  # its retry
+    not_retried = failed_run(instance, will_retry="false")
+    soon = datetime.now(UTC) + timedelta(seconds=5)
+    assert nudge_missed_retries(instance, now=soon) == []  # the retry daemon may still be on its way
+    later = datetime.now(UTC) + timedelta(seconds=31)
+    assert nudge_missed_retries(instance, now=later) == [missed]
+    assert {run_id: failures(instance, run_id) for run_id in (missed, retried, not_retried)} == {
+        missed: 2,  # a failure event the retry daemon has not read
+        retried: 1,
+        not_retried: 1,
+    }
+    assert instance.get_run_by_id(missed).tags[NUDGED_TAG] == "true"  # type: ignore[union-attr]
+    assert nudge_missed_retries(instance, now=later) == []  # once
+
+
+def test_the_sensor_says_which_failures_it_reported_again(instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_id = failed_run(instance)
+    monkeypatch.setattr(liveness, "_RETRY_DUE", timedelta(0))
+    with dg.build_sensor_context(instance=instance) as context:
+        result = orphaned_runs(context)
+    assert isinstance(result, dg.SkipReason)
+    assert result.skip_message == f"reported 1 failure(s) again for Dagster's run retry: {run_id}"
