@@ -10,6 +10,9 @@ stopped at the end (process groups). In one deployment:
    in flight, as the OOM killer would, then the whole worker lost with its state folder); run
    monitoring fails the run, run retries launch it again, and a worker with an EMPTY state folder
    finishes the set: it adopts the predictions from Replicate's list, so 17 are created and paid.
+
+And in a deployment of its own: a run retry that Dagster's retry daemon missed (its cursor set
+past the failure, as a race in it leaves it) is set off by the ``orphaned_runs`` sensor.
 """
 
 import json
@@ -20,10 +23,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 
 from actor_pipeline.cluster.processes import free_port, wait_for
 from actor_pipeline.cluster.topology import Cluster, Ports, Worker, missing_services, tail
+from actor_pipeline.defs.liveness import NUDGED_TAG
 from actor_pipeline.samples import SAMPLE_PORTRAIT
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 from actor_pipeline_tests.support.s3 import S3Env
@@ -33,6 +38,8 @@ pytestmark = pytest.mark.e2e
 SHOTS = 17
 USER = "u1"
 FAILING = "woodcut print"  # in the woodcut shot's prompt only
+# Dagster's run-retry daemon's cursor of failure events (DagsterEventType.RUN_FAILURE's value).
+RETRY_CURSOR = "EVENT_LOG_CONSUMER_CURSOR-PIPELINE_FAILURE"
 TIMEOUT_S = 120  # from a drop or a launch to the manifest it leads to, on a busy 2-core machine
 _S3_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY", "AWS_ACCESS_SECRET", "AWS_REGION", "AWS_USER_FILES_BUCKET",
                  "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED")  # fmt: skip
@@ -112,6 +119,40 @@ def test_inbox_rerun_and_a_lost_worker_in_the_production_topology(
     retry = wait_for("the retry run to end", lambda: ended_retry(cluster, "cast-b", killed["runId"]), 30)
     assert retry["status"] == "SUCCESS", retry
     assert (tmp_path / "state-b" / USER / "cast-b").is_dir(), "worker b did not make cast-b's shots"
+
+
+def test_a_run_retry_dagster_missed_is_set_off_by_the_orphaned_runs_sensor(
+    cluster: Cluster, emulator: ReplicateEmulator, s3_env: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dagster's run-retry daemon reads failures from the event log after a cursor, and can read
+    a failure event before the run's status says FAILURE: the cursor then passes it and the run
+    is never retried (a CI run of the test above waited for that retry in vain). Here the
+    daemon's cursor is set past the failure, as the race leaves it; the sensor reports the
+    failure again, and the daemon retries the run."""
+    for name, value in cluster.service_env().items():
+        monkeypatch.setenv(name, value)
+    instance = dg.DagsterInstance.get()  # the cluster's, on Postgres
+    emulator.behaviour.failing = ()
+    emulator.behaviour.latency_s = 3.0
+    instance.daemon_cursor_storage.set_cursor_values({RETRY_CURSOR: str(2**62)})  # the daemon reads no failure
+    drop(tmp_path / "inbox", "cast-c")
+    wait_for("8 predictions of cast-c in flight", lambda: in_flight(emulator) >= 8, TIMEOUT_S)
+    (killed,) = runs(cluster, "cast-c")
+    (pool,) = cluster.pool_processes("a")
+    os.kill(pool, signal.SIGKILL)
+    failed = wait_for(
+        "run monitoring to fail the run",
+        lambda: instance.get_records_for_run(killed["runId"], of_type=dg.DagsterEventType.RUN_FAILURE).records,
+        60,
+    )
+    instance.daemon_cursor_storage.set_cursor_values({RETRY_CURSOR: str(failed[-1].storage_id)})  # past it
+
+    manifest = Bucket(s3_env).wait_manifest("cast-c", cluster, lambda m: not m["failed"], timeout_s=TIMEOUT_S + 60)
+    assert sum(image["status"] == "succeeded" for image in manifest["images"]) == SHOTS
+    assert instance.get_run_by_id(killed["runId"]).tags.get(NUDGED_TAG) == "true"  # type: ignore[union-attr]
+    retry = wait_for("the retry run to end", lambda: ended_retry(cluster, "cast-c", killed["runId"]), 30)
+    assert retry["status"] == "SUCCESS", retry
+    assert settled(emulator).paid == SHOTS
 
 
 # --- helpers --------------------------------------------------------------------------------
