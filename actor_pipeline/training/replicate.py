@@ -24,7 +24,7 @@ from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.generation.replicate.lookup import listed_since, parse_timestamp, upload_sha256
 from actor_pipeline.generation.replicate.outage import Outage, refuse_credentials, through_outage, watched_client
 from actor_pipeline.generation.replicate.problems import describe
-from actor_pipeline.generation.replicate.retry import RetryWait, http_status, retrying
+from actor_pipeline.generation.replicate.retry import RetryWait, http_status, retrying, unanswered
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
 from actor_pipeline.generation.replicate.transfer import download_client, upload_file
 from actor_pipeline.training.settings import TrainingSettings
@@ -122,9 +122,17 @@ class _ReplicateSession:
 
     async def create(self, input_: Mapping[str, Any], destination: str) -> TrainingState:
         s = self._settings
-        training = await self._client.trainings.async_create(
-            model=s.trainer, version=s.trainer_version, input=dict(input_), destination=destination
-        )
+        sent = time.monotonic()
+        try:
+            training = await self._client.trainings.async_create(
+                model=s.trainer, version=s.trainer_version, input=dict(input_), destination=destination
+            )
+        except Exception as exc:
+            if unanswered(exc):
+                # The caller then looks for it in the trainings list once: not before it can no
+                # longer be taken, or a training made meanwhile would be paid with none recorded.
+                await asyncio.sleep(max(0.0, sent + self._replicate.create_settle_s - time.monotonic()))
+            raise
         return _from_training(training)
 
     async def find(self, input_images: str, since: datetime) -> TrainingState | None:

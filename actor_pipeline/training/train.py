@@ -184,7 +184,8 @@ class _Follower:
                     "upload: nothing was paid; rerun once Replicate answers"
                 ) from exc
             self.adopted(record, found, recovered=True)
-            return found
+            # Read again: a listed training lacks what it was billed for, and may have ended.
+            return await self._session.get(found.id)
         self.adopted(record, state, recovered=False)
         self._report(f"{self._actor_id}: training {state.id} created on {settings.trainer} -> {record.destination}")
         return state

@@ -141,6 +141,16 @@ def test_a_lost_create_answer_is_found_in_the_trainings_list(trained: Harness) -
     assert trained.emulator.account.counters().training_lists >= 1
 
 
+def test_a_create_taken_after_the_connection_dropped_is_found_and_paid_once(trained: Harness) -> None:
+    # The connection drops at once and the API takes the training 3 s later: a look in the
+    # trainings list right away finds nothing, and the training would be paid with none recorded.
+    trained.emulator.account.inject("train", Fault(None, taken_after_s=3.0))
+    done = train(trained).wait()
+    done.assert_ended_cleanly(0)
+    assert_one_training_paid_and_recorded(trained)
+    assert [t["recovered"] for t in history(trained)] == [True]
+
+
 def test_two_makers_at_once_pay_for_one_training(trained: Harness) -> None:
     trained.emulator.behaviour.training_s = 3.0
     runs = [train(trained), train(trained)]

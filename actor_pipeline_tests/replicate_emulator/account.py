@@ -87,6 +87,9 @@ class Fault:
     status: int | None = None
     # Creates only: the prediction is created before the request fails, as when a response is lost.
     after_create: bool = False
+    # Training creates only: the training is created this long after the request failed, as one a
+    # gateway gave up on while the API still held it in a queue.
+    taken_after_s: float = 0.0
 
 
 class Problem(Exception):
@@ -514,8 +517,19 @@ class Account:
         with self._cond:
             self._counts["create_requests"] += 1
             fault = self._take("train")
+        if fault and fault.taken_after_s:
+            late = threading.Timer(fault.taken_after_s, self._new_training, (destination, body))
+            late.daemon = True
+            late.start()
+            _fail(fault)
         if fault and not fault.after_create:
             _fail(fault)
+        answer = self._new_training(destination, body)
+        if fault:
+            _fail(fault)
+        return answer
+
+    def _new_training(self, destination: object, body: object) -> dict[str, object]:
         with self._cond:
             if not isinstance(destination, str) or destination not in self._models:
                 raise Problem(404, "Not found", "The specified training destination does not exist")
@@ -540,10 +554,7 @@ class Account:
             )
             b.failing_trainings = max(0, b.failing_trainings - 1)
             self._trainings[training.id] = training
-            answer = self._training_json(training)
-        if fault:
-            _fail(fault)
-        return answer
+            return self._training_json(training)
 
     def training(self, training_id: str) -> dict[str, object]:
         with self._cond:

@@ -48,7 +48,7 @@ from actor_pipeline.generation.replicate.lookup import (
 from actor_pipeline.generation.replicate.outage import Outage, refuse_credentials, through_outage, watched_client
 from actor_pipeline.generation.replicate.pacing import CreatePacer, ReadPace
 from actor_pipeline.generation.replicate.problems import describe, is_content_flagged
-from actor_pipeline.generation.replicate.retry import RetryWait, Throttled, http_status, retrying, transient
+from actor_pipeline.generation.replicate.retry import RetryWait, Throttled, http_status, retrying, transient, unanswered
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
 from actor_pipeline.generation.replicate.transfer import Portrait, discard_portrait, download_client, send_portrait
 from actor_pipeline.generation.types import (
@@ -69,9 +69,6 @@ log = logging.getLogger(__name__)
 _TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 # Failures that prove the request never reached Replicate, so nothing can have been created.
 _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-# Failures after which the request may still be taken: no answer came (a timeout, a dropped
-# connection), or a gateway gave up on the API (504).
-_UNANSWERED = (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 # Replicate deletes an API prediction's output an hour after it ends.
 OUTPUT_LIFETIME = timedelta(hours=1)
 # An output this close to its deletion is not worth starting to download.
@@ -344,8 +341,7 @@ class _ActorShots:
                 if isinstance(exc, _UNSENT):
                     continue
                 # Earlier attempts were proven not to have created it, so a match is this one's.
-                unanswered = isinstance(exc, _UNANSWERED) or http_status(exc) == 504
-                until = sent + (s.create_settle_s if unanswered else 0.0)
+                until = sent + (s.create_settle_s if unanswered(exc) else 0.0)
                 found = await self._find_settled(input_, since, describe(exc), until)
                 if found is None:
                     continue

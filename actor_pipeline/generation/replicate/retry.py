@@ -110,6 +110,16 @@ def http_status(exc: BaseException) -> int | None:
     return None
 
 
+def unanswered(exc: BaseException) -> bool:
+    """Whether a request that failed with ``exc`` was sent and may still be taken: no answer came
+    (a timeout, a dropped connection), or a gateway gave up waiting for the API (504). A create
+    held in a queue is taken, and listed, after the client gave up on it."""
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):  # never sent
+        return False
+    no_answer = (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+    return isinstance(exc, no_answer) or http_status(exc) == 504
+
+
 def transient(exc: BaseException) -> bool:
     """Whether repeating a request that failed with ``exc`` may succeed: a dropped or timed
     out connection, a 429 or a 5xx. (The client retries only GETs, and only on 429/503/504.)"""
