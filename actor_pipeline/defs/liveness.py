@@ -38,7 +38,9 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
     for run in started:
         pid = int(run.tags.get(PID_TAG, "0"))
         if pid and pid != os.getpid() and not pid_alive(pid) and not _inherited(instance, run):
-            instance.report_run_failed(run, f"its process (pid {pid}) died before the run ended; a rerun resumes its shots")
+            instance.report_run_failed(
+                run, f"its process (pid {pid}) died before the run ended; a rerun resumes its shots"
+            )
             failed.append(run.run_id)
     return failed
 
@@ -48,7 +50,6 @@ def _inherited(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
     run it retries, whose process is dead, until its own process names itself."""
     parent = instance.get_run_by_id(run.parent_run_id) if run.parent_run_id else None
     return parent is not None and all(parent.tags.get(tag) == run.tags.get(tag) for tag in (HOST_TAG, PID_TAG))
-
 
 
 def nudge_missed_retries(instance: dg.DagsterInstance, now: datetime | None = None) -> list[str]:
@@ -62,7 +63,9 @@ def nudge_missed_retries(instance: dg.DagsterInstance, now: datetime | None = No
     retries the run the usual way; each run is nudged once."""
     now = now or datetime.now(UTC)
     records = instance.get_run_records(
-        dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], tags={_WILL_RETRY: "true"}, updated_after=now - timedelta(hours=1))
+        dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.FAILURE], tags={_WILL_RETRY: "true"}, updated_after=now - timedelta(hours=1)
+        )
     )
     nudged = []
     for record in records:
@@ -73,6 +76,8 @@ def nudge_missed_retries(instance: dg.DagsterInstance, now: datetime | None = No
         if instance.get_runs(dg.RunsFilter(tags={_PARENT: run.run_id}), limit=1):
             continue
         instance.add_run_tags(run.run_id, {NUDGED_TAG: "true"})
-        instance.report_run_failed(run, "Dagster's run retry did not start: the failure is reported again so that it does")
+        instance.report_run_failed(
+            run, "Dagster's run retry did not start: the failure is reported again so that it does"
+        )
         nudged.append(run.run_id)
     return nudged

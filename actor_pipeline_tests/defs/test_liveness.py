@@ -82,13 +82,11 @@ def test_a_retry_still_carrying_the_dead_runs_process_tags_is_left_running(insta
     assert fail_orphaned_runs(instance) == [retry]
 
 
-
-def failed_run(instance: dg.DagsterInstance, *, will_retry: str | None = "true", parent_run_id: str | None = None) -> str:
-    """A failed run, tagged as Dagster tags one it will retry (when run retries are on)."""
-    run_id = started_run(instance, {}, parent_run_id)
+def failed_run(instance: dg.DagsterInstance, *, will_retry: str = "true") -> str:
+    """A failed run, tagged as Dagster tags a failed run when run retries are on."""
+    run_id = started_run(instance, {})
     instance.report_run_failed(instance.get_run_by_id(run_id))  # type: ignore[arg-type]
-    if will_retry is not None:
-        instance.add_run_tags(run_id, {"dagster/will_retry": will_retry})
+    instance.add_run_tags(run_id, {"dagster/will_retry": will_retry})
     return run_id
 
 
@@ -114,7 +112,9 @@ def test_a_failed_run_whose_promised_retry_never_started_is_reported_again_once(
     assert nudge_missed_retries(instance, now=later) == []  # once
 
 
-def test_the_sensor_says_which_failures_it_reported_again(instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sensor_says_which_failures_it_reported_again(
+    instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run_id = failed_run(instance)
     monkeypatch.setattr(liveness, "_RETRY_DUE", timedelta(0))
     with dg.build_sensor_context(instance=instance) as context:
