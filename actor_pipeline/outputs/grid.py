@@ -36,7 +36,6 @@ class Tile:
     badge_detail: str = ""  # e.g. "identity 0.41", the failed checks
 
 
-@cache
 def tile_image(data: bytes) -> Image.Image:
     """``data`` decoded for a tile: a JPEG at the smallest of its decoder's scales (1/2, 1/4,
     1/8) still as large as a tile, a fraction of the pixels to decode and then to shrink.
@@ -47,6 +46,7 @@ def tile_image(data: bytes) -> Image.Image:
     return image
 
 
+@cache
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
