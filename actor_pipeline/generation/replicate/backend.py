@@ -48,7 +48,15 @@ from actor_pipeline.generation.replicate.lookup import (
 from actor_pipeline.generation.replicate.outage import Outage, refuse_credentials, through_outage, watched_client
 from actor_pipeline.generation.replicate.pacing import CreatePacer, ReadPace
 from actor_pipeline.generation.replicate.problems import describe, is_content_flagged
-from actor_pipeline.generation.replicate.retry import RetryWait, Throttled, http_status, retrying, transient, unanswered
+from actor_pipeline.generation.replicate.retry import (
+    UNSENT,
+    RetryWait,
+    Throttled,
+    http_status,
+    retrying,
+    transient,
+    unanswered,
+)
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
 from actor_pipeline.generation.replicate.transfer import Portrait, discard_portrait, download_client, send_portrait
 from actor_pipeline.generation.types import (
@@ -67,8 +75,6 @@ from actor_pipeline.generation.types import (
 log = logging.getLogger(__name__)
 
 _TERMINAL = frozenset({"succeeded", "failed", "canceled"})
-# Failures that prove the request never reached Replicate, so nothing can have been created.
-_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Replicate deletes an API prediction's output an hour after it ends.
 OUTPUT_LIFETIME = timedelta(hours=1)
 # An output this close to its deletion is not worth starting to download.
@@ -338,7 +344,7 @@ class _ActorShots:
                     raise _ShotFailed(f"Replicate refused the prediction: {describe(exc)}") from exc
                 self._outage.failed(describe(exc))
                 await asyncio.sleep(self._wait.after(exc, attempt))
-                if isinstance(exc, _UNSENT):
+                if isinstance(exc, UNSENT):
                     continue
                 # Earlier attempts were proven not to have created it, so a match is this one's.
                 until = sent + (s.create_settle_s if unanswered(exc) else 0.0)

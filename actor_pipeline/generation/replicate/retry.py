@@ -101,6 +101,10 @@ class RetryWait(wait_base):
         return self(state)
 
 
+# Failures that prove the request never reached Replicate, so nothing can have been created.
+UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
 def http_status(exc: BaseException) -> int | None:
     """The HTTP status behind an error from the client or from httpx, if there was one."""
     if isinstance(exc, ReplicateError):
@@ -114,7 +118,7 @@ def unanswered(exc: BaseException) -> bool:
     """Whether a request that failed with ``exc`` was sent and may still be taken: no answer came
     (a timeout, a dropped connection), or a gateway gave up waiting for the API (504). A create
     held in a queue is taken, and listed, after the client gave up on it."""
-    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):  # never sent
+    if isinstance(exc, UNSENT):
         return False
     no_answer = (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
     return isinstance(exc, no_answer) or http_status(exc) == 504

@@ -90,9 +90,10 @@ class ReplicateSettings(CheckedSettings):
     create_settle_s: float = Field(
         30.0,
         ge=0,
-        description="after a create whose answer was lost (a timeout, a dropped connection, a 5xx), seconds "
-        "from sending it during which the prediction list is searched again before creating another: a "
-        "request held in a queue under load is taken after the client gave up on it",
+        description="after a create that got no answer (a timeout, a dropped connection, a 504), seconds from "
+        "sending it during which the prediction list (or the trainings list) may still show it, so it is "
+        "searched again before creating another: a request held in a queue under load is taken after the "
+        "client gave up on it",
     )
     poll_interval_s: float = Field(
         1.0,
