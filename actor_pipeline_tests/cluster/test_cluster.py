@@ -93,12 +93,7 @@ def test_inbox_rerun_and_a_lost_worker_in_the_production_topology(
     assert manifest["ledger"]["predictions_created"] == SHOTS + 1, manifest["ledger"]
 
     # --- 2. a run killed mid-run, resumed by a worker with an empty state folder ------------
-    emulator.behaviour.latency_s = 3.0  # 8 predictions in flight at the kill
-    drop(tmp_path / "inbox", "cast-b")
-    wait_for("8 predictions of cast-b in flight", lambda: in_flight(emulator) >= 8, TIMEOUT_S)
-    (killed,) = runs(cluster, "cast-b")
-    (pool,) = cluster.pool_processes("a")
-    os.kill(pool, signal.SIGKILL)  # the process executing the run: Celery records the task as failed
+    killed = kill_mid_run(cluster, emulator, tmp_path / "inbox", "cast-b")
     wait_for("Celery to record the task as failed", lambda: celery_state(cluster, killed) == "FAILURE", 30)
     cluster.lose_service("worker-a")  # and the machine is gone, state folder and all
     cluster.start_worker(Worker("b", processes=2, state_dir=tmp_path / "state-b"))
@@ -133,13 +128,8 @@ def test_a_run_retry_dagster_missed_is_set_off_by_the_orphaned_runs_sensor(
         monkeypatch.setenv(name, value)
     instance = dg.DagsterInstance.get()  # the cluster's, on Postgres
     emulator.behaviour.failing = ()
-    emulator.behaviour.latency_s = 3.0
     instance.daemon_cursor_storage.set_cursor_values({RETRY_CURSOR: str(2**62)})  # the daemon reads no failure
-    drop(tmp_path / "inbox", "cast-c")
-    wait_for("8 predictions of cast-c in flight", lambda: in_flight(emulator) >= 8, TIMEOUT_S)
-    (killed,) = runs(cluster, "cast-c")
-    (pool,) = cluster.pool_processes("a")
-    os.kill(pool, signal.SIGKILL)
+    killed = kill_mid_run(cluster, emulator, tmp_path / "inbox", "cast-c")
     failed = wait_for(
         "run monitoring to fail the run",
         lambda: instance.get_records_for_run(killed["runId"], of_type=dg.DagsterEventType.RUN_FAILURE).records,
@@ -156,6 +146,18 @@ def test_a_run_retry_dagster_missed_is_set_off_by_the_orphaned_runs_sensor(
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def kill_mid_run(cluster: Cluster, emulator: ReplicateEmulator, inbox: Path, actor: str) -> dict[str, Any]:
+    """Drop ``actor``'s portrait and SIGKILL worker a's pool process once 8 of its predictions are
+    in flight (as the OOM killer would): Celery records the task as failed. Returns the run."""
+    emulator.behaviour.latency_s = 3.0  # 8 predictions in flight at the kill
+    drop(inbox, actor)
+    wait_for(f"8 predictions of {actor} in flight", lambda: in_flight(emulator) >= 8, TIMEOUT_S)
+    (killed,) = runs(cluster, actor)
+    (pool,) = cluster.pool_processes("a")
+    os.kill(pool, signal.SIGKILL)
+    return killed
 
 
 def drop(inbox: Path, actor: str) -> None:
