@@ -67,7 +67,7 @@ class _PreviewSession:
     async def cancel(self, training_id: str) -> TrainingState:
         return _trained(training_id)
 
-    async def paint(self, prompt: str, seed: int, weights_url: str) -> Painted:
+    async def paint(self, prompt: str, seed: int, weights_url: str, since: datetime) -> Painted:
         with Image.open(io.BytesIO(self._portrait)) as portrait:
             image = render_preview(portrait, _LOOK, seed, (768, 768))
         buffer = io.BytesIO()

@@ -18,10 +18,18 @@ import httpx
 import replicate
 from replicate.exceptions import ReplicateError
 from replicate.pagination import Page
+from replicate.prediction import Prediction
 from replicate.training import Training
 
 from actor_pipeline.errors import ConfigurationError
-from actor_pipeline.generation.replicate.lookup import listed_since, parse_timestamp, upload_sha256
+from actor_pipeline.generation.replicate.lookup import (
+    SHOT_KEYS,
+    find_created,
+    listed_since,
+    look_until,
+    parse_timestamp,
+    upload_sha256,
+)
 from actor_pipeline.generation.replicate.outage import Outage, refuse_credentials, through_outage, watched_client
 from actor_pipeline.generation.replicate.problems import describe
 from actor_pipeline.generation.replicate.retry import RetryWait, http_status, retrying, unanswered
@@ -33,6 +41,7 @@ from actor_pipeline.training.types import TERMINAL, Painted, PaintFailed, Traini
 log = logging.getLogger(__name__)
 
 _PAINT_TIMEOUT_S = 300.0  # one validation image, create to download
+_PAINTING_KEYS = (*SHOT_KEYS, "lora_weights")
 
 
 class ReplicateTrainer:
@@ -168,7 +177,7 @@ class _ReplicateSession:
         )
         return _from_json(body)
 
-    async def paint(self, prompt: str, seed: int, weights_url: str) -> Painted:
+    async def paint(self, prompt: str, seed: int, weights_url: str, since: datetime) -> Painted:
         s = self._settings
         input_ = {
             "prompt": prompt,
@@ -181,9 +190,9 @@ class _ReplicateSession:
         }
         deadline = time.monotonic() + _PAINT_TIMEOUT_S
         try:
-            prediction = await self._client.models.predictions.async_create(
-                model=s.validation_model, input=input_, wait=self._replicate.create_wait_s
-            )
+            # One made by an earlier run that died before storing it is already paid for.
+            earlier = await self._find_painted(input_, since)
+            prediction = earlier or await self._create_painting(input_, since)
             while prediction.status not in TERMINAL:
                 if time.monotonic() > deadline:
                     await self._client.predictions.async_cancel(prediction.id)
@@ -200,7 +209,36 @@ class _ReplicateSession:
             raise PaintFailed(f"validation prediction {prediction.id} {prediction.status}: {prediction.error or 'no image'}")
         response = await retrying(lambda: self._downloads.get(output), self._replicate.download_attempts, self._wait)
         response.raise_for_status()
-        return Painted(response.content, prediction.id)
+        return Painted(response.content, prediction.id, adopted=earlier is not None)
+
+    async def _create_painting(self, input_: dict[str, Any], since: datetime) -> Prediction:
+        """Create the validation prediction once. A create that got no answer may still be taken:
+        it is looked for until ``create_settle_s`` after it was sent, and never sent again."""
+        sent = time.monotonic()
+        try:
+            return await self._client.models.predictions.async_create(
+                model=self._settings.validation_model, input=input_, wait=self._replicate.create_wait_s
+            )
+        except Exception as exc:
+            if not unanswered(exc):
+                raise
+            found = await look_until(lambda: self._find_painted(input_, since), sent + self._replicate.create_settle_s)
+            if found is None:
+                raise PaintFailed(
+                    f"the validation image's create got no answer ({describe(exc)}) and Replicate listed no "
+                    f"prediction for it within {self._replicate.create_settle_s:g} s: nothing was paid"
+                ) from exc
+            log.info("validation prediction %s found in Replicate's list after its create got no answer", found.id)
+            return found
+
+    async def _find_painted(self, input_: Mapping[str, Any], since: datetime) -> Prediction | None:
+        """The newest prediction of this LoRA, prompt and seed since ``since`` that was not a
+        failure (failed and canceled ones are not billed)."""
+        model = self._settings.validation_model
+        found = await through_outage(
+            lambda: find_created(self._client, model, input_, since, keys=_PAINTING_KEYS), self._outage, self._wait, model
+        )
+        return found if found is not None and found.status not in ("failed", "canceled") else None
 
 
 def _refused(destination: str, exc: ReplicateError) -> Exception:

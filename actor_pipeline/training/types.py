@@ -44,6 +44,7 @@ class Painted:
 
     data: bytes
     prediction_id: str | None
+    adopted: bool = False  # made and paid for by an earlier run, found in the provider's list
 
 
 class TrainerSession(Protocol):
@@ -80,8 +81,9 @@ class TrainerSession(Protocol):
 
     async def cancel(self, training_id: str) -> TrainingState: ...
 
-    async def paint(self, prompt: str, seed: int, weights_url: str) -> Painted:
-        """Make one image with the trained LoRA (paid per image)."""
+    async def paint(self, prompt: str, seed: int, weights_url: str, since: datetime) -> Painted:
+        """Make one image with the trained LoRA (paid per image), or take the one an earlier run
+        made since ``since`` (the training's end) and did not store."""
         ...
 
 

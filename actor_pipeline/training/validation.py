@@ -60,7 +60,7 @@ class Likeness(BaseModel):
     median_distance: float | None = Field(None, description="median identity distance of the measured images")
     max_distance: float = Field(description="the identity threshold (dlib: under 0.6 is the same person)")
     sheet_key: str | None = None
-    predictions: int = Field(0, description="validation predictions paid for, over all runs")
+    predictions: int = Field(0, description="validation predictions paid for this training's images, over all runs")
     cost_usd: float = 0.0
 
     def summary(self) -> str:
@@ -100,10 +100,9 @@ async def validate_lora(
     say = maker.say
     storage, actor_id, layout = actor.storage, actor.actor_id, actor.layout
     prompts = held_out_prompts(load_bundle(actor).report, trainer.settings.validation_images)
-    earlier = load_likeness(actor)
-    paid = earlier.predictions if earlier else 0
     images: list[ValidationImage] = []
     made: dict[str, bytes] = {}
+    since = training.ended_at or training.started_at  # no image can be made with the weights before
     with hold_actor(storage, actor_id, maker.name, wait_s=maker.lease_wait_s):
         async with trainer.session() as session:
             for index, prompt in enumerate(prompts):
@@ -115,21 +114,24 @@ async def validate_lora(
                     entry.prediction_id = stored.metadata.get("prediction-id") or None
                 else:
                     try:
-                        painted = await session.paint(prompt, seed, training.weights_url)
+                        painted = await session.paint(prompt, seed, training.weights_url, since)
                     except PaintFailed as exc:
                         entry.note = str(exc)
                         images.append(entry)
                         continue
-                    paid += 1
                     made[key] = _as_jpeg(painted.data)
                     meta = {TRAINING_META: training.training_id, "prediction-id": painted.prediction_id or ""}
                     storage.put(key, made[key], "image/jpeg", meta)
                     entry.prediction_id = painted.prediction_id
-                    say(f"{actor_id}: validation image {index + 1}/{len(prompts)} made with the LoRA")
+                    how = "found in Replicate's list, made by an earlier run" if painted.adopted else "made with the LoRA"
+                    say(f"{actor_id}: validation image {index + 1}/{len(prompts)} {how}")
                 entry.key = key
                 images.append(entry)
         _measure(images, made, storage.get(layout.portrait), actor.registration.actor_type, identity)
         measured = [image.distance for image in images if image.distance is not None]
+        # Each image's prediction, whichever run made or found it: a run that died after storing
+        # images never counted them.
+        paid = len({image.prediction_id for image in images if image.key and image.prediction_id})
         likeness = Likeness(
             training_id=training.training_id,
             images=images,

@@ -12,6 +12,7 @@ import pytest
 
 from actor_pipeline_tests.durability.harness import ACTOR, SHOTS, USER, CliProcess, Harness
 from actor_pipeline_tests.replicate_emulator import Fault
+from actor_pipeline_tests.replicate_emulator.trainings import LORA_MODEL
 
 PRICE_PER_SECOND_USD = 0.001528  # TrainingSettings' default: the trainer's H100
 VALIDATION_IMAGES = 4
@@ -207,3 +208,44 @@ def test_a_refused_bundle_or_destination_costs_nothing_and_says_so_in_one_line(
     counters = trained.emulator.account.counters()
     assert counters.trainings_created == 0 and counters.predictions_created == SHOTS
     assert history(trained) == []
+
+
+def validation_predictions(harness: Harness) -> list[dict[str, object]]:
+    return [p for p in harness.emulator.account.predictions() if p["model"] == LORA_MODEL]
+
+
+def assert_validated_once(harness: Harness) -> None:
+    """Each held-out image paid for once, and the likeness says what the emulator billed."""
+    paid = validation_predictions(harness)
+    assert len(paid) == VALIDATION_IMAGES, [(p["id"], p["status"]) for p in paid]
+    manifest = harness.manifest()
+    assert manifest is not None
+    likeness = manifest["lora"]["likeness"]
+    assert likeness["images"] == VALIDATION_IMAGES, likeness
+    assert likeness["cost_usd"] == pytest.approx(VALIDATION_IMAGES * 0.032), likeness
+
+
+def test_a_validation_image_whose_create_answer_was_lost_is_found_and_paid_once(trained: Harness) -> None:
+    train(trained, "--no-validate").wait().assert_ended_cleanly(0)
+    trained.emulator.account.inject("create", Fault(None, after_create=True))  # the first validation image's
+    done = train(trained).wait()
+    done.assert_ended_cleanly(0)
+    assert "found in Replicate's list" in done.stderr, done.describe()
+    assert_validated_once(trained)
+
+
+def test_validation_killed_between_a_create_and_its_image_is_stored_pays_each_image_once(trained: Harness) -> None:
+    """kill -9 while validation images are being made, then the state folder gone: the rerun
+    takes what Replicate's list holds for this LoRA's prompts and seeds, and pays for the rest."""
+    train(trained, "--no-validate").wait().assert_ended_cleanly(0)
+    trained.emulator.behaviour.latency_s = 3.0
+    first = train(trained)
+    trained.wait_until(lambda: len(validation_predictions(trained)) >= 2, "two validation images paid", watch=first)
+    first.kill_group(signal.SIGKILL)
+    assert first.wait(10).code == -signal.SIGKILL
+    shutil.rmtree(trained.state_dir)
+
+    trained.emulator.behaviour.latency_s = 0.05
+    rerun = train(trained).wait()
+    rerun.assert_ended_cleanly(0)
+    assert_validated_once(trained)

@@ -42,6 +42,7 @@ from actor_pipeline.generation.replicate.lookup import (
     find_created,
     is_upload,
     listed_since,
+    look_until,
     parse_timestamp,
     upload_sha256,
 )
@@ -348,7 +349,8 @@ class _ActorShots:
                     continue
                 # Earlier attempts were proven not to have created it, so a match is this one's.
                 until = sent + (s.create_settle_s if unanswered(exc) else 0.0)
-                found = await self._find_settled(input_, since, describe(exc), until)
+                failure = describe(exc)
+                found = await look_until(lambda: self._find(input_, since, failure), until)
                 if found is None:
                     continue
                 log.warning("create failed (%s) but made prediction %s: using it", describe(exc), found.id)
@@ -358,21 +360,6 @@ class _ActorShots:
             await progress.created(prediction.id)
             return prediction
         raise AssertionError("unreachable: the loop returns or raises")
-
-    async def _find_settled(
-        self, input_: dict[str, object], since: datetime, failure: str, until: float
-    ) -> Prediction | None:
-        """``_find``, repeated (1 s apart, then 2, 4...) until ``until`` (monotonic): a create held
-        in a queue is taken, and listed, only after the client gave up on its answer, and one
-        created again meanwhile would be paid twice."""
-        pause_s = 1.0
-        while (found := await self._find(input_, since, failure)) is None:
-            left_s = until - time.monotonic()
-            if left_s <= 0:
-                return None
-            await asyncio.sleep(min(pause_s, left_s))
-            pause_s *= 2
-        return found
 
     async def _find(
         self, input_: dict[str, object], since: datetime, failure: str, exclude: str | None = None

@@ -1,6 +1,8 @@
 """Finding the prediction that a failed create request may have made anyway."""
 
+import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -14,6 +16,12 @@ from replicate.training import Training
 from actor_pipeline.generation.replicate.retry import RetryWait, http_status, retrying
 
 Listed = TypeVar("Listed", Prediction, Training)
+Found = TypeVar("Found")
+
+# What identifies a shot's prediction among the account's: its prompt and seed (seeds are derived
+# per actor and shot). A LoRA's validation image adds the weights, as every training of an actor
+# paints the same prompts and seeds.
+SHOT_KEYS = ("prompt", "seed")
 
 _TIMESTAMP = re.compile(r"(.+?)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?")
 # Our clock against Replicate's: the search starts this much before our first attempt.
@@ -21,10 +29,16 @@ _CLOCK_SKEW = timedelta(minutes=2)
 
 
 async def find_created(
-    client: replicate.Client, model: str, input_: Mapping[str, object], since: datetime, exclude: str | None = None
+    client: replicate.Client,
+    model: str,
+    input_: Mapping[str, object],
+    since: datetime,
+    exclude: str | None = None,
+    keys: tuple[str, ...] = SHOT_KEYS,
 ) -> Prediction | None:
-    """The prediction of ``model`` for this shot's prompt and seed created since ``since``
-    (give or take clock skew), or ``None`` if the account has none.
+    """The newest prediction of ``model`` whose input has ``input_``'s ``keys`` (a shot's prompt
+    and seed) created since ``since`` (give or take clock skew), or ``None`` if the account has
+    none.
 
     Replicate documents no idempotency key for creates, so after a create that failed without
     saying whether it happened (a 5xx, a dropped or timed out connection) the only faithful
@@ -37,9 +51,24 @@ async def find_created(
     tell.
     """
     async for prediction in listed_since(since, client.predictions.async_list):
-        if prediction.id != exclude and _matches(prediction, model, input_):
+        sent = prediction.input or {}
+        if prediction.id != exclude and prediction.model == model and all(sent.get(k) == input_[k] for k in keys):
             return prediction
     return None
+
+
+async def look_until(find: Callable[[], Awaitable[Found | None]], until: float) -> Found | None:
+    """``find()``, repeated (1 s apart, then 2, 4...) until it finds or ``until`` (monotonic)
+    has passed: a create held in a queue is taken, and listed, only after the client gave up on
+    its answer, and one created again meanwhile would be paid twice."""
+    pause_s = 1.0
+    while (found := await find()) is None:
+        left_s = until - time.monotonic()
+        if left_s <= 0:
+            return None
+        await asyncio.sleep(min(pause_s, left_s))
+        pause_s *= 2
+    return found
 
 
 async def listed_since(
@@ -84,11 +113,6 @@ async def upload_sha256(client: replicate.Client, url: str, attempts: int, wait:
             return None
         raise
     return file.checksums.get("sha256")
-
-
-def _matches(prediction: Prediction, model: str, input_: Mapping[str, object]) -> bool:
-    sent = prediction.input or {}
-    return prediction.model == model and sent.get("prompt") == input_["prompt"] and sent.get("seed") == input_["seed"]
 
 
 def parse_timestamp(timestamp: str) -> datetime:
