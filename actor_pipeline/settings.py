@@ -35,6 +35,7 @@ class EnvSettings(BaseSettings):
     shot_timeout_s: float | None = Field(None, gt=0, description="use a number of seconds greater than 0")
     storage_outage_s: float | None = Field(None, gt=0, description="use a number of seconds greater than 0")
     outage_wait_s: float | None = Field(None, gt=0, description="use a number of seconds greater than 0")
+    create_settle_s: float | None = Field(None, ge=0, description="use a number of seconds, 0 or more")
     training_poll_s: float | None = Field(None, gt=0, description="use a number of seconds greater than 0")
     qc_identity: bool = Field(True, description="use 1 or 0")
     portrait_max_side: int | None = Field(None, description="use a whole number of pixels, e.g. 2048")

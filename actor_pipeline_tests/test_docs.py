@@ -94,6 +94,7 @@ ENV_DEFAULTS = {
     "ACTOR_PIPELINE_SHOT_TIMEOUT_S": _number(ImageGeneratorResource.model_fields["shot_timeout_s"].default),
     "ACTOR_PIPELINE_STORAGE_OUTAGE_S": _number(ImageGeneratorResource.model_fields["storage_outage_s"].default),
     "ACTOR_PIPELINE_OUTAGE_WAIT_S": _number(ReplicateSettings.model_fields["outage_wait_s"].default),
+    "ACTOR_PIPELINE_CREATE_SETTLE_S": _number(ReplicateSettings.model_fields["create_settle_s"].default),
     "ACTOR_PIPELINE_TRAINING_POLL_S": _number(TrainingSettings.model_fields["poll_interval_s"].default),
     "ACTOR_PIPELINE_PORTRAIT_MAX_SIDE": _number(DEFAULT_LIMITS.max_side),
     "ACTOR_PIPELINE_QC_IDENTITY": _flag(EnvSettings.model_fields["qc_identity"].default),

@@ -165,8 +165,8 @@ class TrainerResource(_ReplicateAccess):
     train``, ``generate --train``, an inbox sidecar's ``"train": true``, the Launchpad)."""
 
     training: TrainingConfig = Field(TrainingConfig(), description="the trainer, its inputs, prices and deadline (TrainingSettings)")
-    outage_wait_s: float | None = Field(
-        None, gt=0, description="seconds to wait out Replicate not answering; unset: the generator's default"
+    replicate: ReplicateConfig = Field(
+        ReplicateConfig(), description="how the trainer calls Replicate (ReplicateSettings), as the generator's replicate"
     )
     identity_check: bool = Field(True, description="measure the validation images' identity to the portrait (faces extra)")
     lease_wait_s: float = Field(
@@ -176,8 +176,7 @@ class TrainerResource(_ReplicateAccess):
     def create_trainer(self, actor: ActorContext) -> Trainer:
         if self.resolved_backend() == "preview":
             return PreviewTrainer(self.training, actor.storage.get(actor.layout.portrait))
-        replicate = ReplicateSettings(**({"outage_wait_s": self.outage_wait_s} if self.outage_wait_s else {}))
-        return ReplicateTrainer(self.training, replicate, self.required_token())
+        return ReplicateTrainer(self.training, self.replicate, self.required_token())
 
 
 class StorageResource(dg.ConfigurableResource):

@@ -77,11 +77,11 @@ class PipelineSettings:
             },
             generator,
         )
-        outage_wait_s = generated.pop("outage_wait_s", None) or env.outage_wait_s
-        if outage_wait_s:
-            generated["replicate"] = ReplicateConfig(outage_wait_s=outage_wait_s)
-        shared = {name: generated.get(name) for name in ("backend", "replicate_api_token", "identity_check")}
-        trains = _given({**shared, "outage_wait_s": outage_wait_s}, trainer)
+        waits = _given({}, {"outage_wait_s": env.outage_wait_s, "create_settle_s": env.create_settle_s})
+        if waits:
+            generated.setdefault("replicate", ReplicateConfig(**waits))
+        shared = {name: generated.get(name) for name in ("backend", "replicate_api_token", "identity_check", "replicate")}
+        trains = _given(shared, trainer)
         trains["training"] = TrainingConfig(**_given({"poll_interval_s": env.training_poll_s}, training))
         stored = _given({"local_dir": env.output_dir, "state_dir": env.state_dir}, storage)
         return cls(

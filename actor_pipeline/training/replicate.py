@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -131,16 +131,17 @@ class _ReplicateSession:
 
     async def create(self, input_: Mapping[str, Any], destination: str) -> TrainingState:
         s = self._settings
-        sent = time.monotonic()
+        sent, sent_at = time.monotonic(), datetime.now(UTC)
         try:
             training = await self._client.trainings.async_create(
                 model=s.trainer, version=s.trainer_version, input=dict(input_), destination=destination
             )
         except Exception as exc:
             if unanswered(exc):
-                # The caller then looks for it in the trainings list once: not before it can no
-                # longer be taken, or a training made meanwhile would be paid with none recorded.
-                await asyncio.sleep(max(0.0, sent + self._replicate.create_settle_s - time.monotonic()))
+                # The caller then looks for it in the trainings list: not before it is listed or
+                # can no longer be taken, or a training made meanwhile would be paid with none recorded.
+                upload = str(input_["input_images"])
+                await look_until(lambda: self.find(upload, sent_at), sent + self._replicate.create_settle_s)
             raise
         return _from_training(training)
 

@@ -25,6 +25,17 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         PipelineSettings.configure()
 
 
+def test_replicate_waits_from_the_environment_apply_to_images_and_trainings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACTOR_PIPELINE_OUTAGE_WAIT_S", "20")
+    monkeypatch.setenv("ACTOR_PIPELINE_CREATE_SETTLE_S", "5")
+    settings = PipelineSettings.configure()
+    for replicate in (settings.generator.replicate, settings.trainer.replicate):
+        assert (replicate.outage_wait_s, replicate.create_settle_s) == (20, 5)
+    monkeypatch.setenv("ACTOR_PIPELINE_CREATE_SETTLE_S", "-1")
+    with pytest.raises(ConfigurationError, match="ACTOR_PIPELINE_CREATE_SETTLE_S is '-1': use a number of seconds"):
+        PipelineSettings.configure()
+
+
 def test_auto_backend_follows_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
     catalog = load_catalog()
     assert isinstance(ImageGeneratorResource().create_backend(catalog), PreviewBackend)
