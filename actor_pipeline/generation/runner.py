@@ -257,6 +257,7 @@ class _ActorRun:
     generator: ShotGenerator | None = None
     recalled: bool = False  # the provider's list was read this run
     unstarted: dict[str, CreatesClosed] = field(default_factory=dict)  # shot id -> why it was not let start
+    writes: set[asyncio.Future[None]] = field(default_factory=set)  # journal writes under way
 
     def plan(self, shot: PlannedShot, record: ShotRecord | None) -> None:
         """What the shot's next attempt sends, given its journal."""
@@ -390,6 +391,9 @@ class _ActorRun:
             for task in tasks:
                 task.cancel()
             results = await finished
+            # A cancelled shot's last step may still be queued for a thread: the interrupted
+            # outcomes read the journal, and the loop's end would cancel a write not yet started.
+            await asyncio.gather(*self.writes, return_exceptions=True)
         outcomes = [
             result if isinstance(result, ShotOutcome) else self._interrupted(shot)
             for shot, result in zip(todo, results, strict=True)
@@ -573,10 +577,13 @@ class _ActorRun:
         record.attempt.usage = Usage(**usage.__dict__)
         record.usage = base + usage
         record.status = ShotStatus.IN_PROGRESS
+        # Shielded and kept: a stop that cancels the shot must not drop a step whose write is
+        # still queued for a thread (the prediction would exist with the journal a step behind).
+        write = asyncio.ensure_future(asyncio.to_thread(self.journal.write, record))
+        self.writes.add(write)
+        write.add_done_callback(self.writes.discard)
         try:
-            # Shielded: a stop that cancels the shot must not drop a step whose write is still
-            # queued for a thread (the prediction would exist with the journal a step behind).
-            await asyncio.shield(asyncio.to_thread(self.journal.write, record))
+            await asyncio.shield(write)
         except OSError as exc:
             raise StorageUnavailable(f"cannot write the shot journal under {self.journal.folder}: {exc.strerror}") from exc
 

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -311,6 +312,38 @@ def test_a_stop_request_creates_nothing_more_and_leaves_the_journal_resumable(st
     again = PaidBackend()
     assert all(o.succeeded for o in run(storage, again))
     assert sorted(again.resumed) == sorted(in_flight) and len(again.created) == 14  # 3 adopted, none paid twice
+
+
+class StopMidWrite(PaidBackend):
+    """Its first shot asks to stop while the journal write of its prediction is still under way."""
+
+    async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
+        await progress.creating()
+        self.created.append(job.shot_id)
+        progress.usage.predictions_created += 1
+        journaling = asyncio.ensure_future(progress.created("p-" + job.shot_id))
+        await asyncio.sleep(0)  # the write is handed to a thread
+        stopping.request(signal.SIGTERM)
+        await journaling
+        raise AssertionError("the stop cancels the shot while its step is being written")
+
+
+def test_a_stop_waits_for_the_journal_write_under_way(storage: FolderStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    write = ShotJournal.write
+
+    def slow_write(journal: ShotJournal, record: ShotRecord) -> None:
+        time.sleep(0.3)
+        write(journal, record)
+
+    monkeypatch.setattr(ShotJournal, "write", slow_write)
+    backend = StopMidWrite()
+    outcomes = {o.record.shot_id: o for o in run(storage, backend, max_concurrency=1)}
+    (shot,) = backend.created
+    recorded = load(storage, shot)
+    assert recorded is not None and recorded.attempt is not None and recorded.attempt.step is Step.CREATED
+    interrupted = outcomes[shot].record  # what the run reports: the journal once the write ended
+    assert interrupted.attempt is not None and interrupted.attempt.step is Step.CREATED
+    assert interrupted.prediction_id == "p-" + shot and "stopped by SIGTERM" in (interrupted.error or "")
 
 
 class DownStorage(FolderStorage):
