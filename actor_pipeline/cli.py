@@ -31,6 +31,7 @@ from actor_pipeline.errors import (
     InputError,
     Interrupted,
     NotMadeYet,
+    PipelineError,
     StateError,
     StorageUnavailable,
     TrainingFailed,
@@ -116,6 +117,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="cancel a training still running this long after its create (default: 3600)")
         sub.add_argument("--lora-owner", metavar="OWNER",
                          help="the destination model's owner (default: the API token's account)")
+        if not with_train:  # generate's --max-cost-usd covers its --train too
+            sub.add_argument("--max-cost-usd", type=float, metavar="USD",
+                             help="the most a new training and its validation may cost: refused before anything is "
+                             "paid when the worst case (the training deadline at the trainer's price per second, "
+                             "and the validation images) is more (default: no cap)")
 
     def actor_options(sub: argparse.ArgumentParser, *names: str) -> None:
         """Flags for ``NewActor``'s fields ``names``, with its defaults and descriptions."""
@@ -354,10 +360,12 @@ _FLAGS = {
 }
 
 
-def _settings(args: argparse.Namespace) -> "PipelineSettings":
+def _settings(args: argparse.Namespace, training_cap_usd: float | None = None) -> "PipelineSettings":
     """The environment's settings under the flags the command has and was given: ``--storage``,
     ``--out`` and the instance for ``--catalog`` always; the run and spending options where the
-    command takes them. A value out of range is an ``InputError`` naming its flag."""
+    command takes them (``--max-cost-usd`` caps the images and the LoRA, unless
+    ``training_cap_usd`` says what is left for the LoRA). A value out of range is an
+    ``InputError`` naming its flag."""
     from dataclasses import replace
 
     from actor_pipeline.defs.settings import PipelineSettings
@@ -375,7 +383,10 @@ def _settings(args: argparse.Namespace) -> "PipelineSettings":
             max_cost_usd="max_cost_usd",
         ),
         storage={"backend": args.storage, "local_dir": args.out},
-        training=given(min_images="min_train_images", deadline_s="train_deadline", owner="lora_owner"),
+        training={
+            **given(min_images="min_train_images", deadline_s="train_deadline", owner="lora_owner", max_cost_usd="max_cost_usd"),
+            **({"max_cost_usd": training_cap_usd} if training_cap_usd is not None else {}),
+        },
         debug=given(directory="debug_dir"),
         bundle=given(trigger="trigger", layout="bundle_layout", min_images="min_images"),
         names=_FLAGS,
@@ -419,7 +430,14 @@ def _generate(args: argparse.Namespace, portrait: str, actor_id: str, **extra: A
     outcome = generate(request, settings)
     result = outcome.as_dict()
     if args.train and not result["failed"] and not outcome.shortfall():
-        result["lora"] = _train(args, actor_id, settings)
+        # What the set's images cost (over all its runs) leaves the rest of the cap for the LoRA.
+        cap = args.max_cost_usd
+        left = None if cap is None else round(max(0.0, cap - result["cost_usd"]), 6)
+        try:
+            result["lora"] = _train(args, actor_id, settings if left is None else _settings(args, left))
+        except PipelineError:
+            print(json.dumps(result, indent=2))  # the set is made whatever happens to its LoRA
+            raise
     print(json.dumps(result, indent=2))
     if result["failed"]:
         _say_incomplete(actor_id, result["failed"], result["target_training_images"])

@@ -65,6 +65,12 @@ class TrainingSettings(CheckedSettings):
         0.032, ge=0, description="dollars per validation image, for the cost ledger"
     )
     lora_scale: float = Field(1.0, ge=-1, le=3, description="how strongly the validation images apply the LoRA")
+    max_cost_usd: float | None = Field(
+        None,
+        ge=0,
+        description="the most a new training and its validation may cost: one whose worst case (deadline_s x "
+        "price_per_second_usd, plus the validation images) is more is refused before anything is paid; unset: no cap",
+    )
 
     @field_validator("trainer", "validation_model")
     @classmethod

@@ -126,12 +126,33 @@ async def train_lora(
                 record.input_images = listed.input_images
                 follow.adopted(record, listed, recovered=True)
                 return TrainedLora(follow.outcome(await follow.until_ended(record, await session.get(listed.id))), reused=False)
+            refuse_over_cap(trainer, "a new training and its validation", settings.validation_images, training=True)
             journal.write(record)
             data = storage.get(bundle.key)
             record.input_images = await session.upload(data, f"actor_{actor_id}_lora.zip")
             journal.write(record)
             state = await follow.create(record)
             return TrainedLora(follow.outcome(await follow.until_ended(record, state)), reused=False)
+
+
+def refuse_over_cap(trainer: Trainer, what: str, images: int, *, training: bool) -> None:
+    """Raise ``ConfigurationError``, before anything is paid, when the most ``what`` can be billed
+    (a training cut off at its deadline, if ``training``, and ``images`` validation images) is over
+    ``training.max_cost_usd``."""
+    s = trainer.settings
+    per_s, per_image = trainer.price_per_second_usd(), trainer.price_per_image_usd()
+    worst = round((s.deadline_s * per_s if training else 0.0) + images * per_image, 6)
+    if s.max_cost_usd is None or worst <= s.max_cost_usd + 1e-9:
+        return
+    parts = [f"{s.deadline_s:g} s of training at ${per_s:g}/s"] if training else []
+    parts.append(f"{images} validation image(s) at ${per_image:g}")
+    room_s = (s.max_cost_usd - images * per_image) / per_s if training and per_s else 0.0
+    shorter = f", or lower training.deadline_s to at most {room_s:.0f} s (--train-deadline)" if room_s >= 1 else ""
+    raise ConfigurationError(
+        f"{what} may cost up to ${worst:.2f} ({' and '.join(parts)}), more than the ${s.max_cost_usd:.2f} the "
+        f"cap leaves for it (training.max_cost_usd, --max-cost-usd): raise the cap by ${worst - s.max_cost_usd:.2f}"
+        f"{shorter}; it was not started, and nothing was paid for it"
+    )
 
 
 class _Follower:

@@ -20,7 +20,7 @@ from actor_pipeline.outputs.grid import Tile, render_grid
 from actor_pipeline.quality import DEFAULT_THRESHOLDS, CheckName, Outcome, check_set
 from actor_pipeline.storage.lease import hold_actor
 from actor_pipeline.training.record import TrainingRecord
-from actor_pipeline.training.train import Maker, load_bundle
+from actor_pipeline.training.train import Maker, load_bundle, refuse_over_cap
 from actor_pipeline.training.types import PaintFailed, Trainer
 
 log = logging.getLogger(__name__)
@@ -104,12 +104,15 @@ async def validate_lora(
     made: dict[str, bytes] = {}
     since = training.ended_at or training.started_at  # no image can be made with the weights before
     with hold_actor(storage, actor_id, maker.name, wait_s=maker.lease_wait_s):
+        # An earlier training's images are made again.
+        kept = [storage.head(layout.validation_image(index)) for index in range(len(prompts))]
+        kept = [k if k is not None and k.metadata.get(TRAINING_META) == training.training_id else None for k in kept]
+        refuse_over_cap(trainer, "the LoRA's validation", kept.count(None), training=False)
         async with trainer.session() as session:
-            for index, prompt in enumerate(prompts):
+            for index, (prompt, stored) in enumerate(zip(prompts, kept, strict=True)):
                 key, seed = layout.validation_image(index), _SEED + index
                 entry = ValidationImage(prompt=prompt, seed=seed)
-                stored = storage.head(key)
-                if stored is not None and stored.metadata.get(TRAINING_META) == training.training_id:
+                if stored is not None:
                     made[key] = storage.get(key)
                     entry.prediction_id = stored.metadata.get("prediction-id") or None
                 else:

@@ -249,3 +249,35 @@ def test_validation_killed_between_a_create_and_its_image_is_stored_pays_each_im
     rerun = train(trained).wait()
     rerun.assert_ended_cleanly(0)
     assert_validated_once(trained)
+
+
+def test_a_cap_below_the_trainings_worst_case_refuses_it_before_anything_is_paid(trained: Harness) -> None:
+    # The worst case: the 3600 s deadline at $0.001528/s ($5.50) and 4 validation images ($0.128).
+    uploads = trained.emulator.account.counters().uploads
+    refused = train(trained, "--max-cost-usd", "5").wait()
+    refused.assert_ended_cleanly(2)
+    assert "may cost up to $5.63" in refused.message and "raise the cap by $0.63" in refused.message, refused.describe()
+    assert "--train-deadline" in refused.message and "nothing was paid" in refused.message
+    counters = trained.emulator.account.counters()
+    assert (counters.trainings_created, counters.predictions_created, counters.uploads) == (0, SHOTS, uploads)
+
+    # A deadline that fits the cap bounds the training: it trains and validates within it.
+    done = train(trained, "--max-cost-usd", "1", "--train-deadline", "500").wait()
+    done.assert_ended_cleanly(0)
+    assert_one_training_paid_and_recorded(trained)
+    assert len(validation_predictions(trained)) == VALIDATION_IMAGES
+
+
+def test_generate_train_leaves_the_lora_what_the_images_did_not_spend(harness: Harness) -> None:
+    harness.emulator.behaviour.latency_s = 0.05
+    harness.emulator.behaviour.training_s = 1.0
+    harness.env["ACTOR_PIPELINE_TRAINING_POLL_S"] = "0.1"
+    # $0.68 for the 17 images leaves $0.32 of $1: not enough for 4 validation images and 200 s of training.
+    made = harness.generate("--train", "--max-cost-usd", "1", "--train-deadline", "200").wait()
+    made.assert_ended_cleanly(2)
+    assert "more than the $0.32 the cap leaves" in made.message, made.describe()
+    counters = harness.emulator.account.counters()
+    assert counters.trainings_created == 0 and counters.predictions_created == SHOTS
+    assert made.json()["total_training_images"] == SHOTS  # the set's result stands
+    manifest = harness.manifest()
+    assert manifest is not None and manifest["totals"]["generated"] == SHOTS
