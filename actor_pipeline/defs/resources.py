@@ -165,8 +165,11 @@ class TrainerResource(_ReplicateAccess):
     train``, ``generate --train``, an inbox sidecar's ``"train": true``, the Launchpad)."""
 
     training: TrainingConfig = Field(TrainingConfig(), description="the trainer, its inputs, prices and deadline (TrainingSettings)")
-    replicate: ReplicateConfig = Field(
-        ReplicateConfig(), description="how the trainer calls Replicate (ReplicateSettings), as the generator's replicate"
+    outage_wait_s: float | None = Field(
+        None, gt=0, description="seconds to wait out Replicate not answering; unset: the generator's default"
+    )
+    create_settle_s: float | None = Field(
+        None, ge=0, description="seconds a create that got no answer is looked for; unset: the generator's default"
     )
     identity_check: bool = Field(True, description="measure the validation images' identity to the portrait (faces extra)")
     lease_wait_s: float = Field(
@@ -176,7 +179,9 @@ class TrainerResource(_ReplicateAccess):
     def create_trainer(self, actor: ActorContext) -> Trainer:
         if self.resolved_backend() == "preview":
             return PreviewTrainer(self.training, actor.storage.get(actor.layout.portrait))
-        return ReplicateTrainer(self.training, self.replicate, self.required_token())
+        waits = {"outage_wait_s": self.outage_wait_s, "create_settle_s": self.create_settle_s}
+        replicate = ReplicateSettings(**{name: value for name, value in waits.items() if value is not None})
+        return ReplicateTrainer(self.training, replicate, self.required_token())
 
 
 class StorageResource(dg.ConfigurableResource):

@@ -79,9 +79,11 @@ class PipelineSettings:
         )
         waits = _given({}, {"outage_wait_s": env.outage_wait_s, "create_settle_s": env.create_settle_s})
         if waits:
-            generated.setdefault("replicate", ReplicateConfig(**waits))
-        shared = {name: generated.get(name) for name in ("backend", "replicate_api_token", "identity_check", "replicate")}
-        trains = _given(shared, trainer)
+            given_replicate = generated.get("replicate")
+            set_fields = given_replicate.model_dump(exclude_unset=True) if given_replicate else {}
+            generated["replicate"] = ReplicateConfig(**{**waits, **set_fields})
+        shared = {name: generated.get(name) for name in ("backend", "replicate_api_token", "identity_check")}
+        trains = _given({**shared, **waits}, trainer)
         trains["training"] = TrainingConfig(**_given({"poll_interval_s": env.training_poll_s}, training))
         stored = _given({"local_dir": env.output_dir, "state_dir": env.state_dir}, storage)
         return cls(

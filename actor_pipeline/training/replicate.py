@@ -7,6 +7,7 @@ trainings list, cancel) is safe to repeat and is waited out through an outage.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -23,16 +24,18 @@ from replicate.training import Training
 
 from actor_pipeline.errors import ConfigurationError
 from actor_pipeline.generation.replicate.lookup import (
+    OUTPUT_LIFETIME,
     SHOT_KEYS,
     find_created,
     listed_since,
     look_until,
+    output_alive,
     parse_timestamp,
     upload_sha256,
 )
 from actor_pipeline.generation.replicate.outage import Outage, refuse_credentials, through_outage, watched_client
 from actor_pipeline.generation.replicate.problems import describe
-from actor_pipeline.generation.replicate.retry import RetryWait, http_status, retrying, unanswered
+from actor_pipeline.generation.replicate.retry import UNSENT, RetryWait, http_status, retrying, transient, unanswered
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
 from actor_pipeline.generation.replicate.transfer import download_client, upload_file
 from actor_pipeline.training.settings import TrainingSettings
@@ -139,9 +142,11 @@ class _ReplicateSession:
         except Exception as exc:
             if unanswered(exc):
                 # The caller then looks for it in the trainings list: not before it is listed or
-                # can no longer be taken, or a training made meanwhile would be paid with none recorded.
+                # can no longer be taken, or a training made meanwhile would be paid with none
+                # recorded. A list that cannot be read here is the caller's to report.
                 upload = str(input_["input_images"])
-                await look_until(lambda: self.find(upload, sent_at), sent + self._replicate.create_settle_s)
+                with contextlib.suppress(Exception):
+                    await look_until(lambda: self.find(upload, sent_at), sent + self._replicate.create_settle_s)
             raise
         return _from_training(training)
 
@@ -190,6 +195,8 @@ class _ReplicateSession:
             "aspect_ratio": "1:1",
         }
         deadline = time.monotonic() + _PAINT_TIMEOUT_S
+        # What can still be adopted ended within the output's hour: no need to list further back.
+        since = max(since, datetime.now(UTC) - OUTPUT_LIFETIME)
         try:
             # One made by an earlier run that died before storing it is already paid for.
             earlier = await self._find_painted(input_, since)
@@ -208,38 +215,58 @@ class _ReplicateSession:
         output = prediction.output[0] if isinstance(prediction.output, list) and prediction.output else prediction.output
         if prediction.status != "succeeded" or not isinstance(output, str):
             raise PaintFailed(f"validation prediction {prediction.id} {prediction.status}: {prediction.error or 'no image'}")
-        response = await retrying(lambda: self._downloads.get(output), self._replicate.download_attempts, self._wait)
-        response.raise_for_status()
+        try:
+            response = await retrying(lambda: self._downloads.get(output), self._replicate.download_attempts, self._wait)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise PaintFailed(
+                f"validation prediction {prediction.id}'s image could not be downloaded ({describe(exc)}): a rerun "
+                "within the hour of its output takes it without paying again"
+            ) from exc
         return Painted(response.content, prediction.id, adopted=earlier is not None)
 
     async def _create_painting(self, input_: dict[str, Any], since: datetime) -> Prediction:
-        """Create the validation prediction once. A create that got no answer may still be taken:
-        it is looked for until ``create_settle_s`` after it was sent, and never sent again."""
+        """Create the validation prediction once, never sending it again. A create that failed
+        after it was sent may have made it anyway: it is looked for in the list, once after a
+        5xx, and until ``create_settle_s`` after it was sent when no answer came (it may still be
+        taken from a queue)."""
         sent = time.monotonic()
         try:
             return await self._client.models.predictions.async_create(
                 model=self._settings.validation_model, input=input_, wait=self._replicate.create_wait_s
             )
         except Exception as exc:
-            if not unanswered(exc):
-                raise
-            found = await look_until(lambda: self._find_painted(input_, since), sent + self._replicate.create_settle_s)
+            if isinstance(exc, UNSENT) or not transient(exc):
+                raise  # never sent, or refused: nothing was made
+            failure = describe(exc)
+            settle_s = self._replicate.create_settle_s if unanswered(exc) else 0.0
+            try:
+                found = await look_until(lambda: self._find_painted(input_, since), sent + settle_s)
+            except Exception as lookup:
+                raise PaintFailed(
+                    f"the validation image's create failed ({failure}) and the prediction list could not be read to "
+                    f"check whether it was made ({describe(lookup)}); if it was, a rerun within the hour takes it "
+                    "without paying again"
+                ) from lookup
             if found is None:
                 raise PaintFailed(
-                    f"the validation image's create got no answer ({describe(exc)}) and Replicate listed no "
-                    f"prediction for it within {self._replicate.create_settle_s:g} s: nothing was paid"
+                    f"the validation image's create failed ({failure}) and Replicate listed no prediction for it: "
+                    "nothing was paid"
                 ) from exc
-            log.info("validation prediction %s found in Replicate's list after its create got no answer", found.id)
+            log.info("validation prediction %s found in Replicate's list after its create failed (%s)", found.id, failure)
             return found
 
     async def _find_painted(self, input_: Mapping[str, Any], since: datetime) -> Prediction | None:
-        """The newest prediction of this LoRA, prompt and seed since ``since`` that was not a
-        failure (failed and canceled ones are not billed)."""
+        """The newest prediction of this LoRA, prompt and seed since ``since`` that is running or
+        succeeded with its output still there (failed and canceled ones are not billed; one whose
+        output is deleted cannot be used)."""
         model = self._settings.validation_model
         found = await through_outage(
             lambda: find_created(self._client, model, input_, since, keys=_PAINTING_KEYS), self._outage, self._wait, model
         )
-        return found if found is not None and found.status not in ("failed", "canceled") else None
+        if found is None or found.status in ("failed", "canceled"):
+            return None
+        return found if found.status != "succeeded" or output_alive(found) else None
 
 
 def _refused(destination: str, exc: ReplicateError) -> Exception:

@@ -60,7 +60,7 @@ class Likeness(BaseModel):
     median_distance: float | None = Field(None, description="median identity distance of the measured images")
     max_distance: float = Field(description="the identity threshold (dlib: under 0.6 is the same person)")
     sheet_key: str | None = None
-    predictions: int = Field(0, description="validation predictions paid for this training's images, over all runs")
+    predictions: int = Field(0, description="the predictions that made this training's stored validation images, whichever run made them")
     cost_usd: float = 0.0
 
     def summary(self) -> str:

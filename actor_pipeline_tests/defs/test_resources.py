@@ -29,8 +29,8 @@ def test_replicate_waits_from_the_environment_apply_to_images_and_trainings(monk
     monkeypatch.setenv("ACTOR_PIPELINE_OUTAGE_WAIT_S", "20")
     monkeypatch.setenv("ACTOR_PIPELINE_CREATE_SETTLE_S", "5")
     settings = PipelineSettings.configure()
-    for replicate in (settings.generator.replicate, settings.trainer.replicate):
-        assert (replicate.outage_wait_s, replicate.create_settle_s) == (20, 5)
+    for configured in (settings.generator.replicate, settings.trainer):
+        assert (configured.outage_wait_s, configured.create_settle_s) == (20, 5)
     monkeypatch.setenv("ACTOR_PIPELINE_CREATE_SETTLE_S", "-1")
     with pytest.raises(ConfigurationError, match="ACTOR_PIPELINE_CREATE_SETTLE_S is '-1': use a number of seconds"):
         PipelineSettings.configure()

@@ -225,18 +225,25 @@ def assert_validated_once(harness: Harness) -> None:
     assert likeness["cost_usd"] == pytest.approx(VALIDATION_IMAGES * 0.032), likeness
 
 
-def test_a_validation_image_whose_create_answer_was_lost_is_found_and_paid_once(trained: Harness) -> None:
+@pytest.mark.parametrize("status", [None, 502], ids=["dropped", "502"])
+def test_a_validation_image_whose_create_answer_was_lost_is_found_and_paid_once(
+    trained: Harness, status: int | None
+) -> None:
     train(trained, "--no-validate").wait().assert_ended_cleanly(0)
-    trained.emulator.account.inject("create", Fault(None, after_create=True))  # the first validation image's
+    trained.emulator.account.inject("create", Fault(status, after_create=True))  # the first validation image's
     done = train(trained).wait()
     done.assert_ended_cleanly(0)
     assert "found in Replicate's list" in done.stderr, done.describe()
     assert_validated_once(trained)
 
 
-def test_validation_killed_between_a_create_and_its_image_is_stored_pays_each_image_once(trained: Harness) -> None:
+@pytest.mark.parametrize("later_s", [0, 3660], ids=["at-once", "61-min-later"])
+def test_validation_killed_between_a_create_and_its_image_is_stored_pays_each_image_once(
+    trained: Harness, later_s: int
+) -> None:
     """kill -9 while validation images are being made, then the state folder gone: the rerun
-    takes what Replicate's list holds for this LoRA's prompts and seeds, and pays for the rest."""
+    takes what Replicate's list holds for this LoRA's prompts and seeds, and pays for the rest;
+    past its hour the unstored image's output is deleted, and it is made (and paid) again."""
     train(trained, "--no-validate").wait().assert_ended_cleanly(0)
     trained.emulator.behaviour.latency_s = 3.0
     first = train(trained)
@@ -244,11 +251,18 @@ def test_validation_killed_between_a_create_and_its_image_is_stored_pays_each_im
     first.kill_group(signal.SIGKILL)
     assert first.wait(10).code == -signal.SIGKILL
     shutil.rmtree(trained.state_dir)
+    trained.emulator.account.age(later_s)
 
     trained.emulator.behaviour.latency_s = 0.05
     rerun = train(trained).wait()
     rerun.assert_ended_cleanly(0)
-    assert_validated_once(trained)
+    if not later_s:
+        assert_validated_once(trained)
+        return
+    paid = validation_predictions(trained)
+    assert len(paid) == VALIDATION_IMAGES + 1, [(p["id"], p["status"]) for p in paid]  # the expired one again
+    likeness = trained.manifest()["lora"]["likeness"]  # type: ignore[index]
+    assert likeness["images"] == VALIDATION_IMAGES and likeness["measured"] == 0, likeness
 
 
 def test_a_cap_below_the_trainings_worst_case_refuses_it_before_anything_is_paid(trained: Harness) -> None:

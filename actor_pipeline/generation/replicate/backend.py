@@ -39,10 +39,13 @@ from replicate.prediction import Prediction
 
 from actor_pipeline.errors import ConfigurationError, CredentialsRefused, PipelineError, StorageUnavailable
 from actor_pipeline.generation.replicate.lookup import (
+    EXPIRY_MARGIN,
     find_created,
     is_upload,
     listed_since,
     look_until,
+    output_alive,
+    output_expiry,
     parse_timestamp,
     upload_sha256,
 )
@@ -76,10 +79,6 @@ from actor_pipeline.generation.types import (
 log = logging.getLogger(__name__)
 
 _TERMINAL = frozenset({"succeeded", "failed", "canceled"})
-# Replicate deletes an API prediction's output an hour after it ends.
-OUTPUT_LIFETIME = timedelta(hours=1)
-# An output this close to its deletion is not worth starting to download.
-_EXPIRY_MARGIN = timedelta(minutes=1)
 
 
 class ReplicateBackend:
@@ -180,7 +179,7 @@ async def _recall(
             usage.predictions_failed = 1
         elif prediction.status == "canceled":
             usage.predictions_canceled = 1
-        alive = running or made and datetime.now(UTC) < _expiry(prediction) - _EXPIRY_MARGIN
+        alive = running or made and output_alive(prediction)
         found.append(
             Recalled(
                 prediction_id=prediction.id,
@@ -285,7 +284,7 @@ class _ActorShots:
             remaining = progress.deadline - time.monotonic()
             prediction = await self._settle(prediction, progress.deadline - min(30.0, remaining / 4), usage)
             url = self._account(prediction, usage, already_paid=bool(resume and resume.output_url))
-            await progress.output_ready(url, _expiry(prediction))
+            await progress.output_ready(url, output_expiry(prediction))
             data, width, height = await self._download(url, prediction.id)
             self.unfinished.discard(prediction_id)
             return GeneratedImage(data, width, height, prediction_id, usage, payload)
@@ -497,15 +496,5 @@ def _output_out(prediction: Prediction) -> bool:
     return prediction.status == "processing" and isinstance(prediction.output, str) and bool(prediction.output)
 
 
-def _expiry(prediction: Prediction) -> datetime:
-    """When the output will be deleted: an hour after the prediction ended (or now, when it
-    says nothing)."""
-    try:
-        ended = parse_timestamp(prediction.completed_at) if prediction.completed_at else None
-    except ValueError:
-        ended = None
-    return (ended or datetime.now(UTC)) + OUTPUT_LIFETIME
-
-
 def _alive(resume: Resume) -> bool:
-    return resume.output_expires_at is not None and datetime.now(UTC) < resume.output_expires_at - _EXPIRY_MARGIN
+    return resume.output_expires_at is not None and datetime.now(UTC) < resume.output_expires_at - EXPIRY_MARGIN

@@ -4,7 +4,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -26,6 +26,10 @@ SHOT_KEYS = ("prompt", "seed")
 _TIMESTAMP = re.compile(r"(.+?)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?")
 # Our clock against Replicate's: the search starts this much before our first attempt.
 _CLOCK_SKEW = timedelta(minutes=2)
+# Replicate deletes a prediction's output files an hour after it ended (API-made predictions).
+OUTPUT_LIFETIME = timedelta(hours=1)
+# An output this close to its deletion is not worth starting to download.
+EXPIRY_MARGIN = timedelta(minutes=1)
 
 
 async def find_created(
@@ -124,3 +128,18 @@ def parse_timestamp(timestamp: str) -> datetime:
     head, fraction, zone = match.groups()
     offset = "+00:00" if zone in (None, "Z") else zone
     return datetime.fromisoformat(f"{head}.{(fraction or '').ljust(6, '0')[:6]}{offset}")
+
+
+def output_expiry(prediction: Prediction) -> datetime:
+    """When the output will be deleted: an hour after the prediction ended (or now, when it
+    says nothing)."""
+    try:
+        ended = parse_timestamp(prediction.completed_at) if prediction.completed_at else None
+    except ValueError:
+        ended = None
+    return (ended or datetime.now(UTC)) + OUTPUT_LIFETIME
+
+
+def output_alive(prediction: Prediction) -> bool:
+    """Whether the prediction's output can still be downloaded, with a minute to spare."""
+    return datetime.now(UTC) < output_expiry(prediction) - EXPIRY_MARGIN
