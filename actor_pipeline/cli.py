@@ -349,8 +349,11 @@ def _stoppable(command: Callable[[], int]) -> int:
     return int(outcome["code"])
 
 
-# The CLI's flag for each setting it can name in an error, by the setting's field name.
+# The CLI's flag for each setting it can name in an error, by the setting's field name (or
+# section.field where two sections share a name).
 _FLAGS = {
+    "training.min_images": "--min-train-images",
+    "training.deadline_s": "--train-deadline",
     "max_concurrency": "--max-concurrency",
     "shot_timeout_s": "--shot-timeout",
     "regen_budget_pct": "--regen-budget",

@@ -20,6 +20,7 @@ from actor_pipeline.defs.resources import (
     TrainingConfig,
 )
 from actor_pipeline.errors import InputError
+from actor_pipeline.generation.replicate.settings import SettingsRefused
 from actor_pipeline.settings import EnvSettings
 
 T = TypeVar("T")
@@ -62,7 +63,7 @@ class PipelineSettings:
     ) -> "PipelineSettings":
         """Each resource's config: the environment's values (``EnvSettings``) under the values
         given (``None`` means not given). A value out of range is an ``InputError`` naming it as
-        ``names`` calls it (the CLI's flags; default: the field's name). A token in ``generator``
+        ``names`` calls it (the CLI's flags, by field or by ``section.field``; default: the field's name). A token in ``generator``
         is one given in code; else ``$REPLICATE_API_TOKEN`` goes in as ``dg.EnvVar``, so Dagster
         records the variable's name, never its value. The trainer uses the generator's backend and
         token unless ``trainer`` says otherwise; ``training`` is its ``TrainingSettings``."""
@@ -84,14 +85,14 @@ class PipelineSettings:
             generated["replicate"] = ReplicateConfig(**{**waits, **set_fields})
         shared = {name: generated.get(name) for name in ("backend", "replicate_api_token", "identity_check")}
         trains = _given({**shared, **waits}, trainer)
-        trains["training"] = TrainingConfig(**_given({"poll_interval_s": env.training_poll_s}, training))
+        trains["training"] = _build("training", TrainingConfig, _given({"poll_interval_s": env.training_poll_s}, training), names)
         stored = _given({"local_dir": env.output_dir, "state_dir": env.state_dir}, storage)
         return cls(
-            generator=_build(ImageGeneratorResource, generated, names),
-            trainer=_build(TrainerResource, trains, names),
-            storage=_build(StorageResource, stored, names),
-            debug=_build(DebugResource, _given({"directory": env.debug_dir}, debug), names),
-            bundle=_build(LoraBundleConfig, _given({}, bundle), names),
+            generator=_build("generator", ImageGeneratorResource, generated, names),
+            trainer=_build("trainer", TrainerResource, trains, names),
+            storage=_build("storage", StorageResource, stored, names),
+            debug=_build("debug", DebugResource, _given({"directory": env.debug_dir}, debug), names),
+            bundle=_build("bundle", LoraBundleConfig, _given({}, bundle), names),
             instance_dir=instance_dir,
         )
 
@@ -128,13 +129,18 @@ def _given(defaults: Mapping[str, Any], given: Mapping[str, Any] | None) -> dict
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _build(kind: type[T], values: Mapping[str, Any], names: Mapping[str, str] | None) -> T:
+def _build(section: str, kind: type[T], values: Mapping[str, Any], names: Mapping[str, str] | None) -> T:
     try:
         return kind(**values)
     except ValidationError as exc:
         error = exc.errors()[0]
-        name = str(error["loc"][0])
-        expected = _EXPECTED.get(name, str(error["msg"]).lower().removeprefix("input should be "))
-        value = error["input"]
-        shown = f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else repr(value)
-        raise InputError(f"{(names or {}).get(name, name)} must be {expected}, got {shown}") from None
+    except SettingsRefused as exc:
+        error = exc.errors[0]
+        if error["type"] == "value_error":
+            raise  # a validator's own message names the field and the fix
+    name = str(error["loc"][0])
+    expected = _EXPECTED.get(name, str(error["msg"]).lower().removeprefix("input should be "))
+    value = error["input"]
+    shown = f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else repr(value)
+    names = names or {}
+    raise InputError(f"{names.get(f'{section}.{name}', names.get(name, name))} must be {expected}, got {shown}")

@@ -32,9 +32,18 @@ MAX_SAFETY_TOLERANCE_WITH_IMAGE = 2
 MODEL_PATTERN = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
+class SettingsRefused(ConfigurationError):
+    """Settings refused a value: the message names each field and the fix; ``errors`` are
+    pydantic's, for a caller that names the fields as its user knows them (a CLI flag)."""
+
+    def __init__(self, errors: list[ErrorDetails]) -> None:
+        super().__init__("; ".join(_describe(error) for error in errors))
+        self.errors = errors
+
+
 class CheckedSettings(BaseModel):
     """Settings that refuse an unusable value, whatever caught it, with one
-    ``ConfigurationError`` naming the field and the fix (the CLI and the API turn it into one
+    ``SettingsRefused`` naming the field and the fix (the CLI and the API turn it into one
     line)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -43,7 +52,7 @@ class CheckedSettings(BaseModel):
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise ConfigurationError("; ".join(_describe(error) for error in exc.errors())) from None
+            raise SettingsRefused(exc.errors()) from None
 
 
 class ReplicateSettings(CheckedSettings):
