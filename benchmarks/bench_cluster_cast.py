@@ -138,6 +138,8 @@ def main() -> None:
     first_images = [first for first, _ in firsts.values()]
     print(f"first image per actor: median {statistics.median(first_images):.0f} s, max {max(first_images):.0f} s "
           f"(bound's first quarter: {quarter:.0f} s; {len(late)} of {len(firsts)} actors later)")  # fmt: skip
+    timeline = sorted(firsts.values())
+    print("each actor, first image/manifest (s): " + " ".join(f"{first:.0f}/{last:.0f}" for first, last in timeline))
     print(f"all cluster processes: peak RSS {sampler.peak_rss / 2**20:.0f} MiB over {sampler.peak_processes} "
           f"processes, peak CPU {100 * sampler.peak_cpu:.0f} % (of one core; {os.cpu_count()} cores), "
           f"CPU time {sampler.cpu_s:.0f} s")  # fmt: skip

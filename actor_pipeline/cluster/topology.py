@@ -127,12 +127,14 @@ class Cluster:
         self.home.mkdir(parents=True, exist_ok=True)
         shutil.copy(self.instance_config, self.home / "dagster.yaml")
         self.start_postgres(deadline)
+        schema = self._create_schema()
         self._spawn("redis", [_redis_server(), "--bind", "127.0.0.1", "--port", str(self.ports.redis),
                               "--save", "", "--appendonly", "no", "--dir", str(self.root)])  # fmt: skip
         self._spawn("code-server", [str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1",
                                     "-p", str(self.ports.code_server), "-m", "actor_pipeline.definitions",
                                     "--location-name", LOCATION])  # fmt: skip
         self._wait("redis", lambda: port_open(self.ports.redis), deadline)
+        self._wait("the instance's tables", lambda: _ended_well(schema), deadline)
         started = [self._spawn_worker(worker) for worker in workers]
         self._wait("the code server", lambda: port_open(self.ports.code_server), deadline)
         workspace = str(DEPLOY / "workspace.yaml")
@@ -253,6 +255,20 @@ class Cluster:
         )
         return config
 
+    def _create_schema(self) -> Service:
+        """``dagster instance migrate``, which creates the instance's tables in the new database.
+        Every Dagster process creates them when it first opens the instance, and two doing it at
+        once collide ("type run_tags already exists": a worker exited at start-up), so one
+        process creates them before the workers, webserver and daemon start (the code server
+        does not open the instance, and loads meanwhile)."""
+        log = self.root / "logs" / "schema.log"
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [str(BIN / "dagster"), "instance", "migrate"], cwd=REPO, env=self.service_env(), stdout=out,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        return Service("schema", process, log)  # not one of self.services: it ends by design
+
     def _spawn(self, name: str, argv: list[str], env: Mapping[str, str] = {}, cwd: str | Path = REPO) -> Service:
         log = self.root / "logs" / f"{name}.log"
         with log.open("ab") as out:
@@ -360,6 +376,14 @@ def missing_services() -> list[str]:
         if importlib.util.find_spec(module) is None:
             missing.append(f"no Python module {module}: pip install -e '.[cluster]'")
     return missing
+
+
+def _ended_well(service: Service) -> bool:
+    """Whether the one-off ``service`` has ended; raises, with its log's end, if it failed."""
+    code = service.process.poll()
+    if code:
+        raise RuntimeError(f"{service.name} exited with {code}; its log {service.log} ends with:\n{tail(service.log)}")
+    return code == 0
 
 
 def _worker_ready(service: Service, name: str) -> bool:
