@@ -34,7 +34,7 @@ test: $(STAMP)
 # The UI, the daemon and the code server on the CLI's instance, configured by deploy/dagster.yaml
 # (copied in once: an existing dagster.yaml there, e.g. for Postgres, is kept). Ctrl-C stops it.
 # The webserver and daemon log warnings and errors only: at info the sensor daemon logs two lines
-# per sensor every 5 s. (Runs still print their events as they run.)
+# per sensor every 5 s. Runs print their progress at INFO (python_logs in deploy/dagster.yaml).
 ui: $(STAMP)
 	mkdir -p '$(INSTANCE_HOME)'
 	test -e '$(INSTANCE_HOME)/dagster.yaml' || cp deploy/dagster.yaml '$(INSTANCE_HOME)/dagster.yaml'
