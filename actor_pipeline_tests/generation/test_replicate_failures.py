@@ -305,3 +305,18 @@ def test_a_create_taken_after_the_client_gave_up_is_found_and_not_made_again(
     counters = emulator.account.counters()
     assert counters.predictions_created == counters.paid == 1, counters
     assert image.usage.predictions_created == 1
+
+
+def test_a_create_held_past_create_settle_s_is_made_again_and_the_log_says_both_may_be_paid(
+    emulator: ReplicateEmulator, portrait: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Taken 3 s after it is sent, past a settle of 1 s: with no idempotency key the bound is a
+    # trade-off, and the one place a second payment can come from must say so.
+    emulator.behaviour.create_delay_s = 3.0
+    settings = fast_settings(create_wait_s=1, create_settle_s=1)
+    [image] = succeeded(run(replicate_backend(settings), portrait, make_jobs(1)))
+    time.sleep(emulator.behaviour.create_delay_s + 0.5)  # every create sent has been taken
+
+    assert emulator.account.counters().paid >= 2
+    warned = [r.getMessage() for r in caplog.records if "creating it again" in r.getMessage()]
+    assert warned and "both are paid" in warned[0] and "actor-pipeline ledger" in warned[0], caplog.text

@@ -276,7 +276,7 @@ class _ActorShots:
                 return GeneratedImage(data, width, height, resume.prediction_id, usage, payload)
             prediction = await self._adopt(resume, input_, usage, progress) if resume else None
             if prediction is None:
-                prediction = await self._create(input_, usage, progress)
+                prediction = await self._create(input_, usage, progress, f"{job.actor_id}/{job.shot_id}")
             prediction_id = prediction.id
             self.unfinished.add(prediction_id)
             log.info("shot %s/%s: prediction %s", job.actor_id, job.shot_id, prediction_id)
@@ -320,7 +320,7 @@ class _ActorShots:
             await progress.created(found.id)
         return found
 
-    async def _create(self, input_: dict[str, object], usage: Usage, progress: ShotProgress) -> Prediction:
+    async def _create(self, input_: dict[str, object], usage: Usage, progress: ShotProgress, shot: str) -> Prediction:
         """Create the shot's prediction, at most once; the intent is journaled before each
         request, so that a run killed before the answer arrives can find what it created. Failures
         that paid nothing are retried while the outage lasts no longer than ``outage_wait_s``."""
@@ -351,6 +351,15 @@ class _ActorShots:
                 failure = describe(exc)
                 found = await look_until(lambda: self._find(input_, since, failure), until)
                 if found is None:
+                    if unanswered(exc):
+                        # Replicate has no idempotency key: this bound is all that stands between a
+                        # create held longer still and a second payment, so say so where it is paid.
+                        log.warning(
+                            "shot %s: a create got no answer (%s) and is not in Replicate's list %.0f s after it was "
+                            "sent: creating it again; if Replicate takes the first one later, both are paid, and "
+                            "`actor-pipeline ledger` shows it (create_settle_s waits longer)",
+                            shot, failure, s.create_settle_s,
+                        )  # fmt: skip
                     continue
                 log.warning("create failed (%s) but made prediction %s: using it", describe(exc), found.id)
                 prediction = found
