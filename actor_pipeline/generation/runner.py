@@ -398,8 +398,40 @@ class _ActorRun:
             result if isinstance(result, ShotOutcome) else self._interrupted(shot)
             for shot, result in zip(todo, results, strict=True)
         ]
+        if isinstance(generator, RecallsPredictions) and generator.made_again:
+            await self._count_late_creates(generator, outcomes)
         await self._summarize_unstarted(outcomes)
         return outcomes
+
+    async def _count_late_creates(self, generator: RecallsPredictions, outcomes: list[ShotOutcome]) -> None:
+        """Add to the shots' ledgers the predictions that creates which got no answer made after
+        all (Replicate took them after the shot had created again), so that the ledger equals the
+        bill at the run's end; one still running is left to ``actor-pipeline ledger``."""
+        wordings, generator.made_again = generator.made_again, {}
+        actor = self.batch.layout.actor_id
+        try:
+            listed = await generator.recall(set(wordings), min(wordings.values()))
+        except Exception as exc:  # the ledger command reads the same list later
+            log.warning("%s: Replicate's list could not be read for creates taken late (%s): "
+                        "`actor-pipeline ledger --actor-id %s` compares it", actor, exc, actor)  # fmt: skip
+            return
+        for outcome in outcomes:
+            record = outcome.record
+            known = {*record.predictions, record.prediction_id}
+            late = [p for p in listed if (p.prompt, p.seed) == (record.prompt, record.seed) and p.prediction_id not in known]
+            ended = [p for p in late if not p.running]
+            for prediction in ended:
+                record.predictions.append(prediction.prediction_id)
+                record.usage += prediction.usage
+            if late:
+                log.warning(
+                    "%s: shot %s: Replicate took %d create(s) that got no answer after all: %d added to the ledger "
+                    "($%.2f), %d still running (`actor-pipeline ledger --actor-id %s --reconcile` adds them)",
+                    actor, record.shot_id, len(late), len(ended), sum(p.usage.cost_usd for p in ended),
+                    len(late) - len(ended), actor,
+                )  # fmt: skip
+            if ended:
+                await self._try(self.journal.settle if record.attempt is None else self.journal.write, record)
 
     async def _session(self) -> ShotGenerator:
         if self.generator is None:

@@ -176,6 +176,10 @@ class RecallsPredictions(Protocol):
     """A ``ShotGenerator`` whose provider keeps a list of the account's predictions (Replicate):
     the record of what was paid that survives our own state."""
 
+    # (prompt, seed) of shots created again after a create that got no answer, by when their
+    # attempt began: the first may have been taken late, and paid.
+    made_again: dict[tuple[str, int], datetime]
+
     async def recall(self, wordings: set[tuple[str, int]], since: datetime) -> list[Recalled]:
         """Every prediction of this model created since ``since`` (give or take clock skew) whose
         (prompt, seed) is in ``wordings``, newest first: one paginated pass over the list."""

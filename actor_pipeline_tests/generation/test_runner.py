@@ -595,6 +595,7 @@ class ListingBackend(PaidBackend):
     def __init__(self, listed: list[Recalled], down: bool = False) -> None:
         super().__init__()
         self.listed, self.down, self.reads = listed, down, 0
+        self.made_again: dict[tuple[str, int], datetime] = {}
 
     async def recall(self, wordings: set[tuple[str, int]], since: datetime) -> list[Recalled]:
         self.reads += 1
@@ -631,6 +632,42 @@ def test_a_listed_prediction_that_cannot_be_adopted_is_counted_and_the_shot_made
     usage = outcome.record.usage
     assert (usage.predictions_created, usage.predictions_recovered, usage.cost_usd) == (2, 1, 0.08)
     assert outcome.record.predictions == ["r-woodcut", "p-woodcut"]
+
+
+class LateTakingBackend(ListingBackend):
+    """As Replicate under load: the woodcut's create got no answer and was made again, and the
+    provider took two earlier creates late, one already ended (paid) and one still running."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:
+        image = await super().generate(job, progress)
+        if job.shot_id == "woodcut":
+            self.made_again[(job.prompt, job.seed)] = datetime.now(UTC)
+            paid, running = Usage(1, 1, 0, 0, 0.04, 1), Usage(1, 0, 0, 0, 0.0, 1)
+            now = datetime.now(UTC)
+            self.listed = [
+                Recalled("late-paid", job.prompt, job.seed, now, paid, False, False),
+                Recalled("late-running", job.prompt, job.seed, now, running, True, False),
+                Recalled("p-woodcut", job.prompt, job.seed, now, paid, False, True),  # the one it kept
+            ]
+        return image
+
+
+def test_creates_taken_late_are_added_to_the_ledger_at_the_runs_end(
+    storage: FolderStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = LateTakingBackend()
+    woodcut, pen_ink = run(storage, backend, ["woodcut", "pen_ink"])
+
+    assert backend.reads == 2 and backend.made_again == {}  # the run's first read, and one at its end
+    assert woodcut.record.predictions == ["p-woodcut", "late-paid"]
+    usage = woodcut.record.usage
+    assert (usage.predictions_created, usage.cost_usd) == (2, 0.08)
+    assert load(storage, "woodcut") == woodcut.record  # journaled
+    assert pen_ink.record.predictions == ["p-pen_ink"]
+    assert "1 added to the ledger ($0.04), 1 still running" in caplog.text
 
 
 def test_a_listed_prediction_the_record_already_counts_is_not_counted_twice(storage: FolderStorage) -> None:

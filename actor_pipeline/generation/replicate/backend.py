@@ -225,6 +225,8 @@ class _ActorShots:
         self._portrait_checks: dict[str, bool] = {}
         # Predictions made or adopted in this session that have not ended with their shot.
         self.unfinished: set[str] = set()
+        # Wordings created again after a create that got no answer, by when their attempt began.
+        self.made_again: dict[tuple[str, int], datetime] = {}
 
     async def recall(self, wordings: set[tuple[str, int]], since: datetime) -> list[Recalled]:
         """The model's predictions for ``wordings`` created since ``since`` (at most
@@ -276,7 +278,7 @@ class _ActorShots:
                 return GeneratedImage(data, width, height, resume.prediction_id, usage, payload)
             prediction = await self._adopt(resume, input_, usage, progress) if resume else None
             if prediction is None:
-                prediction = await self._create(input_, usage, progress, f"{job.actor_id}/{job.shot_id}")
+                prediction = await self._create(input_, usage, progress, job)
             prediction_id = prediction.id
             self.unfinished.add(prediction_id)
             log.info("shot %s/%s: prediction %s", job.actor_id, job.shot_id, prediction_id)
@@ -320,7 +322,7 @@ class _ActorShots:
             await progress.created(found.id)
         return found
 
-    async def _create(self, input_: dict[str, object], usage: Usage, progress: ShotProgress, shot: str) -> Prediction:
+    async def _create(self, input_: dict[str, object], usage: Usage, progress: ShotProgress, job: ShotJob) -> Prediction:
         """Create the shot's prediction, at most once; the intent is journaled before each
         request, so that a run killed before the answer arrives can find what it created. Failures
         that paid nothing are retried while the outage lasts no longer than ``outage_wait_s``."""
@@ -358,8 +360,9 @@ class _ActorShots:
                             "shot %s: a create got no answer (%s) and is not in Replicate's list %.0f s after it was "
                             "sent: creating it again; if Replicate takes the first one later, both are paid, and "
                             "`actor-pipeline ledger` shows it (create_settle_s waits longer)",
-                            shot, failure, s.create_settle_s,
+                            f"{job.actor_id}/{job.shot_id}", failure, s.create_settle_s,
                         )  # fmt: skip
+                        self.made_again.setdefault((job.prompt, job.seed), since)
                     continue
                 log.warning("create failed (%s) but made prediction %s: using it", describe(exc), found.id)
                 prediction = found
