@@ -10,7 +10,9 @@ provider refusing the token (the run then raises ``CredentialsRefused``).
 Before it creates anything, a run reads the provider's list of predictions once
 (``RecallsPredictions``): a prediction for one of its shots that the journal does not know (the
 state folder lost or garbled, another machine's run) is adopted while it lives, and added to the
-shot's ledger otherwise, so that the ledger equals the bill.
+shot's ledger otherwise, so that the ledger equals the bill. A run that created a shot again after a
+create got no answer (``made_again``) reads the list once more at its end, for a first create
+Replicate took late.
 """
 
 import asyncio
