@@ -408,7 +408,8 @@ class _ActorRun:
     async def _count_late_creates(self, generator: RecallsPredictions, outcomes: list[ShotOutcome]) -> None:
         """Add to the shots' ledgers the predictions that creates which got no answer made after
         all (Replicate took them after the shot had created again), so that the ledger equals the
-        bill at the run's end; one still running is left to ``actor-pipeline ledger``."""
+        bill at the run's end. One still running is canceled first, as no shot will use it; one
+        that cannot be is left to ``actor-pipeline ledger``."""
         wordings, generator.made_again = generator.made_again, {}
         actor = self.batch.layout.actor_id
         try:
@@ -421,18 +422,27 @@ class _ActorRun:
             record = outcome.record
             known = {*record.predictions, record.prediction_id}
             late = [p for p in listed if (p.prompt, p.seed) == (record.prompt, record.seed) and p.prediction_id not in known]
-            ended = [p for p in late if not p.running]
-            for prediction in ended:
+            counted: list[Usage] = []
+            for prediction in late:
+                usage = prediction.usage
+                if prediction.running:
+                    try:
+                        usage = await generator.cancel(prediction.prediction_id)
+                    except Exception as exc:  # left to the ledger command
+                        log.warning("%s: shot %s: could not cancel prediction %s, taken late (%s)",
+                                    actor, record.shot_id, prediction.prediction_id, exc)  # fmt: skip
+                        continue
                 record.predictions.append(prediction.prediction_id)
-                record.usage += prediction.usage
+                record.usage += usage
+                counted.append(usage)
             if late:
                 log.warning(
                     "%s: shot %s: Replicate took %d create(s) that got no answer after all: %d added to the ledger "
-                    "($%.2f), %d still running (`actor-pipeline ledger --actor-id %s --reconcile` adds them)",
-                    actor, record.shot_id, len(late), len(ended), sum(p.usage.cost_usd for p in ended),
-                    len(late) - len(ended), actor,
+                    "($%.2f, %d canceled unfinished)%s", actor, record.shot_id, len(late), len(counted),
+                    sum(u.cost_usd for u in counted), sum(u.predictions_canceled for u in counted),
+                    f"; `actor-pipeline ledger --actor-id {actor} --reconcile` adds the rest" if len(counted) < len(late) else "",
                 )  # fmt: skip
-            if ended:
+            if counted:
                 await self._try(self.journal.settle if record.attempt is None else self.journal.write, record)
 
     async def _session(self) -> ShotGenerator:

@@ -185,6 +185,10 @@ class RecallsPredictions(Protocol):
         (prompt, seed) is in ``wordings``, newest first: one paginated pass over the list."""
         ...
 
+    async def cancel(self, prediction_id: str) -> Usage:
+        """Cancel a prediction no shot will use; return what it cost as it ended."""
+        ...
+
 
 class ImageBackend(Protocol):
     """An image generator. ``session`` is entered once per actor and run so that a backend can

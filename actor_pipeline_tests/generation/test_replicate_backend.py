@@ -7,6 +7,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 
 import pytest
+import replicate
 from PIL import Image
 
 from actor_pipeline.errors import ConfigurationError, CredentialsRefused
@@ -230,3 +231,24 @@ def test_the_read_pace_spreads_the_spare_reads_over_the_polls_in_flight() -> Non
     with pace.polling():
         pace.observe(810)
         assert pace.interval(1.0) == 1.0  # the others ended
+
+
+def test_cancel_stops_a_running_prediction_unpaid_and_counts_a_finished_one_paid(
+    emulator: ReplicateEmulator, portrait: bytes
+) -> None:
+    # What the runner does with a create Replicate took late, after the shot had made it again.
+    emulator.behaviour.slow = {"running": 60.0}
+    client = replicate.Client(api_token=emulator.token, base_url=emulator.base_url)
+    model = "black-forest-labs/flux-kontext-pro"
+    running = client.models.predictions.create(model=model, input={"prompt": "still running", "seed": 1})
+    finished = client.models.predictions.create(model=model, input={"prompt": "finished", "seed": 2}, wait=5)
+    assert finished.status == "succeeded"
+
+    async def cancel_both() -> list[Usage]:
+        async with replicate_backend().session(portrait) as shots:
+            return [await shots.cancel(running.id), await shots.cancel(finished.id)]  # type: ignore[attr-defined]
+
+    stopped, paid = asyncio.run(cancel_both())
+    assert (stopped.predictions_canceled, stopped.cost_usd) == (1, 0.0)
+    assert (paid.predictions_succeeded, paid.cost_usd) == (1, 0.04)
+    assert emulator.account.counters().paid == 1

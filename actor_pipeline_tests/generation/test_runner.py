@@ -596,6 +596,11 @@ class ListingBackend(PaidBackend):
         super().__init__()
         self.listed, self.down, self.reads = listed, down, 0
         self.made_again: dict[tuple[str, int], datetime] = {}
+        self.canceled: list[str] = []
+
+    async def cancel(self, prediction_id: str) -> Usage:
+        self.canceled.append(prediction_id)
+        return Usage(predictions_created=1, predictions_canceled=1, predictions_recovered=1)
 
     async def recall(self, wordings: set[tuple[str, int]], since: datetime) -> list[Recalled]:
         self.reads += 1
@@ -636,7 +641,8 @@ def test_a_listed_prediction_that_cannot_be_adopted_is_counted_and_the_shot_made
 
 class LateTakingBackend(ListingBackend):
     """As Replicate under load: the woodcut's create got no answer and was made again, and the
-    provider took two earlier creates late, one already ended (paid) and one still running."""
+    provider took two earlier creates late, one already ended (paid) and one still running
+    (canceled, as no shot will use it)."""
 
     def __init__(self) -> None:
         super().__init__([])
@@ -662,12 +668,13 @@ def test_creates_taken_late_are_added_to_the_ledger_at_the_runs_end(
     woodcut, pen_ink = run(storage, backend, ["woodcut", "pen_ink"])
 
     assert backend.reads == 2 and backend.made_again == {}  # the run's first read, and one at its end
-    assert woodcut.record.predictions == ["p-woodcut", "late-paid"]
+    assert backend.canceled == ["late-running"]  # no shot will use it: stopped before it is billed
+    assert woodcut.record.predictions == ["p-woodcut", "late-paid", "late-running"]
     usage = woodcut.record.usage
-    assert (usage.predictions_created, usage.cost_usd) == (2, 0.08)
+    assert (usage.predictions_created, usage.predictions_canceled, usage.cost_usd) == (3, 1, 0.08)
     assert load(storage, "woodcut") == woodcut.record  # journaled
     assert pen_ink.record.predictions == ["p-pen_ink"]
-    assert "1 added to the ledger ($0.04), 1 still running" in caplog.text
+    assert "2 added to the ledger ($0.04, 1 canceled unfinished)" in caplog.text
 
 
 def test_a_listed_prediction_the_record_already_counts_is_not_counted_twice(storage: FolderStorage) -> None:

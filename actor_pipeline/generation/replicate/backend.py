@@ -172,13 +172,7 @@ async def _recall(
             continue
         made = prediction.status == "succeeded" or _output_out(prediction)
         running = prediction.status in ("starting", "processing") and not made
-        usage = Usage(predictions_created=1, predictions_recovered=1)
-        if made:
-            usage.predictions_succeeded, usage.cost_usd = 1, s.price_per_image_usd
-        elif prediction.status == "failed":
-            usage.predictions_failed = 1
-        elif prediction.status == "canceled":
-            usage.predictions_canceled = 1
+        usage = _found_usage(prediction, s.price_per_image_usd)
         alive = running or made and output_alive(prediction)
         found.append(
             Recalled(
@@ -192,6 +186,18 @@ async def _recall(
             )
         )
     return found
+
+
+def _found_usage(prediction: Prediction, price_usd: float) -> Usage:
+    """What a prediction found in the list (not made by this attempt) has cost so far."""
+    usage = Usage(predictions_created=1, predictions_recovered=1)
+    if prediction.status == "succeeded" or _output_out(prediction):
+        usage.predictions_succeeded, usage.cost_usd = 1, price_usd
+    elif prediction.status == "failed":
+        usage.predictions_failed = 1
+    elif prediction.status == "canceled":
+        usage.predictions_canceled = 1
+    return usage
 
 
 class _ShotFailed(PipelineError):
@@ -232,6 +238,15 @@ class _ActorShots:
         """The model's predictions for ``wordings`` created since ``since`` (at most
         ``history_lookback_h`` back), newest first, in one paginated pass over the list."""
         return await _recall(self._client, self._settings, self._outage, self._wait, wordings, since, self._same_portrait)
+
+    async def cancel(self, prediction_id: str) -> Usage:
+        """Cancel a prediction no shot will use (a create Replicate took late, after the shot
+        had made it again): what it cost as it ended, paid if it finished meanwhile."""
+        s = self._settings
+        prediction = await retrying(
+            lambda: self._client.predictions.async_cancel(prediction_id), s.create_attempts, self._wait
+        )
+        return _found_usage(prediction, s.price_per_image_usd)
 
     async def _same_portrait(self, image: object) -> bool:
         """Whether an input image is this session's portrait: the same URI, or the same bytes
