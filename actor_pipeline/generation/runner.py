@@ -424,17 +424,11 @@ class _ActorRun:
             late = [p for p in listed if (p.prompt, p.seed) == (record.prompt, record.seed) and p.prediction_id not in known]
             counted: list[Usage] = []
             for prediction in late:
-                usage = prediction.usage
-                if prediction.running:
-                    try:
-                        usage = await generator.cancel(prediction.prediction_id)
-                    except Exception as exc:  # left to the ledger command
-                        log.warning("%s: shot %s: could not cancel prediction %s, taken late (%s)",
-                                    actor, record.shot_id, prediction.prediction_id, exc)  # fmt: skip
-                        continue
-                record.predictions.append(prediction.prediction_id)
-                record.usage += usage
-                counted.append(usage)
+                usage = await self._ended_usage(generator, record.shot_id, prediction)
+                if usage is not None:
+                    record.predictions.append(prediction.prediction_id)
+                    record.usage += usage
+                    counted.append(usage)
             if late:
                 log.warning(
                     "%s: shot %s: Replicate took %d create(s) that got no answer after all: %d added to the ledger "
@@ -443,7 +437,19 @@ class _ActorRun:
                     f"; `actor-pipeline ledger --actor-id {actor} --reconcile` adds the rest" if len(counted) < len(late) else "",
                 )  # fmt: skip
             if counted:
-                await self._try(self.journal.settle if record.attempt is None else self.journal.write, record)
+                await self._journal_as_is(record)
+
+    async def _ended_usage(self, generator: RecallsPredictions, shot_id: str, prediction: Recalled) -> Usage | None:
+        """What a prediction taken late costs once it has ended: one still running is canceled
+        first, as no shot will use it; ``None`` if it could not be (the ledger command counts it later)."""
+        if not prediction.running:
+            return prediction.usage
+        try:
+            return await generator.cancel(prediction.prediction_id)
+        except Exception as exc:
+            log.warning("%s: shot %s: could not cancel prediction %s, taken late (%s)",
+                        self.batch.layout.actor_id, shot_id, prediction.prediction_id, exc)  # fmt: skip
+            return None
 
     async def _session(self) -> ShotGenerator:
         if self.generator is None:
@@ -527,8 +533,7 @@ class _ActorRun:
             reasons[str(reason)] += 1
             # A made image refused a redo by the cap stays as it was.
             if isinstance(reason, ProviderDown) or isinstance(reason, CapReached) and not outcome.record.made:
-                record = outcome.record
-                await self._try(self._settle if record.attempt is None else self.journal.write, record)
+                await self._journal_as_is(outcome.record)
         for reason_text, count in reasons.items():
             log.warning("%s: %d shot(s) not made: %s", self.batch.layout.actor_id, count, reason_text)
 
@@ -659,6 +664,10 @@ class _ActorRun:
         except OSError as exc:  # the local entry could not be written: publish straight away
             log.warning("%s: journal entry of %s not written (%s)", self.batch.layout.actor_id, record.shot_id, exc)
             self.storage.put(self.batch.layout.shot_record(record.shot_id), record.model_dump_json(indent=2).encode(), "application/json")
+
+    async def _journal_as_is(self, record: ShotRecord) -> None:
+        """Journal a record changed after its shot ended: settled if it has no attempt under way."""
+        await self._try(self._settle if record.attempt is None else self.journal.write, record)
 
     async def _try(self, write: Callable[[ShotRecord], None], record: ShotRecord) -> None:
         """Journal an ending that is already safe to lose (a rerun redoes at most free work)."""
