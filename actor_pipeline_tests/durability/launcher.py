@@ -3,7 +3,8 @@
 A CLI started with ``python -m actor_pipeline.cli`` spends about 3 CPU-s importing Dagster,
 SQLAlchemy and NumPy before it does anything, and the durability suite starts about sixty. The
 launcher (``python -m actor_pipeline_tests.durability.launcher``, one per xdist worker) imports
-them, then forks one child per CLI. Each child is what the suite needs a CLI to be: a process of
+them, and loads dlib's face models as every set's quality checks do (0.3-0.4 CPU-s each time),
+then forks one child per CLI. Each child is what the suite needs a CLI to be: a process of
 its own in a session of its own (``kill -9`` of its group, SIGTERM, SIGINT), with the test's
 environment, working folder and output files, running ``actor_pipeline.cli`` as ``__main__``
 and ending as the interpreter does (non-daemon threads joined, atexit handlers, streams
@@ -17,6 +18,7 @@ Protocol, one JSON object a line: the client writes ``{"id", "argv", "env", "cwd
 """
 
 import atexit
+import contextlib
 import json
 import os
 import select
@@ -29,8 +31,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-# What the CLI imports before it reads its arguments, and Dagster's SQLite storage, which every
-# command opens: none reads the environment on import (actor_pipeline.defs does: the catalog).
+# What the CLI imports before it reads its arguments, Dagster's SQLite storage, which every
+# command opens, and what a set's checks import: none reads the environment on import
+# (actor_pipeline.defs does: the catalog).
 PRELOAD = (
     "actor_pipeline.cli",
     "dagster",
@@ -41,6 +44,9 @@ PRELOAD = (
     "PIL.Image",
     "replicate",
     "boto3",
+    "scipy.fftpack",  # what imagehash.phash imports on first use
+    "imagehash",
+    "tenacity",
 )
 REPO = Path(__file__).resolve().parents[2]  # where ``-m actor_pipeline_tests...`` is found
 
@@ -236,5 +242,9 @@ if __name__ == "__main__":
 
     for module in PRELOAD:
         importlib.import_module(module)
+    from actor_pipeline.quality.faces import FacesUnavailable, load_face_analyzer
+
+    with contextlib.suppress(FacesUnavailable):  # a CLI without the faces extra says so itself
+        load_face_analyzer()
     _answer(sys.stdout, {"ready": True})
     _serve(sys.stdin, sys.stdout)
