@@ -8,9 +8,6 @@ import scipy.fftpack  # noqa: F401  imagehash.phash imports it on first use
 import sqlalchemy.dialects.postgresql.psycopg2  # noqa: F401
 
 import actor_pipeline.definitions  # noqa: F401
-from actor_pipeline.quality.faces import FacesUnavailable, load_face_analyzer
+from actor_pipeline.quality.faces import preload_face_analyzer
 
-try:
-    load_face_analyzer()
-except FacesUnavailable:
-    pass  # without the faces extra the identity check is off, as it is in the runs
+preload_face_analyzer()

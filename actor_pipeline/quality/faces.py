@@ -10,6 +10,7 @@ dlib's models know human faces only: the caller measures faces for human actors 
 that is not found is "not measured", except on photoreal shots (see ``face_results``).
 """
 
+import contextlib
 import copy
 import importlib.util
 import threading
@@ -108,6 +109,14 @@ def load_face_analyzer() -> FaceAnalyzer:
     effect in a running process)."""
     with _load_lock:
         return _load_once()
+
+
+def preload_face_analyzer() -> None:
+    """Load the process-wide analyzer now if the faces extra is installed, for a process about to
+    fork: its children share the models instead of each loading them (without the extra, a run
+    says so itself)."""
+    with contextlib.suppress(FacesUnavailable):
+        load_face_analyzer()
 
 
 def load_face_models() -> FaceAnalyzer:

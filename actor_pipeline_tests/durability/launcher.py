@@ -18,7 +18,6 @@ Protocol, one JSON object a line: the client writes ``{"id", "argv", "env", "cwd
 """
 
 import atexit
-import contextlib
 import json
 import os
 import select
@@ -242,9 +241,8 @@ if __name__ == "__main__":
 
     for module in PRELOAD:
         importlib.import_module(module)
-    from actor_pipeline.quality.faces import FacesUnavailable, load_face_analyzer
+    from actor_pipeline.quality.faces import preload_face_analyzer
 
-    with contextlib.suppress(FacesUnavailable):  # a CLI without the faces extra says so itself
-        load_face_analyzer()
+    preload_face_analyzer()
     _answer(sys.stdout, {"ready": True})
     _serve(sys.stdin, sys.stdout)
