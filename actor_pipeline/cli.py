@@ -175,9 +175,10 @@ def _parser() -> argparse.ArgumentParser:
 
     ledger = commands.add_parser(
         "ledger",
-        help="an actor's cost ledger against Replicate's list of predictions",
-        description="Compare the actor's ledger (its shot records) with the predictions Replicate lists for the "
-        "actor's shots since its first registration (at most history_lookback_h back), and say where they differ. "
+        help="an actor's cost ledger against Replicate's lists of predictions and trainings",
+        description="Compare the actor's ledger (its shot records and training history) with what Replicate lists "
+        "for the actor since its first registration (at most history_lookback_h back): predictions for its shots, "
+        "its trainings and its LoRA's validation images; say where they differ. "
         "Exits 1 when they differ and --reconcile was not given.",
     )
     read_options(ledger, "text")

@@ -1,5 +1,6 @@
-"""``actor-pipeline ledger``: an actor's ledger (our shot records) against the bill (Replicate's
-list of predictions for the actor's shots), and, when asked, the ledger made equal to the bill."""
+"""``actor-pipeline ledger``: an actor's ledger (its shot records and training history) against
+the bill (Replicate's lists of predictions and trainings), and, when asked, the ledger made equal
+to the bill."""
 
 import asyncio
 import logging
@@ -17,6 +18,9 @@ from actor_pipeline.generation.replicate import ReplicateBackend
 from actor_pipeline.generation.types import Recalled, Usage
 from actor_pipeline.stages import manifest_stage
 from actor_pipeline.storage.lease import hold_actor
+from actor_pipeline.training.ledger import BillPart, lora_ledger
+from actor_pipeline.training.replicate import ReplicateTrainer
+from actor_pipeline.training.types import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,7 @@ class LedgerReport:
     listed_since: datetime
     shots: list[ShotLedger]
     reconciled: bool
+    lora: list[BillPart] = field(default_factory=list)  # trainings and validation images; none if never trained
 
     @property
     def ours(self) -> Usage:
@@ -50,7 +55,7 @@ class LedgerReport:
 
     @property
     def differs(self) -> bool:
-        return any(s.differs for s in self.shots)
+        return any(s.differs for s in self.shots) or any(part.differs for part in self.lora)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +70,7 @@ class LedgerReport:
                 for s in self.shots
                 if s.differs
             ],
+            **{part.what.replace(" ", "_"): part.as_dict() for part in self.lora},
         }
 
 
@@ -88,16 +94,27 @@ def actor_ledger(actor_id: str, settings: PipelineSettings, reconcile: bool) -> 
     by_shot: dict[str, list[Recalled]] = {}
     for prediction in listed:
         by_shot.setdefault(owner[(prediction.prompt, prediction.seed)].shot_id, []).append(prediction)
+    trainer = settings.trainer.create_trainer(actor)
     if not reconcile:
-        return _report(actor_id, since, prompt_set.shots, journal, by_shot, False)
+        report = _report(actor_id, since, prompt_set.shots, journal, by_shot, False)
+        report.lora = _lora(actor, trainer, since, False)
+        return report
     with hold_actor(storage, actor_id, "actor-pipeline ledger --reconcile"):
         report = _report(actor_id, since, prompt_set.shots, journal, by_shot, True)
         for shot, entry in zip(prompt_set.shots, report.shots, strict=True):
             if entry.differs:
                 _record(journal, shot, backend, [p for p in by_shot[shot.shot_id] if p.prediction_id in entry.unrecorded])
+        report.lora = _lora(actor, trainer, since, True)
         if storage.head(registration.layout.manifest) is not None:
             manifest_stage(actor, (backend.name, backend.model))
     return report
+
+
+def _lora(actor: ActorContext, trainer: Trainer, since: datetime, reconcile: bool) -> list[BillPart]:
+    """The trainings' and validation images' part, where the trainer is Replicate's."""
+    if not isinstance(trainer, ReplicateTrainer):
+        return []  # the trainer resource set to the $0 preview: nothing of it is billed
+    return asyncio.run(lora_ledger(actor, trainer, since, reconcile))
 
 
 def _report(
@@ -150,8 +167,9 @@ def format_ledger(report: LedgerReport) -> str:
     for shot in report.shots:
         if shot.differs:
             lines.append(f"  {shot.shot_id}: not in the ledger: {', '.join(shot.unrecorded)}")
+    lines += [part.line() for part in report.lora]
     if not report.differs:
-        lines.append("the ledger holds every prediction Replicate lists for the actor's shots")
+        lines.append("the ledger holds everything Replicate lists for the actor")
     elif report.reconciled:
         lines.append("added to the ledger; the manifest was rewritten")
     else:

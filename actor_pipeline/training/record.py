@@ -11,6 +11,7 @@ ends it is appended to the actor's training history in storage and the entry is 
 
 import logging
 import os
+from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
 
@@ -57,6 +58,9 @@ class TrainingRecord(BaseModel):
     cost_usd: float = 0.0
     error: str | None = None
     recovered: bool = Field(False, description="found in Replicate's trainings list: the create's answer was lost")
+    validation_predictions: list[str] = Field(
+        default_factory=list, description="the billed predictions that made validation images with this training's LoRA"
+    )
 
     @property
     def ended(self) -> bool:
@@ -124,10 +128,33 @@ class TrainingJournal:
         """Record an ended training: locally first (storage may be down), then in the history in
         storage, then drop the local entry."""
         self.write(record)
-        history = self.history()
-        history.trainings = [t for t in history.trainings if t.training_id != record.training_id] + [record]
-        self.storage.put(self.layout.training_history, history.model_dump_json(indent=2).encode(), "application/json")
+        self.add_ended([record])
         self.drop()
+
+    def add_ended(self, records: Iterable[TrainingRecord]) -> None:
+        """Put ended trainings in the history, replacing any entry of the same training."""
+        added = {record.training_id: record for record in records}
+        history = self.history()
+        for replaced in (t for t in history.trainings if t.training_id in added):
+            # An adopted training is recorded afresh: what its validation was billed stays with it.
+            record = added[replaced.training_id]
+            record.validation_predictions = list(dict.fromkeys(replaced.validation_predictions + record.validation_predictions))
+        kept = [t for t in history.trainings if t.training_id not in added] + list(added.values())
+        # Oldest first: one found in the list later may have been created before others.
+        history.trainings = sorted(kept, key=lambda t: t.created_at or t.started_at)
+        self._store(history)
+
+    def add_validation(self, weights_url: str, prediction_ids: Iterable[str]) -> None:
+        """Count billed validation predictions against the training whose LoRA made them."""
+        history = self.history()
+        record = next((t for t in history.trainings if t.weights_url == weights_url), None)
+        new = [p for p in dict.fromkeys(prediction_ids) if record is not None and p not in record.validation_predictions]
+        if record is not None and new:
+            record.validation_predictions += new
+            self._store(history)
+
+    def _store(self, history: TrainingHistory) -> None:
+        self.storage.put(self.layout.training_history, history.model_dump_json(indent=2).encode(), "application/json")
 
     def history(self) -> TrainingHistory:
         try:

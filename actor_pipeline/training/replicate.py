@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -39,7 +39,7 @@ from actor_pipeline.generation.replicate.retry import UNSENT, RetryWait, http_st
 from actor_pipeline.generation.replicate.settings import ReplicateSettings
 from actor_pipeline.generation.replicate.transfer import download_client, upload_file
 from actor_pipeline.training.settings import TrainingSettings
-from actor_pipeline.training.types import TERMINAL, Painted, PaintFailed, TrainingState
+from actor_pipeline.training.types import TERMINAL, Painted, PaintFailed, Painting, TrainingState
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +68,15 @@ class ReplicateTrainer:
         return self.settings.validation_price_per_image_usd
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator["_ReplicateSession"]:
+    async def session(self) -> AsyncIterator["ReplicateTrainingSession"]:
         outage = Outage(self._replicate.outage_wait_s)
         wait = RetryWait(self._replicate.retry_base_delay_s, self._replicate.retry_max_delay_s)
         async with watched_client(self._api_token, outage) as client:
             async with download_client() as downloads:
-                yield _ReplicateSession(client, downloads, self.settings, self._replicate, outage, wait)
+                yield ReplicateTrainingSession(client, downloads, self.settings, self._replicate, outage, wait)
 
 
-class _ReplicateSession:
+class ReplicateTrainingSession:
     def __init__(
         self,
         client: replicate.Client,
@@ -162,9 +162,32 @@ class _ReplicateSession:
             upload = sent.pop("input_images", None)
             if training.status in ("failed", "canceled") or sent != dict(input_) or not isinstance(upload, str):
                 continue
-            if await upload_sha256(self._client, upload, self._replicate.create_attempts, self._wait) == bundle_sha256:
+            if await self.upload_sha256(upload) == bundle_sha256:
                 return _from_training(training)
         return None
+
+    async def listed(self, since: datetime) -> list[TrainingState]:
+        """Every training the account lists as created since ``since``, newest first (the list
+        says nothing of what each was billed: ``get`` does)."""
+        return [_from_training(training) async for training in listed_since(since, self._read_page, "/v1/trainings")]
+
+    async def upload_sha256(self, url: str) -> str | None:
+        """The checksum of the upload at ``url`` (``None``: not an upload, or gone)."""
+        return await upload_sha256(self._client, url, self._replicate.create_attempts, self._wait)
+
+    async def paintings(self, weights: Collection[str], since: datetime) -> list[Painting]:
+        """The validation model's predictions created since ``since`` with one of ``weights`` as
+        their LoRA: what the validation of those trainings was billed for."""
+        model = self._settings.validation_model
+
+        async def read_page(cursor: str) -> Page[Prediction]:
+            return await through_outage(lambda: self._client.predictions.async_list(cursor), self._outage, self._wait, model)
+
+        return [
+            Painting(prediction.id, prediction.status, str((prediction.input or {}).get("lora_weights")))
+            async for prediction in listed_since(since, read_page)
+            if prediction.model == model and (prediction.input or {}).get("lora_weights") in weights
+        ]
 
     async def _read_page(self, cursor: str) -> Page[Training]:
         return await through_outage(
@@ -286,6 +309,8 @@ def _from_training(training: Training) -> TrainingState:
         status=training.status,
         created_at=parse_timestamp(training.created_at) if training.created_at else None,
         input_images=(training.input or {}).get("input_images"),
+        input=training.input,
+        version=training.version,
         logs=training.logs or "",
         output=training.output if isinstance(training.output, dict) else None,
         error=training.error,
@@ -302,6 +327,8 @@ def _from_json(body: Mapping[str, Any]) -> TrainingState:
         status=str(body["status"]),
         created_at=parse_timestamp(created) if isinstance(created, str) else None,
         input_images=(body.get("input") or {}).get("input_images"),
+        input=body.get("input") if isinstance(body.get("input"), dict) else None,
+        version=str(body["version"]) if body.get("version") else None,
         logs=str(body.get("logs") or ""),
         output=output if isinstance(output, dict) else None,
         error=body.get("error"),

@@ -23,6 +23,8 @@ class TrainingState:
     status: str  # starting, processing, succeeded, failed, canceled
     created_at: datetime | None = None
     input_images: str | None = None
+    input: Mapping[str, Any] | None = None  # what the create sent, input_images included
+    version: str | None = None  # the trainer's version id
     logs: str = ""
     output: Mapping[str, Any] | None = None
     error: str | None = None
@@ -45,6 +47,20 @@ class Painted:
     data: bytes
     prediction_id: str | None
     adopted: bool = False  # made and paid for by an earlier run, found in the provider's list
+
+
+@dataclass(frozen=True)
+class Painting:
+    """A validation prediction as the provider lists it."""
+
+    id: str
+    status: str
+    weights_url: str  # the LoRA it was made with: which training it validated
+
+    @property
+    def billed(self) -> bool:
+        """Billed, or running and to be: failed and canceled predictions are not billed."""
+        return self.status not in ("failed", "canceled")
 
 
 class TrainerSession(Protocol):

@@ -19,7 +19,7 @@ from actor_pipeline.outputs.bundle import BundleReport
 from actor_pipeline.outputs.grid import Tile, render_grid
 from actor_pipeline.quality import DEFAULT_THRESHOLDS, CheckName, Outcome, check_set
 from actor_pipeline.storage.lease import hold_actor
-from actor_pipeline.training.record import TrainingRecord
+from actor_pipeline.training.record import TrainingJournal, TrainingRecord
 from actor_pipeline.training.train import Maker, load_bundle, refuse_over_cap
 from actor_pipeline.training.types import PaintFailed, Trainer
 
@@ -134,7 +134,8 @@ async def validate_lora(
         measured = [image.distance for image in images if image.distance is not None]
         # Each image's prediction, whichever run made or found it: a run that died after storing
         # images never counted them.
-        paid = len({image.prediction_id for image in images if image.key and image.prediction_id})
+        paid_ids = list(dict.fromkeys(image.prediction_id for image in images if image.key and image.prediction_id))
+        paid = len(paid_ids)
         likeness = Likeness(
             training_id=training.training_id,
             images=images,
@@ -148,6 +149,8 @@ async def validate_lora(
         )
         storage.put(layout.validation_sheet, _sheet(actor_id, storage.get(layout.portrait), images, made), "image/jpeg")
         storage.put(layout.likeness, likeness.model_dump_json(indent=2).encode(), "application/json")
+        # The likeness is the latest training's only: the training's record keeps what it was billed.
+        TrainingJournal(storage, layout).add_validation(training.weights_url, paid_ids)
     say(f"{actor_id}: {likeness.summary()}")
     return likeness
 

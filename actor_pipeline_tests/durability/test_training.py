@@ -181,6 +181,42 @@ def test_a_failed_training_is_recorded_with_its_cost_and_the_next_ask_trains_aga
     assert lora["trainings_cost_usd"] == pytest.approx(counters.training_seconds_billed * PRICE_PER_SECOND_USD)
 
 
+def test_the_ledger_finds_the_trainings_and_validation_images_a_lost_history_forgot(trained: Harness) -> None:
+    """A failed training, then a trained and validated LoRA; the training history then lost. The
+    ledger finds both trainings in Replicate's list (the failed one by its bundle's checksum, the
+    other by its destination model) and the four validation images by their LoRA; reconciled,
+    the manifest counts what was billed, and asking again pays nothing."""
+    trained.emulator.behaviour.failing_trainings = 1
+    train(trained).wait().assert_ended_cleanly(1)
+    train(trained).wait().assert_ended_cleanly(0)
+    whole = ledger(trained, "--json").wait()
+    whole.assert_ended_cleanly(0, with_message=False)
+    assert whole.json()["trainings"]["ledger"] == whole.json()["trainings"]["provider"], whole.json()
+    assert whole.json()["validation_images"]["ledger"]["count"] == VALIDATION_IMAGES, whole.json()
+
+    (trained.out / HISTORY).unlink()
+    lost = ledger(trained, "--json").wait()
+    assert lost.code == 1, lost.describe()
+    billed = trained.emulator.account.counters().training_seconds_billed * PRICE_PER_SECOND_USD
+    trainings, validation = lost.json()["trainings"], lost.json()["validation_images"]
+    assert sorted(trainings["unrecorded"]) == sorted(t["id"] for t in trained.emulator.account.trainings())
+    assert trainings["ledger"]["count"] == 0 and trainings["provider"]["cost_usd"] == pytest.approx(billed)
+    assert sorted(validation["unrecorded"]) == sorted(p["id"] for p in validation_predictions(trained))
+    assert validation["provider"]["cost_usd"] == pytest.approx(VALIDATION_IMAGES * 0.032)
+
+    ledger(trained, "--reconcile").wait().assert_ended_cleanly(0, with_message=False)
+    ledger(trained, "--json").wait().assert_ended_cleanly(0, with_message=False)
+    lora = trained.manifest()["lora"]  # type: ignore[index]
+    assert lora["trainings"] == 2 and lora["trainings_cost_usd"] == pytest.approx(billed), lora
+    train(trained).wait().assert_ended_cleanly(0)  # the LoRA and its images are found again, not paid again
+    counters = trained.emulator.account.counters()
+    assert counters.trainings_created == 2 and len(validation_predictions(trained)) == VALIDATION_IMAGES, counters
+
+
+def ledger(harness: Harness, *extra: str) -> CliProcess:
+    return harness.start("ledger", "--actor-id", ACTOR, "--out", str(harness.out), *extra)
+
+
 def test_the_deadline_cancels_the_training_and_records_it(trained: Harness) -> None:
     trained.emulator.behaviour.training_s = 60.0
     late = train(trained, "--train-deadline", "1").wait()
