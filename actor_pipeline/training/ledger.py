@@ -1,10 +1,11 @@
 """The LoRA's part of an actor's ledger: its trainings and validation images (our training
 history) against what Replicate lists, and, when asked, the history made equal to the list.
 
-A listed training is the actor's when our records name it (its id or its upload), when it made
-a version of the actor's destination model, or when its upload is one of the actor's bundles (by
-the Files API's checksum): a training whose records were lost and that failed leaves no other
-trace. A validation prediction is the actor's when it ran one of the actor's LoRAs.
+A listed training is the actor's when our records name it (its id or its upload), or when its
+upload is one of the actor's bundles by the Files API's checksum (while the Files API keeps the
+upload: a day). Its destination model proves nothing: another user's actor of the same id, or
+another deployment on the token, may train into it. A validation prediction is the actor's when
+it ran one of the actor's LoRAs (while Replicate keeps the prediction's input).
 """
 
 import logging
@@ -14,8 +15,9 @@ from typing import Any
 
 from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.errors import NotMadeYet
+from actor_pipeline.outputs.manifest import BundleInfo
 from actor_pipeline.training.record import TrainingJournal, TrainingRecord, TrainingStatus
-from actor_pipeline.training.replicate import ReplicateTrainer, ReplicateTrainingSession
+from actor_pipeline.training.replicate import ReplicateTrainer
 from actor_pipeline.training.train import load_bundle
 from actor_pipeline.training.types import TERMINAL, Painting, TrainingState
 from actor_pipeline.training.validation import load_likeness
@@ -70,9 +72,17 @@ async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: dat
         listed = await session.listed(since)
         if not listed and not records:
             return []  # never trained: no part to show
-        destination = trainer.settings.destination(actor.actor_id, await session.account())
-        bundles = {r.bundle_sha256 for r in records} | {_bundle_sha256(actor)}
-        mine = [state for state in listed if await _is_actors(state, records, {destination}, bundles, session)]
+        current = _current_bundle(actor)
+        bundles = {r.bundle_sha256 for r in records if r.bundle_sha256} | ({current.sha256} if current else set())
+        uploads = {r.input_images for r in records if r.input_images}
+        mine: list[TrainingState] = []
+        checksums: dict[str, str] = {}  # of the uploads of trainings our records lack
+        for state in listed:
+            if state.id in known or state.input_images in uploads:
+                mine.append(state)
+            elif state.input_images and (checksum := await session.upload_sha256(state.input_images)) in bundles:
+                mine.append(state)
+                checksums[state.id] = str(checksum)
         billed = [await session.get(state.id) for state in mine]
         unrecorded = [state for state in billed if state.id not in known]
         weights = {r.weights_url for r in records if r.weights_url} | {_weights(s) for s in billed if _weights(s)}
@@ -99,30 +109,16 @@ async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: dat
         [p.id for p in paintings if p.id not in counted],
     )
     if reconcile:
-        _reconcile(journal, actor, trainer, [s for s in unrecorded if s.status in TERMINAL], paintings, counted)
+        ended = [_record(s, checksums[s.id], current, trainer) for s in unrecorded if s.status in TERMINAL]
+        _reconcile(journal, actor.actor_id, ended, paintings, counted)
     return [trainings, validation]
 
 
-async def _is_actors(
-    state: TrainingState,
-    records: list[TrainingRecord],
-    destinations: set[str],
-    bundles: set[str],
-    session: ReplicateTrainingSession,
-) -> bool:
-    if state.id in {r.training_id for r in records} or state.input_images in {r.input_images for r in records}:
-        return True
-    made = str((state.output or {}).get("version") or "").split(":")[0]
-    if made and made in destinations | {r.destination for r in records}:
-        return True
-    return bool(state.input_images) and await session.upload_sha256(state.input_images) in bundles - {""}
-
-
-def _bundle_sha256(actor: ActorContext) -> str:
+def _current_bundle(actor: ActorContext) -> BundleInfo | None:
     try:
-        return load_bundle(actor).sha256
+        return load_bundle(actor)
     except NotMadeYet:
-        return ""
+        return None
 
 
 def _weights(state: TrainingState) -> str:
@@ -130,41 +126,40 @@ def _weights(state: TrainingState) -> str:
 
 
 def _reconcile(
-    journal: TrainingJournal,
-    actor: ActorContext,
-    trainer: ReplicateTrainer,
-    ended: list[TrainingState],
-    paintings: list[Painting],
-    counted: set[str],
+    journal: TrainingJournal, actor_id: str, ended: list[TrainingRecord], paintings: list[Painting], counted: set[str]
 ) -> None:
     if ended:
-        journal.add_ended(_record(state, actor, trainer) for state in ended)
-        log.warning("%s: %d training(s) from Replicate's list added to the training history", actor.actor_id, len(ended))
+        journal.add_ended(ended)
+        log.warning("%s: %d training(s) from Replicate's list added to the training history", actor_id, len(ended))
     by_weights: dict[str, list[str]] = {}
     for painting in paintings:
         if painting.id not in counted:
             by_weights.setdefault(painting.weights_url, []).append(painting.id)
     for weights_url, ids in by_weights.items():
         journal.add_validation(weights_url, ids)
-        log.warning("%s: %d validation prediction(s) from Replicate's list added to the ledger", actor.actor_id, len(ids))
+        log.warning("%s: %d validation prediction(s) from Replicate's list added to the ledger", actor_id, len(ids))
 
 
-def _record(state: TrainingState, actor: ActorContext, trainer: ReplicateTrainer) -> TrainingRecord:
-    """A history entry for a training only the list knows: what it was sent, made and billed.
-    Its fingerprint is unknown ("" matches no ask): ``train`` finds it again by its bundle."""
+def _record(state: TrainingState, checksum: str, current: BundleInfo | None, trainer: ReplicateTrainer) -> TrainingRecord:
+    """A history entry for a training only the list knows: what it was sent, made and billed. Of
+    the current bundle and training config, it gets their fingerprint, so ``train`` reuses it."""
+    settings = trainer.settings
     sent = dict(state.input or {})
+    config = {k: v for k, v in sent.items() if k != "input_images"}
+    trigger = str(sent.get("trigger_word") or "")
+    same = current is not None and checksum == current.sha256
     output = state.output or {}
     succeeded = state.status == "succeeded" and bool(output.get("weights"))
     version = str(output.get("version") or "")
     return TrainingRecord(
-        fingerprint="",
-        bundle_sha256="",
-        bundle_images=0,
-        trainer=trainer.settings.trainer,
+        fingerprint=settings.fingerprint(checksum, trigger) if same and config == settings.trainer_input(trigger) else "",
+        bundle_sha256=checksum,
+        bundle_images=len(current.report.images) if current is not None and same else 0,
+        trainer=settings.trainer,
         trainer_version=state.version or "",
         destination=version.split(":")[0],
-        trigger=str(sent.get("trigger_word") or ""),
-        config={k: v for k, v in sent.items() if k != "input_images"},
+        trigger=trigger,
+        config=config,
         status=TrainingStatus.SUCCEEDED if succeeded else _ENDED_AS.get(state.status, TrainingStatus.FAILED),
         started_at=state.created_at or datetime.now(UTC),
         input_images=state.input_images,

@@ -4,15 +4,17 @@ folder, a second maker), one training is paid in all and the rerun finishes it; 
 failed training is recorded with its cost and the next ask trains again; a refused bundle or
 destination costs nothing and says so in one line."""
 
+import io
 import json
 import shutil
 import signal
+import zipfile
 
 import pytest
 
 from actor_pipeline_tests.durability.harness import ACTOR, SHOTS, USER, CliProcess, Harness
 from actor_pipeline_tests.replicate_emulator import Fault
-from actor_pipeline_tests.replicate_emulator.trainings import LORA_MODEL
+from actor_pipeline_tests.replicate_emulator.trainings import LORA_MODEL, TRAINER, TRAINER_VERSION
 
 PRICE_PER_SECOND_USD = 0.001528  # TrainingSettings' default: the trainer's H100
 VALIDATION_IMAGES = 4
@@ -183,12 +185,13 @@ def test_a_failed_training_is_recorded_with_its_cost_and_the_next_ask_trains_aga
 
 def test_the_ledger_finds_the_trainings_and_validation_images_a_lost_history_forgot(trained: Harness) -> None:
     """A failed training, then a trained and validated LoRA; the training history then lost. The
-    ledger finds both trainings in Replicate's list (the failed one by its bundle's checksum, the
-    other by its destination model) and the four validation images by their LoRA; reconciled,
-    the manifest counts what was billed, and asking again pays nothing."""
+    ledger finds both trainings in Replicate's list by their bundle's checksum (not another
+    actor's training into the same destination model) and the four validation images by their
+    LoRA; reconciled, the manifest counts what was billed, and asking again pays nothing."""
     trained.emulator.behaviour.failing_trainings = 1
     train(trained).wait().assert_ended_cleanly(1)
     train(trained).wait().assert_ended_cleanly(0)
+    (ours, theirs) = trained.emulator.account.trainings(), _another_actors_training(trained)
     whole = ledger(trained, "--json").wait()
     whole.assert_ended_cleanly(0, with_message=False)
     assert whole.json()["trainings"]["ledger"] == whole.json()["trainings"]["provider"], whole.json()
@@ -197,9 +200,9 @@ def test_the_ledger_finds_the_trainings_and_validation_images_a_lost_history_for
     (trained.out / HISTORY).unlink()
     lost = ledger(trained, "--json").wait()
     assert lost.code == 1, lost.describe()
-    billed = trained.emulator.account.counters().training_seconds_billed * PRICE_PER_SECOND_USD
+    billed = sum(t["metrics"]["predict_time"] for t in ours) * PRICE_PER_SECOND_USD  # type: ignore[index]
     trainings, validation = lost.json()["trainings"], lost.json()["validation_images"]
-    assert sorted(trainings["unrecorded"]) == sorted(t["id"] for t in trained.emulator.account.trainings())
+    assert sorted(trainings["unrecorded"]) == sorted(t["id"] for t in ours), (trainings, theirs)
     assert trainings["ledger"]["count"] == 0 and trainings["provider"]["cost_usd"] == pytest.approx(billed)
     assert sorted(validation["unrecorded"]) == sorted(p["id"] for p in validation_predictions(trained))
     assert validation["provider"]["cost_usd"] == pytest.approx(VALIDATION_IMAGES * 0.032)
@@ -208,9 +211,28 @@ def test_the_ledger_finds_the_trainings_and_validation_images_a_lost_history_for
     ledger(trained, "--json").wait().assert_ended_cleanly(0, with_message=False)
     lora = trained.manifest()["lora"]  # type: ignore[index]
     assert lora["trainings"] == 2 and lora["trainings_cost_usd"] == pytest.approx(billed), lora
-    train(trained).wait().assert_ended_cleanly(0)  # the LoRA and its images are found again, not paid again
+    asked = train(trained).wait()  # the LoRA and its images are reused, not paid again
+    asked.assert_ended_cleanly(0)
+    assert "nothing paid" in asked.stderr and theirs not in asked.stdout, asked.describe()
     counters = trained.emulator.account.counters()
-    assert counters.trainings_created == 2 and len(validation_predictions(trained)) == VALIDATION_IMAGES, counters
+    assert counters.trainings_created == 3 and len(validation_predictions(trained)) == VALIDATION_IMAGES, counters
+
+
+def _another_actors_training(harness: Harness) -> str:
+    """A training of another bundle into this actor's destination model (another user's actor of
+    the same id, or another deployment on the token); returns its id."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        bundle.writestr("01.jpg", harness.portrait.read_bytes())
+        bundle.writestr("01.txt", "TOK another person")
+    upload = harness.emulator.account.upload("other.zip", "application/zip", buffer.getvalue(), {})
+    account = harness.emulator.account
+    sent = {"input_images": upload["urls"]["get"], "trigger_word": "TOK"}  # type: ignore[index]
+    created = account.create_training(*TRAINER.split("/"), TRAINER_VERSION,
+                                      {"destination": f"emulated-user/actor-{ACTOR}-lora", "input": sent})  # fmt: skip
+    ended = lambda: any(t["id"] == created["id"] and t["status"] == "succeeded" for t in account.trainings())  # noqa: E731
+    harness.wait_until(ended, "the other training to end")
+    return str(created["id"])
 
 
 def ledger(harness: Harness, *extra: str) -> CliProcess:
