@@ -26,10 +26,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/actor-pipeline demo
 
-# Four workers on two cores: many tests wait on subprocesses, servers and a browser. One test at a
-# time per worker (xdist would otherwise hand the first worker the longest tests, collected first).
+# Six workers on two cores: many tests wait on subprocesses, servers and a browser (four left the
+# machine a fifth idle, 254 s against 230 s; docs/benchmarks.md). One test at a time per worker
+# (xdist would otherwise hand the first worker the longest tests, collected first).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 4 --maxschedchunk=1
+	$(BIN)/python -m pytest -n 6 --maxschedchunk=1
 
 # The UI, the daemon and the code server on the CLI's instance, configured by deploy/dagster.yaml
 # (copied in once: an existing dagster.yaml there, e.g. for Postgres, is kept). Ctrl-C stops it.

@@ -1,6 +1,7 @@
 """Fixtures and plugins shared by the whole suite."""
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,13 @@ pytest.register_assert_rewrite("actor_pipeline_tests.defs.pipeline", "actor_pipe
 
 
 RAM_DISK = Path("/dev/shm")
+
+# Where PYTHONDONTWRITEBYTECODE is set (container images often set it), every process the suite
+# starts (xdist's workers, the CLIs, Dagster's servers and run workers) would compile the package
+# anew and pytest rewrite every test module in each worker: about 8 % of the suite's CPU. The
+# suite writes its bytecode (to the git-ignored __pycache__ folders), from here on and in them.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None:
+    sys.dont_write_bytecode = False
 
 
 def pytest_configure(config: pytest.Config) -> None:
