@@ -37,6 +37,7 @@ class BillPart:
     provider: int
     provider_usd: float
     unrecorded: list[str] = field(default_factory=list)  # listed as the actor's, not in our records
+    running: list[str] = field(default_factory=list)  # of those, trainings still running: `train` adopts them
 
     @property
     def differs(self) -> bool:
@@ -47,6 +48,7 @@ class BillPart:
             "ledger": {"count": self.ours, "cost_usd": self.ours_usd},
             "provider": {"count": self.provider, "cost_usd": self.provider_usd},
             "unrecorded": self.unrecorded,
+            "running": self.running,
         }
 
     def line(self) -> str:
@@ -54,7 +56,11 @@ class BillPart:
             f"  {self.what}: ledger {self.ours} (${self.ours_usd:.2f}), "
             f"Replicate {self.provider} (${self.provider_usd:.2f})"
         )
-        return line + (f"; not in the ledger: {', '.join(self.unrecorded)}" if self.unrecorded else "")
+        if self.unrecorded:
+            line += f"; not in the ledger: {', '.join(self.unrecorded)}"
+        if self.running:
+            line += f" ({', '.join(self.running)} still running: `actor-pipeline train` adopts it, reconcile does not)"
+        return line
 
 
 async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: datetime, reconcile: bool) -> list[BillPart]:
@@ -95,6 +101,7 @@ async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: dat
         len(billed),
         round(sum((s.predict_time_s or 0.0) * price_s for s in billed), 6),
         [s.id for s in unrecorded],
+        [s.id for s in unrecorded if s.status not in TERMINAL],
     )
     counted = {p for record in records for p in record.validation_predictions}
     likeness = load_likeness(actor)

@@ -112,6 +112,9 @@ def test_a_training_whose_state_folder_was_lost_is_adopted_from_the_trainings_li
     first.kill_group(signal.SIGKILL)
     assert first.wait(10).code == -signal.SIGKILL
     shutil.rmtree(trained.state_dir)
+    checked = ledger(trained, "--json").wait()  # the ledger sees it, running: train adopts it
+    (running,) = trained.emulator.account.trainings()
+    assert checked.code == 1 and checked.json()["trainings"]["running"] == [running["id"]], checked.describe()
 
     rerun = train(trained).wait()
     rerun.assert_ended_cleanly(0)
