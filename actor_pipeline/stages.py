@@ -17,6 +17,7 @@ from PIL import Image
 
 from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.catalog.model import Catalog
+from actor_pipeline.catalog.prompts import PlannedShot
 from actor_pipeline.errors import NotMadeYet
 from actor_pipeline.generation.budget import KEPT_REASONS, Spending, load_verdict
 from actor_pipeline.generation.debug import DebugWriter
@@ -42,6 +43,7 @@ from actor_pipeline.outputs.manifest import (
     build_manifest,
     write_manifest,
 )
+from actor_pipeline.outputs.thumbnails import inline_markdown, shot_alt
 from actor_pipeline.portrait.limits import PortraitLimits
 from actor_pipeline.portrait.normalize import normalize_portrait
 from actor_pipeline.quality import (
@@ -150,7 +152,12 @@ async def generate_stage(
             lease_lost=held.lost.is_set,
             quality=gate,
             spending=spending,
+            thumbnail=_thumbnail,
         )
+
+
+def _thumbnail(shot: PlannedShot, data: bytes) -> str:
+    return inline_markdown(data, shot_alt(shot.index, shot.shot_id))
 
 
 def grid_stage(actor: ActorContext, debug: DebugWriter | None = None) -> GridInfo:

@@ -75,6 +75,9 @@ class StoredImage(BaseModel):
     width: int
     height: int
     bytes: int
+    # Made once from the bytes in hand when the image is stored: a materialization shows it
+    # without downloading and re-encoding the image (None: kept before, or rebuilt from storage).
+    thumbnail: str | None = None
 
 
 class ShotRecord(BaseModel):

@@ -114,6 +114,10 @@ class RunLimits:
     systemic_pct: float = DEFAULT_SYSTEMIC_PCT  # a check failing on this % of the set is not regenerated for
 
 
+# The thumbnail a stored image's record keeps, from its bytes (outputs.thumbnails, via stages).
+Thumbnailer = Callable[[PlannedShot, bytes], str]
+
+
 class Quality(Protocol):
     """Checks one actor's made images: ``actor_pipeline.quality.SetChecker``."""
 
@@ -133,12 +137,14 @@ async def generate_shots(
     lease_lost: Callable[[], bool] = lambda: False,
     quality: Quality | None = None,
     spending: Spending | None = None,
+    thumbnail: Thumbnailer | None = None,
 ) -> list[ShotOutcome]:
     """Make, resume or reuse every shot in ``batch.shot_ids``; with ``quality``, check the set and
     regenerate shots that fail a blocking check (``limits.qc_attempts`` times at most, over all
     runs, within the set's regeneration budget). ``spending`` caps what the run's creates cost
     (shared by a run's actors). A stop request ends the run early with the journal consistent:
-    the caller checks ``stopping.requested()``."""
+    the caller checks ``stopping.requested()``. ``thumbnail`` makes the thumbnail each stored
+    image's record keeps."""
     journal = ShotJournal(storage, batch.layout)
     await asyncio.to_thread(journal.flush)
     planned = [batch.prompt_set.shot(shot_id) for shot_id in batch.shot_ids]
@@ -154,6 +160,7 @@ async def generate_shots(
             sessions,
             portrait_sha=hashlib.sha256(batch.portrait_jpeg).hexdigest(),
             params=backend.fingerprint_params(),
+            thumbnail=thumbnail,
         )
         for shot in planned:
             run.plan(shot, await asyncio.to_thread(journal.load, shot, repair=True))
@@ -260,6 +267,7 @@ class _ActorRun:
     recalled: bool = False  # the provider's list was read this run
     unstarted: dict[str, CreatesClosed] = field(default_factory=dict)  # shot id -> why it was not let start
     writes: set[asyncio.Future[None]] = field(default_factory=set)  # journal writes under way
+    thumbnail: "Thumbnailer | None" = None
 
     def plan(self, shot: PlannedShot, record: ShotRecord | None) -> None:
         """What the shot's next attempt sends, given its journal."""
@@ -656,7 +664,10 @@ class _ActorRun:
                 await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)))
                 continue
             self.gate.storage_up()
-            return StoredImage(key=stored.key, sha256=stored.sha256, width=width, height=height, bytes=stored.size)
+            thumbnail = await asyncio.to_thread(self.thumbnail, shot, data) if self.thumbnail else None
+            return StoredImage(
+                key=stored.key, sha256=stored.sha256, width=width, height=height, bytes=stored.size, thumbnail=thumbnail
+            )
 
     def _settle(self, record: ShotRecord) -> None:
         try:

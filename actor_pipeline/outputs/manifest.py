@@ -255,7 +255,7 @@ def _entry(planned: PlannedShot, record: ShotRecord | None, storage: Storage, ke
             "regenerations": record.regenerations,
             "qc_reason": kept if record.qc == "failed" else None,
             "quality": record.quality,
-            **(image.model_dump() | {"url": storage.url(image.key)} if image else {}),
+            **(image.model_dump(exclude={"thumbnail"}) | {"url": storage.url(image.key)} if image else {}),
         }
     )
 

@@ -54,6 +54,11 @@ def inline_markdown(data: bytes, alt: str, box: tuple[int, int] = IMAGE_BOX) -> 
     return markdown_image(thumbnail(data, box, room // 4 * 3), alt)  # base64: 4 characters per 3 bytes
 
 
+def shot_alt(index: int, shot_id: str) -> str:
+    """How a shot's thumbnail is labelled."""
+    return f"{index:02d} {shot_id}"
+
+
 def sheet_markdown(data: bytes, alt: str) -> str:
     """Markdown of a thumbnail of the contact sheet ``data``, shown behind a click in the UI."""
     return markdown_image(thumbnail(data, GRID_BOX, GRID_MAX_BYTES), alt)

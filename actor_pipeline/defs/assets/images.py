@@ -17,8 +17,8 @@ from actor_pipeline.defs.assets.prompts import prompt_set, prompts_metadata
 from actor_pipeline.defs.assets.reporting import (
     RunTally,
     link,
-    preview,
     quality_table,
+    shot_preview,
     systemic_lines,
     unfinished_shot,
 )
@@ -32,6 +32,7 @@ from actor_pipeline.errors import Interrupted
 from actor_pipeline.generation import stopping
 from actor_pipeline.generation.runner import ShotOutcome
 from actor_pipeline.generation.types import ImageBackend
+from actor_pipeline.outputs.thumbnails import shot_alt
 from actor_pipeline.stages import generate_stage, grid_stage, manifest_stage
 from actor_pipeline.storage.base import Storage
 
@@ -222,7 +223,7 @@ def _report(
         asset_key=asset_key,
         partition=partition,
         metadata={
-            **preview(storage, record.image.key, f"{record.index:02d} {record.shot_id}"),
+            **shot_preview(storage, record.image, shot_alt(record.index, record.shot_id)),
             **link(storage.url(record.image.key)),
             "prompt": record.prompt,
             "seed": record.seed,

@@ -14,7 +14,7 @@ import dagster as dg
 from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.errors import StorageUnavailable
 from actor_pipeline.generation.budget import load_verdict
-from actor_pipeline.generation.journal import ShotRecord
+from actor_pipeline.generation.journal import ShotRecord, StoredImage
 from actor_pipeline.generation.runner import ShotOutcome
 from actor_pipeline.generation.types import ShotStatus, Usage
 from actor_pipeline.outputs.manifest import Manifest
@@ -58,6 +58,11 @@ def preview(
         log.warning("no thumbnail of %s: %s", key, exc)
         return {}
     return {"thumbnail": dg.MetadataValue.md(markdown)}
+
+
+def shot_preview(storage: Storage, image: StoredImage, alt: str) -> dict[str, dg.MetadataValue]:
+    """The thumbnail the shot's record kept (no download), else one made from the stored image."""
+    return {"thumbnail": dg.MetadataValue.md(image.thumbnail)} if image.thumbnail else preview(storage, image.key, alt)
 
 
 def unfinished_shot(asset_key: dg.AssetKey, partition: str, record: ShotRecord) -> dg.AssetObservation:
