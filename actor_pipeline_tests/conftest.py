@@ -63,10 +63,17 @@ def _isolated_environment() -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest tests first (the UI's, then the interrupted CLI's). With ``make test``'s
-    ``--maxschedchunk=1`` xdist hands tests out one at a time in this order, so the long ones
-    start together and overlap the rest instead of ending the run alone."""
-    items.sort(key=lambda item: 0 if item.get_closest_marker("e2e") else 1 if "durability" in item.path.parts else 2)
+    """The long tests first (the UI's and the cluster's, then the interrupted CLI's), each
+    followed by a short one. xdist hands each worker two tests to start with, then (with ``make
+    test``'s ``--maxschedchunk=1``) one at a time in this order: the long ones start together on
+    different workers and overlap the rest instead of ending the run alone."""
+    long = sorted(
+        (item for item in items if item.get_closest_marker("e2e") or "durability" in item.path.parts),
+        key=lambda item: not item.get_closest_marker("e2e"),
+    )
+    short = [item for item in items if item not in long]
+    paired = [item for pair in zip(long, short, strict=False) for item in pair]
+    items[:] = paired + long[len(paired) // 2 :] + short[len(paired) // 2 :]
 
 
 @pytest.fixture(autouse=True)
