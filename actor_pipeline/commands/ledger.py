@@ -159,14 +159,9 @@ def _record(journal: ShotJournal, shot: PlannedShot, backend: ReplicateBackend, 
 
 def format_ledger(report: LedgerReport) -> str:
     ours, provider = report.ours, report.provider
-    lines = [
-        f"actor {report.actor_id}: Replicate's list since {report.listed_since:%Y-%m-%d %H:%M} UTC",
-        f"  ledger:    {ours.predictions_created} prediction(s), ${ours.cost_usd:.2f}",
-        f"  Replicate: {provider.predictions_created} prediction(s), ${provider.cost_usd:.2f}",
-    ]
-    for shot in report.shots:
-        if shot.differs:
-            lines.append(f"  {shot.shot_id}: not in the ledger: {', '.join(shot.unrecorded)}")
+    images = BillPart("images", ours.predictions_created, ours.cost_usd, provider.predictions_created, provider.cost_usd)
+    lines = [f"actor {report.actor_id}: Replicate's lists since {report.listed_since:%Y-%m-%d %H:%M} UTC", images.line()]
+    lines += [f"    {s.shot_id}: not in the ledger: {', '.join(s.unrecorded)}" for s in report.shots if s.differs]
     lines += [part.line() for part in report.lora]
     if not report.differs:
         lines.append("the ledger holds everything Replicate lists for the actor")

@@ -1,0 +1,42 @@
+"""The ledger's text: images, trainings and validation images, one line each, and what to do."""
+
+from datetime import UTC, datetime
+
+from actor_pipeline.commands.ledger import LedgerReport, ShotLedger, format_ledger
+from actor_pipeline.generation.types import Usage
+from actor_pipeline.training.ledger import BillPart
+
+SINCE = datetime(2026, 12, 7, 16, 58, tzinfo=UTC)
+PAID = Usage(predictions_created=1, predictions_succeeded=1, cost_usd=0.04)
+
+
+def test_a_ledger_that_lacks_a_prediction_and_a_running_training_says_what_and_how_to_add_them() -> None:
+    report = LedgerReport(
+        "alice",
+        SINCE,
+        [ShotLedger("woodcut", PAID, PAID + PAID, ["p2"]), ShotLedger("gouache", PAID, PAID)],
+        reconciled=False,
+        lora=[
+            BillPart("trainings", 1, 1.5, 2, 3.0, ["t2"], ["t2"]),
+            BillPart("validation images", 4, 0.128, 4, 0.128),
+        ],
+    )
+    assert format_ledger(report).splitlines() == [
+        "actor alice: Replicate's lists since 2026-12-07 16:58 UTC",
+        "  images: ledger 2 ($0.08), Replicate 3 ($0.12)",
+        "    woodcut: not in the ledger: p2",
+        "  trainings: ledger 1 ($1.50), Replicate 2 ($3.00); not in the ledger: t2"
+        " (t2 still running: `actor-pipeline train` adopts it, reconcile does not)",
+        "  validation images: ledger 4 ($0.13), Replicate 4 ($0.13)",
+        "run `actor-pipeline ledger --actor-id alice --reconcile` to add them to the ledger",
+    ]
+    assert report.as_dict()["trainings"]["running"] == ["t2"] and not report.as_dict()["equal"]
+
+
+def test_an_equal_ledger_of_an_actor_never_trained_has_no_lora_lines() -> None:
+    report = LedgerReport("bob", SINCE, [ShotLedger("woodcut", PAID, PAID)], reconciled=False)
+    assert format_ledger(report).splitlines()[1:] == [
+        "  images: ledger 1 ($0.04), Replicate 1 ($0.04)",
+        "the ledger holds everything Replicate lists for the actor",
+    ]
+    assert "trainings" not in report.as_dict() and report.as_dict()["equal"]
