@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -510,7 +511,11 @@ def _cmd_ledger(args: argparse.Namespace) -> int:
     from actor_pipeline.commands.ledger import actor_ledger, format_ledger
 
     report = actor_ledger(args.actor_id, _settings(args), args.reconcile)
-    print(json.dumps(report.as_dict(), indent=2) if args.json else format_ledger(report))
+    # The hint repeats the options given: without --out it would look in another folder.
+    given = {"--out": args.out, "--storage": None if args.storage == "auto" else args.storage, "--catalog": args.catalog}
+    options = [part for flag, value in given.items() if value for part in (flag, value)]
+    command = shlex.join(["actor-pipeline", "ledger", "--actor-id", args.actor_id, *options, "--reconcile"])
+    print(json.dumps(report.as_dict(), indent=2) if args.json else format_ledger(report, command))
     return EXIT_INCOMPLETE if report.differs and not report.reconciled else EXIT_OK
 
 

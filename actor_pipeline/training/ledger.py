@@ -52,15 +52,17 @@ class BillPart:
         }
 
     def line(self) -> str:
-        line = (
-            f"  {self.what}: ledger {self.ours} (${self.ours_usd:.2f}), "
-            f"Replicate {self.provider} (${self.provider_usd:.2f})"
-        )
+        line = f"  {self.what}: ledger {self.ours} ({_usd(self.ours_usd)}), Replicate {self.provider} ({_usd(self.provider_usd)})"
         if self.unrecorded:
             line += f"; not in the ledger: {', '.join(self.unrecorded)}"
         if self.running:
             line += f" ({', '.join(self.running)} still running: `actor-pipeline train` adopts it, reconcile does not)"
         return line
+
+
+def _usd(amount: float) -> str:
+    """Dollars to the cent, or to the hundredth of a cent below one (a short training)."""
+    return f"${amount:.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"
 
 
 async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: datetime, reconcile: bool) -> list[BillPart]:
@@ -172,7 +174,7 @@ def _record(state: TrainingState, checksum: str, current: BundleInfo | None, tra
         input_images=state.input_images,
         training_id=state.id,
         created_at=state.created_at,
-        ended_at=datetime.now(UTC),
+        ended_at=state.completed_at or datetime.now(UTC),
         model_version=version or None,
         weights_url=str(output["weights"]) if succeeded else None,
         predict_time_s=state.predict_time_s,

@@ -308,6 +308,7 @@ def _from_training(training: Training) -> TrainingState:
         id=training.id,
         status=training.status,
         created_at=parse_timestamp(training.created_at) if training.created_at else None,
+        completed_at=parse_timestamp(training.completed_at) if training.completed_at else None,
         input_images=(training.input or {}).get("input_images"),
         input=training.input,
         version=training.version,
@@ -320,12 +321,13 @@ def _from_training(training: Training) -> TrainingState:
 def _from_json(body: Mapping[str, Any]) -> TrainingState:
     metrics = body.get("metrics") or {}
     predict_time = metrics.get("predict_time")
-    created = body.get("created_at")
+    created, completed = body.get("created_at"), body.get("completed_at")
     output = body.get("output")
     return TrainingState(
         id=str(body["id"]),
         status=str(body["status"]),
         created_at=parse_timestamp(created) if isinstance(created, str) else None,
+        completed_at=parse_timestamp(completed) if isinstance(completed, str) else None,
         input_images=(body.get("input") or {}).get("input_images"),
         input=body.get("input") if isinstance(body.get("input"), dict) else None,
         version=str(body["version"]) if body.get("version") else None,

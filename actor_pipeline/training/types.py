@@ -22,6 +22,7 @@ class TrainingState:
     id: str
     status: str  # starting, processing, succeeded, failed, canceled
     created_at: datetime | None = None
+    completed_at: datetime | None = None
     input_images: str | None = None
     input: Mapping[str, Any] | None = None  # what the create sent, input_images included
     version: str | None = None  # the trainer's version id

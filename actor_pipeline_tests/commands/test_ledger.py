@@ -17,18 +17,18 @@ def test_a_ledger_that_lacks_a_prediction_and_a_running_training_says_what_and_h
         [ShotLedger("woodcut", PAID, PAID + PAID, ["p2"]), ShotLedger("gouache", PAID, PAID)],
         reconciled=False,
         lora=[
-            BillPart("trainings", 1, 1.5, 2, 3.0, ["t2"], ["t2"]),
+            BillPart("trainings", 1, 0.003056, 2, 1.503056, ["t2"], ["t2"]),
             BillPart("validation images", 4, 0.128, 4, 0.128),
         ],
     )
-    assert format_ledger(report).splitlines() == [
+    assert format_ledger(report, "actor-pipeline ledger --actor-id alice --out /srv/sets --reconcile").splitlines() == [
         "actor alice: Replicate's lists since 2026-12-07 16:58 UTC",
         "  images: ledger 2 ($0.08), Replicate 3 ($0.12)",
         "    woodcut: not in the ledger: p2",
-        "  trainings: ledger 1 ($1.50), Replicate 2 ($3.00); not in the ledger: t2"
+        "  trainings: ledger 1 ($0.0031), Replicate 2 ($1.50); not in the ledger: t2"
         " (t2 still running: `actor-pipeline train` adopts it, reconcile does not)",
         "  validation images: ledger 4 ($0.13), Replicate 4 ($0.13)",
-        "run `actor-pipeline ledger --actor-id alice --reconcile` to add them to the ledger",
+        "run `actor-pipeline ledger --actor-id alice --out /srv/sets --reconcile` to add them to the ledger",
     ]
     assert report.as_dict()["trainings"]["running"] == ["t2"] and not report.as_dict()["equal"]
 

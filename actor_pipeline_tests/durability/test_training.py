@@ -201,6 +201,8 @@ def test_the_ledger_finds_the_trainings_and_validation_images_a_lost_history_for
     assert whole.json()["validation_images"]["ledger"]["count"] == VALIDATION_IMAGES, whole.json()
 
     (trained.out / HISTORY).unlink()
+    told = ledger(trained).wait()  # the hint repeats --out: pasted, it reconciles this folder's actor
+    assert told.code == 1 and f"--out {trained.out} --reconcile`" in told.stdout, told.describe()
     lost = ledger(trained, "--json").wait()
     assert lost.code == 1, lost.describe()
     billed = sum(t["metrics"]["predict_time"] for t in ours) * PRICE_PER_SECOND_USD  # type: ignore[index]
@@ -214,6 +216,8 @@ def test_the_ledger_finds_the_trainings_and_validation_images_a_lost_history_for
     ledger(trained, "--json").wait().assert_ended_cleanly(0, with_message=False)
     lora = trained.manifest()["lora"]  # type: ignore[index]
     assert lora["trainings"] == 2 and lora["trainings_cost_usd"] == pytest.approx(billed), lora
+    ended = {t["training_id"]: t["ended_at"][:19] for t in history(trained)}  # as Replicate says, not the reconcile's time
+    assert ended == {t["id"]: str(t["completed_at"])[:19] for t in ours}, (ended, ours)
     asked = train(trained).wait()  # the LoRA and its images are reused, not paid again
     asked.assert_ended_cleanly(0)
     assert "nothing paid" in asked.stderr and theirs not in asked.stdout, asked.describe()
