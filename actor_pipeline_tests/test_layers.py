@@ -1,11 +1,26 @@
 """The layering in pyproject's ``[tool.importlinter]`` holds: each layer imports only from the
 layers below it, and the plain domain code never imports Dagster."""
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from importlinter.cli import lint_imports
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+@pytest.fixture(autouse=True)
+def _loggers_kept() -> Iterator[None]:
+    """``lint_imports`` configures logging with ``dictConfig``, which disables every logger that
+    exists by then: the package's, in a worker that ran a CLI test before (whose progress lines
+    a later test then misses)."""
+    loggers = [found for found in logging.root.manager.loggerDict.values() if isinstance(found, logging.Logger)]
+    disabled = {found: found.disabled for found in loggers}
+    yield
+    for found, was in disabled.items():
+        found.disabled = was
 
 
 def test_the_import_contracts_are_kept() -> None:
