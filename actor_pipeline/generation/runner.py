@@ -325,6 +325,9 @@ class _ActorRun:
             images = {
                 sid: await self._image_to_check(sid, r.image, r.analysis, quality) for sid, r in made.items() if r.image
             }
+            if measured := sum(not isinstance(image, ImageAnalysis) for image in images.values()):
+                # Seconds of CPU (faces most of it): the terminal says why it is quiet meanwhile.
+                log.info("%s: checking the quality of %d image(s)", actor_id, measured)
             report = await asyncio.to_thread(quality.check, images)
             if first_check:  # what the first pass shows; regenerated shots do not make a check systemic
                 budget.systemic = systemic_failures(report, set_size, self.limits.systemic_pct)
