@@ -157,9 +157,9 @@ def _record(journal: ShotJournal, shot: PlannedShot, backend: ReplicateBackend, 
         journal.write(record)
 
 
-def format_ledger(report: LedgerReport, reconcile_command: str = "") -> str:
-    """The report as text; ``reconcile_command`` is the command that adds what differs (default:
-    ``ledger --actor-id ID --reconcile``; the CLI repeats the options it was given)."""
+def format_ledger(report: LedgerReport, reconcile_command: str) -> str:
+    """The report as text; ``reconcile_command`` is the command that adds what differs (the CLI
+    repeats the options it was given)."""
     ours, provider = report.ours, report.provider
     images = BillPart("images", ours.predictions_created, ours.cost_usd, provider.predictions_created, provider.cost_usd)
     lines = [f"actor {report.actor_id}: Replicate's lists since {report.listed_since:%Y-%m-%d %H:%M} UTC", images.line()]
@@ -170,6 +170,5 @@ def format_ledger(report: LedgerReport, reconcile_command: str = "") -> str:
     elif report.reconciled:
         lines.append("added to the ledger; the manifest was rewritten")
     else:
-        command = reconcile_command or f"actor-pipeline ledger --actor-id {report.actor_id} --reconcile"
-        lines.append(f"run `{command}` to add them to the ledger")
+        lines.append(f"run `{reconcile_command}` to add them to the ledger")
     return "\n".join(lines)

@@ -267,7 +267,7 @@ class _ActorRun:
     recalled: bool = False  # the provider's list was read this run
     unstarted: dict[str, CreatesClosed] = field(default_factory=dict)  # shot id -> why it was not let start
     writes: set[asyncio.Future[None]] = field(default_factory=set)  # journal writes under way
-    thumbnail: "Thumbnailer | None" = None
+    thumbnail: Thumbnailer | None = None
 
     def plan(self, shot: PlannedShot, record: ShotRecord | None) -> None:
         """What the shot's next attempt sends, given its journal."""

@@ -93,7 +93,7 @@ async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: dat
                 checksums[state.id] = str(checksum)
         billed = [await session.get(state.id) for state in mine]
         unrecorded = [state for state in billed if state.id not in known]
-        weights = {r.weights_url for r in records if r.weights_url} | {_weights(s) for s in billed if _weights(s)}
+        weights = {r.weights_url for r in records if r.weights_url} | {w for s in billed if (w := _weights(s))}
         paintings = [p for p in await session.paintings(weights, since) if p.billed]
     price_s, price_image = trainer.price_per_second_usd(), trainer.price_per_image_usd()
     trainings = BillPart(
@@ -101,7 +101,7 @@ async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: dat
         len(records),
         history.cost_usd,
         len(billed),
-        round(sum((s.predict_time_s or 0.0) * price_s for s in billed), 6),
+        round(sum(s.cost_usd(price_s) for s in billed), 6),
         [s.id for s in unrecorded],
         [s.id for s in unrecorded if s.status not in TERMINAL],
     )
@@ -178,7 +178,7 @@ def _record(state: TrainingState, checksum: str, current: BundleInfo | None, tra
         model_version=version or None,
         weights_url=str(output["weights"]) if succeeded else None,
         predict_time_s=state.predict_time_s,
-        cost_usd=round((state.predict_time_s or 0.0) * trainer.price_per_second_usd(), 6),
+        cost_usd=state.cost_usd(trainer.price_per_second_usd()),
         error=None if succeeded else state.error or "ended without a model",
         recovered=True,
         validation_predictions=[],

@@ -148,8 +148,9 @@ class TrainingJournal:
         """Count billed validation predictions against the training whose LoRA made them."""
         history = self.history()
         record = next((t for t in history.trainings if t.weights_url == weights_url), None)
-        new = [p for p in dict.fromkeys(prediction_ids) if record is not None and p not in record.validation_predictions]
-        if record is not None and new:
+        if record is None:
+            return
+        if new := [p for p in dict.fromkeys(prediction_ids) if p not in record.validation_predictions]:
             record.validation_predictions += new
             self._store(history)
 

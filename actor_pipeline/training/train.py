@@ -255,7 +255,7 @@ class _Follower:
         record.ended_at = datetime.now(UTC)
         record.progress = state.progress() or record.progress
         record.predict_time_s = state.predict_time_s
-        record.cost_usd = round((state.predict_time_s or 0.0) * self._trainer.price_per_second_usd(), 6)
+        record.cost_usd = state.cost_usd(self._trainer.price_per_second_usd())
         output = state.output or {}
         if state.status == "succeeded" and output.get("weights"):
             record.status = TrainingStatus.SUCCEEDED

@@ -31,6 +31,10 @@ class TrainingState:
     error: str | None = None
     predict_time_s: float | None = None
 
+    def cost_usd(self, price_per_second_usd: float) -> float:
+        """What it was billed so far: its ``metrics.predict_time`` at the trainer's price."""
+        return round((self.predict_time_s or 0.0) * price_per_second_usd, 6)
+
     def progress(self) -> str | None:
         """The last step progress in the logs, as ``step/total``."""
         found = _STEP.findall(self.logs)

@@ -35,7 +35,7 @@ def test_a_ledger_that_lacks_a_prediction_and_a_running_training_says_what_and_h
 
 def test_an_equal_ledger_of_an_actor_never_trained_has_no_lora_lines() -> None:
     report = LedgerReport("bob", SINCE, [ShotLedger("woodcut", PAID, PAID)], reconciled=False)
-    assert format_ledger(report).splitlines()[1:] == [
+    assert format_ledger(report, "actor-pipeline ledger --actor-id bob --reconcile").splitlines()[1:] == [
         "  images: ledger 1 ($0.04), Replicate 1 ($0.04)",
         "the ledger holds everything Replicate lists for the actor",
     ]
