@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ USER = "u1"
 FAILING = "woodcut print"  # in the woodcut shot's prompt only
 # Dagster's run-retry daemon's cursor of failure events (DagsterEventType.RUN_FAILURE's value).
 RETRY_CURSOR = "EVENT_LOG_CONSUMER_CURSOR-PIPELINE_FAILURE"
+NEVER = 2**62  # a cursor past every event
+# How often the retry daemon reads the event log (Dagster's EventLogConsumerDaemon, 5 s by default).
+RETRY_DAEMON_INTERVAL_S = 5
 TIMEOUT_S = 120  # from a drop or a launch to the manifest it leads to, on a busy 2-core machine
 _S3_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY", "AWS_ACCESS_SECRET", "AWS_REGION", "AWS_USER_FILES_BUCKET",
                  "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED")  # fmt: skip
@@ -125,14 +129,14 @@ def test_inbox_rerun_a_lost_worker_and_a_missed_retry_in_the_production_topology
         monkeypatch.setenv(name, value)
     instance = dg.DagsterInstance.get()  # the cluster's, on Postgres
     counters = settled(emulator)
-    instance.daemon_cursor_storage.set_cursor_values({RETRY_CURSOR: str(2**62)})  # the daemon reads no failure
+    pin_retry_cursor(instance, NEVER)  # the daemon reads no failure
     killed = kill_mid_run(cluster, emulator, tmp_path / "inbox", "cast-c", worker="b")
     failed = wait_for(
         "run monitoring to fail the run",
         lambda: instance.get_records_for_run(killed["runId"], of_type=dg.DagsterEventType.RUN_FAILURE).records,
         60,
     )
-    instance.daemon_cursor_storage.set_cursor_values({RETRY_CURSOR: str(failed[-1].storage_id)})  # past it
+    pin_retry_cursor(instance, failed[-1].storage_id)  # past it; the sensor's nudge comes 30 s after the failure
 
     manifest = bucket.wait_manifest("cast-c", cluster, lambda m: not m["failed"], timeout_s=TIMEOUT_S + 60)
     assert sum(image["status"] == "succeeded" for image in manifest["images"]) == SHOTS
@@ -157,6 +161,21 @@ def kill_mid_run(
     for pool in cluster.pool_processes(worker):  # the one running the task, and any idle one
         os.kill(pool, signal.SIGKILL)
     return killed
+
+
+def pin_retry_cursor(instance: dg.DagsterInstance, value: int) -> None:
+    """Set the retry daemon's cursor of failures to ``value`` and see it still there one daemon
+    interval later: each iteration writes back the cursor it read when it began, so one under way
+    as the test sets it undoes the change (a run left the cursor at ``NEVER`` and its nudged
+    failure was never read). Later iterations may only move it on, past new failures."""
+
+    def held() -> bool:
+        instance.daemon_cursor_storage.set_cursor_values({RETRY_CURSOR: str(value)})
+        time.sleep(RETRY_DAEMON_INTERVAL_S + 1)
+        stored = int(instance.daemon_cursor_storage.get_cursor_values({RETRY_CURSOR})[RETRY_CURSOR])
+        return stored == value or value < stored < NEVER
+
+    wait_for("the retry daemon to keep the cursor the test set", held, 60)
 
 
 def drop(inbox: Path, actor: str) -> None:
