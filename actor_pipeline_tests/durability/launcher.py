@@ -8,9 +8,10 @@ then forks one child per CLI. Each child is what the suite needs a CLI to be: a 
 its own in a session of its own (``kill -9`` of its group, SIGTERM, SIGINT), with the test's
 environment, working folder and output files, running ``actor_pipeline.cli`` as ``__main__``
 and ending as the interpreter does (non-daemon threads joined, atexit handlers, streams
-flushed). Only modules that read no environment variable on import are preloaded; ``--catalog``,
-which must be chosen before Dagster code is imported, is left to the tests of real processes
-(``test_cli``).
+flushed). Only modules that read no environment variable on import are preloaded, and the
+commands with the Dagster definitions they run, whose partitions are the default catalog's shots:
+a CLI asked for another catalog (``--catalog``, which must be chosen before Dagster code is
+imported) is refused, and left to the tests of real processes (``test_cli``).
 
 Protocol, one JSON object a line: the client writes ``{"id", "argv", "env", "cwd", "stdout",
 "stderr"}``; the launcher answers ``{"id", "pid"}`` once the child is in its own session, and
@@ -30,6 +31,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from actor_pipeline.catalog.model import CATALOG_ENV_VAR
+
 # What the CLI imports before it reads its arguments, Dagster's SQLite storage, which every
 # command opens, and what a set's checks import: none reads the environment on import
 # (actor_pipeline.defs does: the catalog).
@@ -39,13 +42,28 @@ PRELOAD = (
     "dagster._core.storage.runs.sqlite.sqlite_run_storage",
     "dagster._core.storage.event_log.sqlite.sqlite_event_log",
     "dagster._core.storage.schedules.sqlite.sqlite_schedule_storage",
+    "dagster._core.storage.sqlite_storage",  # and what a run in process imports on first use
+    "dagster._core.instance.factory",
+    "dagster._core.execution.execute_in_process",
+    "dagster._core.definitions.repository_definition.repository_data_builder",
+    "dagster._core.storage.noop_compute_log_manager",
+    "dagster._core.secrets.loader",
     "numpy",
     "PIL.Image",
     "replicate",
+    "httpx",  # the client's transport, imported when the first request is sent
+    "httpcore",
+    "h11",
+    "anyio._backends._asyncio",
     "boto3",
     "scipy.fftpack",  # what imagehash.phash imports on first use
     "imagehash",
     "tenacity",
+)
+# The commands, which import the definitions, which load the catalog (CATALOG_ENV_VAR, unset
+# here): a quarter of the CPU a forked ``generate`` spent before its first step.
+COMMANDS = tuple(
+    f"actor_pipeline.commands.{name}" for name in ("generate", "train", "retry_failed", "status", "ledger", "archive")
 )
 REPO = Path(__file__).resolve().parents[2]  # where ``-m actor_pipeline_tests...`` is found
 
@@ -71,6 +89,8 @@ class Launcher:
 
     def start(self, argv: list[str], env: Mapping[str, str], cwd: Path, stdout: Path, stderr: Path) -> int:
         """Start ``actor-pipeline ARGV``; return its launch id once it runs in its own session."""
+        if any(arg.startswith("--catalog") for arg in argv) or env.get(CATALOG_ENV_VAR):
+            raise ValueError("the launcher's CLIs run the default catalog, loaded once: start this one as a process")
         with self._changed:
             self._launches += 1
             launch = self._launches
@@ -239,9 +259,14 @@ def _exit_as_the_interpreter_does(code: int | None) -> None:
 if __name__ == "__main__":
     import importlib
 
-    for module in PRELOAD:
+    os.environ.pop(CATALOG_ENV_VAR, None)
+    for module in PRELOAD + COMMANDS:
         importlib.import_module(module)
+    from PIL import Image
+
     from actor_pipeline.quality.faces import preload_face_analyzer
+
+    Image.init()  # every image plugin, as the first image a CLI saves imports them
 
     preload_face_analyzer()
     _answer(sys.stdout, {"ready": True})
