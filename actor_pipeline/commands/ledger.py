@@ -15,10 +15,10 @@ from actor_pipeline.defs.settings import PipelineSettings
 from actor_pipeline.errors import InputError
 from actor_pipeline.generation.journal import ShotJournal, ShotRecord
 from actor_pipeline.generation.replicate import ReplicateBackend
-from actor_pipeline.generation.types import Recalled, Usage
+from actor_pipeline.generation.types import Faded, Recalled, Usage
 from actor_pipeline.stages import manifest_stage
 from actor_pipeline.storage.lease import hold_actor
-from actor_pipeline.training.ledger import BillPart, lora_ledger
+from actor_pipeline.training.ledger import BillPart, lora_ledger, usd
 from actor_pipeline.training.replicate import ReplicateTrainer
 from actor_pipeline.training.types import Trainer
 
@@ -43,6 +43,9 @@ class LedgerReport:
     listed_since: datetime
     shots: list[ShotLedger]
     reconciled: bool
+    # Listed without their inputs (removed an hour after they ended) and named by none of the
+    # actor's records: the actor's, lost with its state, or another actor's; no one can tell.
+    untied: list[Faded] = field(default_factory=list)
     lora: list[BillPart] = field(default_factory=list)  # trainings and validation images; none if never trained
 
     @property
@@ -70,6 +73,10 @@ class LedgerReport:
                 for s in self.shots
                 if s.differs
             ],
+            "untied_predictions": {
+                "predictions": [f.prediction_id for f in self.untied],
+                "cost_usd": sum((f.usage for f in self.untied), Usage()).cost_usd,
+            },
             **{part.what.replace(" ", "_"): part.as_dict() for part in self.lora},
         }
 
@@ -90,17 +97,17 @@ def actor_ledger(actor_id: str, settings: PipelineSettings, reconcile: bool) -> 
     qc_attempts = settings.generator.qc_attempts
     owner = {(w.prompt, w.seed): shot for shot in prompt_set.shots for w in shot.possible_wordings(qc_attempts)}
     since = max(registration.known_since, datetime.now(UTC) - timedelta(hours=backend.settings.history_lookback_h))
-    listed = asyncio.run(backend.listed(set(owner), since))
-    by_shot: dict[str, list[Recalled]] = {}
-    for prediction in listed:
+    listing = asyncio.run(backend.listed(set(owner), since))
+    by_shot: dict[str, list[Recalled | Faded]] = {}
+    for prediction in listing.matched:
         by_shot.setdefault(owner[(prediction.prompt, prediction.seed)].shot_id, []).append(prediction)
     trainer = settings.trainer.create_trainer(actor)
     if not reconcile:
-        report = _report(actor_id, since, prompt_set.shots, journal, by_shot, False)
+        report = _report(actor_id, since, prompt_set.shots, journal, (by_shot, listing.faded), False)
         report.lora = _lora(actor, trainer, since, False)
         return report
     with hold_actor(storage, actor_id, "actor-pipeline ledger --reconcile"):
-        report = _report(actor_id, since, prompt_set.shots, journal, by_shot, True)
+        report = _report(actor_id, since, prompt_set.shots, journal, (by_shot, listing.faded), True)
         for shot, entry in zip(prompt_set.shots, report.shots, strict=True):
             if entry.differs:
                 _record(journal, shot, backend, [p for p in by_shot[shot.shot_id] if p.prediction_id in entry.unrecorded])
@@ -122,26 +129,37 @@ def _report(
     since: datetime,
     shots: list[PlannedShot],
     journal: ShotJournal,
-    by_shot: dict[str, list[Recalled]],
+    listed_by: tuple[dict[str, list[Recalled | Faded]], list[Faded]],
     reconciled: bool,
 ) -> LedgerReport:
+    """``listed_by``: the listed predictions by shot (in place: a faded one joins the shot whose
+    record names it), and the faded ones."""
+    by_shot, faded = listed_by
+    records = {shot.shot_id: journal.load(shot) for shot in shots}
+    known = {shot_id: set(r.predictions) | {r.prediction_id} if r else set() for shot_id, r in records.items()}
+    named = {prediction_id: shot_id for shot_id, ids in known.items() for prediction_id in ids if prediction_id}
+    for prediction in faded:
+        if prediction.prediction_id in named:
+            by_shot.setdefault(named[prediction.prediction_id], []).append(prediction)
     rows = []
     for shot in shots:
-        record = journal.load(shot)
-        known = set(record.predictions) | {record.prediction_id} if record else set()
+        record = records[shot.shot_id]
         listed = by_shot.get(shot.shot_id, [])
         # Recovered is our ledger's word for what it learned from the list, not the provider's.
         provider = sum((replace(p.usage, predictions_recovered=0) for p in listed), Usage())
         ours = record.usage if record else Usage()
         # Ours may count predictions older than the window: only what the list has and we lack differs.
-        unrecorded = [p.prediction_id for p in listed if p.prediction_id not in known]
+        unrecorded = [p.prediction_id for p in listed if p.prediction_id not in known[shot.shot_id]]
         if record and not record.predictions:  # kept before ids were: compare counts instead
             unrecorded = unrecorded[: max(0, provider.predictions_created - ours.predictions_created)]
         rows.append(ShotLedger(shot.shot_id, ours, provider, unrecorded))
-    return LedgerReport(actor_id, since, rows, reconciled)
+    untied = [prediction for prediction in faded if prediction.prediction_id not in named]
+    return LedgerReport(actor_id, since, rows, reconciled, untied)
 
 
-def _record(journal: ShotJournal, shot: PlannedShot, backend: ReplicateBackend, unrecorded: list[Recalled]) -> None:
+def _record(
+    journal: ShotJournal, shot: PlannedShot, backend: ReplicateBackend, unrecorded: list[Recalled | Faded]
+) -> None:
     record: ShotRecord | None = journal.load(shot, repair=True)
     if record is None:
         error = "not made here; Replicate lists predictions for it: rerun the actor to adopt or make it"
@@ -164,9 +182,17 @@ def format_ledger(report: LedgerReport, reconcile_command: str) -> str:
     images = BillPart("images", ours.predictions_created, ours.cost_usd, provider.predictions_created, provider.cost_usd)
     lines = [f"actor {report.actor_id}: Replicate's lists since {report.listed_since:%Y-%m-%d %H:%M} UTC", images.line()]
     lines += [f"    {s.shot_id}: not in the ledger: {', '.join(s.unrecorded)}" for s in report.shots if s.differs]
+    if report.untied:
+        untied = sum((f.usage for f in report.untied), Usage())
+        lines.append(
+            f"    untied: {len(report.untied)} prediction(s) of the model ({usd(untied.cost_usd)}) listed without their inputs "
+            "(Replicate removes them an hour after a prediction ends) and named by none of the actor's records: another "
+            "actor's, or this one's lost with its state folder"
+        )
     lines += [part.line() for part in report.lora]
     if not report.differs:
-        lines.append("the ledger holds everything Replicate lists for the actor")
+        untied = report.untied or any(part.untied for part in report.lora)
+        lines.append(f"the ledger holds everything Replicate {'can still tie to' if untied else 'lists for'} the actor")
     elif report.reconciled:
         lines.append("added to the ledger; the manifest was rewritten")
     else:

@@ -72,6 +72,26 @@ class Recalled:
 
 
 @dataclass(frozen=True)
+class Faded:
+    """A prediction of the model that the provider lists without its input: Replicate removes
+    the inputs, outputs and logs of API predictions an hour after they end. Only its id can tie
+    it to a shot (a record that names it); otherwise it may be any actor's."""
+
+    prediction_id: str
+    created_at: datetime
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The provider's list, read for a set of wordings: the predictions made with one of them,
+    and those whose input was removed."""
+
+    matched: list[Recalled]
+    faded: list[Faded]
+
+
+@dataclass(frozen=True)
 class Resume:
     """Where an earlier attempt at a shot stopped, for the backend to continue from."""
 

@@ -38,6 +38,8 @@ class BillPart:
     provider_usd: float
     unrecorded: list[str] = field(default_factory=list)  # listed as the actor's, not in our records
     running: list[str] = field(default_factory=list)  # of those, trainings still running: `train` adopts them
+    # Listed without their inputs and named by no record: another actor's, or this one's lost with its state.
+    untied: list[str] = field(default_factory=list)
 
     @property
     def differs(self) -> bool:
@@ -49,18 +51,21 @@ class BillPart:
             "provider": {"count": self.provider, "cost_usd": self.provider_usd},
             "unrecorded": self.unrecorded,
             "running": self.running,
+            "untied": self.untied,
         }
 
     def line(self) -> str:
-        line = f"  {self.what}: ledger {self.ours} ({_usd(self.ours_usd)}), Replicate {self.provider} ({_usd(self.provider_usd)})"
+        line = f"  {self.what}: ledger {self.ours} ({usd(self.ours_usd)}), Replicate {self.provider} ({usd(self.provider_usd)})"
         if self.unrecorded:
             line += f"; not in the ledger: {', '.join(self.unrecorded)}"
         if self.running:
             line += f" ({', '.join(self.running)} still running: `actor-pipeline train` adopts it, reconcile does not)"
+        if self.untied:
+            line += f"; untied: {len(self.untied)} listed without their inputs, named by no record"
         return line
 
 
-def _usd(amount: float) -> str:
+def usd(amount: float) -> str:
     """Dollars to the cent, or to the hundredth of a cent below one (a short training)."""
     return f"${amount:.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"
 
@@ -94,7 +99,7 @@ async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: dat
         billed = [await session.get(state.id) for state in mine]
         unrecorded = [state for state in billed if state.id not in known]
         weights = {r.weights_url for r in records if r.weights_url} | {w for s in billed if (w := _weights(s))}
-        paintings = [p for p in await session.paintings(weights, since) if p.billed]
+        listed_paintings = [p for p in await session.paintings(weights, since) if p.billed]
     price_s, price_image = trainer.price_per_second_usd(), trainer.price_per_image_usd()
     trainings = BillPart(
         "trainings",
@@ -109,6 +114,7 @@ async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: dat
     likeness = load_likeness(actor)
     if likeness is not None and likeness.training_id in known:  # kept before records counted them
         counted |= {image.prediction_id for image in likeness.images if image.key and image.prediction_id}
+    paintings = [p for p in listed_paintings if p.weights_url or p.id in counted]  # an input removed: tied by id
     validation = BillPart(
         "validation images",
         len(counted),
@@ -116,6 +122,7 @@ async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: dat
         len(paintings),
         round(len(paintings) * price_image, 6),
         [p.id for p in paintings if p.id not in counted],
+        untied=[p.id for p in listed_paintings if p not in paintings],
     )
     if reconcile:
         ended = [_record(s, checksums[s.id], current, trainer) for s in unrecorded if s.status in TERMINAL]

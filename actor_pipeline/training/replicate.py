@@ -177,17 +177,20 @@ class ReplicateTrainingSession:
 
     async def paintings(self, weights: Collection[str], since: datetime) -> list[Painting]:
         """The validation model's predictions created since ``since`` with one of ``weights`` as
-        their LoRA: what the validation of those trainings was billed for."""
+        their LoRA (what the validation of those trainings was billed for), and those listed
+        without their input, whose LoRA is unknown (``weights_url`` empty): Replicate removes the
+        inputs an hour after a prediction ends."""
         model = self._settings.validation_model
 
         async def read_page(cursor: str) -> Page[Prediction]:
             return await through_outage(lambda: self._client.predictions.async_list(cursor), self._outage, self._wait, model)
 
-        return [
-            Painting(prediction.id, prediction.status, str((prediction.input or {}).get("lora_weights")))
+        listed = [
+            Painting(prediction.id, prediction.status, str((prediction.input or {}).get("lora_weights") or ""))
             async for prediction in listed_since(since, read_page)
-            if prediction.model == model and (prediction.input or {}).get("lora_weights") in weights
+            if prediction.model == model
         ]
+        return [painting for painting in listed if painting.weights_url in weights or not painting.weights_url]
 
     async def _read_page(self, cursor: str) -> Page[Training]:
         return await through_outage(

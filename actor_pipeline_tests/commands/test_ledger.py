@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from actor_pipeline.commands.ledger import LedgerReport, ShotLedger, format_ledger
-from actor_pipeline.generation.types import Usage
+from actor_pipeline.generation.types import Faded, Usage
 from actor_pipeline.training.ledger import BillPart
 
 SINCE = datetime(2026, 12, 7, 16, 58, tzinfo=UTC)
@@ -40,3 +40,22 @@ def test_an_equal_ledger_of_an_actor_never_trained_has_no_lora_lines() -> None:
         "the ledger holds everything Replicate lists for the actor",
     ]
     assert "trainings" not in report.as_dict() and report.as_dict()["equal"]
+
+
+def test_predictions_listed_without_their_inputs_and_named_by_no_record_are_told_apart() -> None:
+    untied = [Faded("old1", SINCE, PAID), Faded("old2", SINCE, PAID)]
+    report = LedgerReport(
+        "carol",
+        SINCE,
+        [ShotLedger("woodcut", PAID, PAID)],
+        reconciled=False,
+        untied=untied,
+        lora=[BillPart("validation images", 4, 0.128, 4, 0.128, untied=["v9"])],
+    )
+    lines = format_ledger(report, "actor-pipeline ledger --actor-id carol --reconcile").splitlines()
+    assert lines[2].startswith("    untied: 2 prediction(s) of the model ($0.08) listed without their inputs"), lines
+    assert lines[3].endswith("; untied: 1 listed without their inputs, named by no record"), lines
+    assert lines[-1] == "the ledger holds everything Replicate can still tie to the actor"
+    found = report.as_dict()
+    assert found["equal"] and found["untied_predictions"] == {"predictions": ["old1", "old2"], "cost_usd": 0.08}
+    assert found["validation_images"]["untied"] == ["v9"]

@@ -94,12 +94,14 @@ def test_a_garbled_record_whose_image_metadata_is_gone_is_adopted_from_the_list(
     assert (again["prediction_id"], again["sha256"]) == (shot["prediction_id"], shot["sha256"])
 
 
-def test_an_output_older_than_its_hour_is_paid_again_and_both_are_in_the_ledger(harness: Harness) -> None:
+def test_an_output_older_than_its_hour_is_paid_again_and_the_ledger_names_what_it_cannot_tie(
+    harness: Harness,
+) -> None:
     stored = kill_at_9_paid(harness)
     shutil.rmtree(harness.state_dir)
     harness.settled()
-    # Three hours later: the outputs are deleted, the list still shows the predictions (the
-    # registration, made by the first run, is as old).
+    # Three hours later: outputs and inputs are removed; the list still shows the predictions,
+    # billed, but not what they were made for (the registration, made by the first run, is as old).
     harness.emulator.account.age(3 * 3600)
     registration = json.loads(harness.registration_path.read_text())
     registration["registered_at"] = registration["first_registered_at"] = "2000-01-01T00:00:00Z"
@@ -109,9 +111,16 @@ def test_an_output_older_than_its_hour_is_paid_again_and_both_are_in_the_ledger(
     rerun.assert_ended_cleanly(0, with_message=False)
     counters = harness.settled()
     assert counters.paid == 2 * SHOTS - stored, harness.summary(counters)
+    # The stored images name their predictions; the lost ones can no longer be tied to a shot.
     ledger = harness.manifest()["ledger"]  # type: ignore[index]
-    assert ledger["predictions_created"] == counters.predictions_created == 2 * SHOTS - stored, ledger
-    assert ledger["cost_usd"] == round(0.04 * counters.paid, 6), ledger
+    assert ledger["predictions_created"] == SHOTS and ledger["cost_usd"] == round(0.04 * SHOTS, 6), ledger
+    checked = harness.start("ledger", "--actor-id", harness.actor, "--out", str(harness.out), "--json").wait()
+    assert checked.code == 0 and checked.json()["equal"], checked.describe()
+    untied = checked.json()["untied_predictions"]
+    assert len(untied["predictions"]) == SHOTS - stored and untied["cost_usd"] == round(0.04 * (SHOTS - stored), 6)
+    text = harness.start("ledger", "--actor-id", harness.actor, "--out", str(harness.out)).wait()
+    assert f"untied: {SHOTS - stored} prediction(s) of the model" in text.stdout, text.describe()
+    assert "everything Replicate can still tie to the actor" in text.stdout
 
 
 def test_a_second_machine_after_the_lease_expired_pays_nothing_again_and_the_first_back_changes_nothing(

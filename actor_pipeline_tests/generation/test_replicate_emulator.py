@@ -259,6 +259,22 @@ def test_the_list_is_newest_first_paged_and_filtered(emulator: ReplicateEmulator
     assert [p.id for p in after] == made[:2:-1]
 
 
+def test_an_hour_after_it_ends_a_prediction_is_listed_without_its_input_output_and_logs(
+    emulator: ReplicateEmulator,
+) -> None:
+    client = replicate.Client()
+    made = client.models.predictions.create(model=MODEL, input={"prompt": "x", "seed": 3}, wait=5)
+    emulator.account.age(3599)
+    with api(emulator) as http:
+        kept = http.get(f"/v1/predictions/{made.id}").json()
+        emulator.account.age(2)
+        removed = http.get(f"/v1/predictions/{made.id}").json()
+    assert kept["input"] == {"prompt": "x", "seed": 3} and kept["output"] and not kept["data_removed"]
+    assert (removed["input"], removed["output"], removed["logs"], removed["data_removed"]) == ({}, None, "", True)
+    assert removed["status"] == "succeeded" and removed["metrics"]["predict_time"] > 0  # still billed, and shown so
+    assert [p.input for p in client.predictions.list()] == [{}]
+
+
 def test_cancel_ends_a_prediction_as_canceled(emulator: ReplicateEmulator) -> None:
     client = replicate.Client()
     prediction = client.models.predictions.create(model=MODEL, input={"prompt": "[hang]"})

@@ -45,6 +45,10 @@ class Behaviour:
     # server answer "processing" early.
     wait_cap_s: float = 60.0
     output_ttl_s: float = 3600.0  # outputs are deleted an hour after the prediction
+    # For API predictions "all input parameters, output values, output files, and logs are
+    # automatically removed after an hour" (data retention): the JSON then has data_removed true
+    # and an empty input (what the real API puts there is not documented), no output, no logs.
+    data_ttl_s: float = 3600.0
     file_ttl_s: float = 86400.0  # uploads are deleted a day after (their expires_at); taken at upload
     # Replicate answers with the files "as soon as they are all available ... status may still be
     # processing": when on, a prediction that made its image stays "processing" with its output
@@ -688,14 +692,15 @@ class Account:
         status = p.status(now)
         url = f"{self.api_base}/v1/predictions/{p.id}"
         logs = f"Using seed: {p.input.get('seed')}\nGenerating...\n" if status != "starting" else ""
+        removed = status in _TERMINAL and now >= p.ends_at + self.behaviour.data_ttl_s
         body: dict[str, object] = {
             "id": p.id,
             "model": p.model,
             "version": "hidden",
-            "input": p.input,
-            "logs": logs,
+            "input": {} if removed else p.input,
+            "logs": "" if removed else logs,
             "output": None,
-            "data_removed": False,
+            "data_removed": removed,
             "error": None,
             "status": status,
             "created_at": _iso(p.created),
@@ -708,7 +713,7 @@ class Account:
             ran = p.ends_at - p.t0 - p.queue_s
             body["completed_at"] = _iso(p.created + timedelta(seconds=p.ends_at - p.t0))
             body["metrics"] = {"predict_time": round(max(0.0, ran), 6), "total_time": round(p.ends_at - p.t0, 6)}
-        if p.has_output(now):
+        if p.has_output(now) and not removed:
             body["logs"] = f"{logs}Generated image in {p.latency_s:.1f}sec\n"
             body["output"] = self._output(p)
         if status == "succeeded":

@@ -65,7 +65,9 @@ from actor_pipeline.generation.replicate.settings import ReplicateSettings
 from actor_pipeline.generation.replicate.transfer import Portrait, discard_portrait, download_client, send_portrait
 from actor_pipeline.generation.types import (
     CreatesClosed,
+    Faded,
     GeneratedImage,
+    Listing,
     Recalled,
     Resume,
     ShotGenerationError,
@@ -139,8 +141,9 @@ class ReplicateBackend:
             await downloads.aclose()
 
 
-    async def listed(self, wordings: set[tuple[str, int]], since: datetime) -> list[Recalled]:
-        """What ``recall`` finds, without a portrait to adopt by: for reading the bill."""
+    async def listed(self, wordings: set[tuple[str, int]], since: datetime) -> Listing:
+        """What ``recall`` finds, without a portrait to adopt by, and the predictions of the model
+        whose input is removed: for reading the bill."""
         outage = Outage(self.settings.outage_wait_s)
 
         async def never(_: object) -> bool:
@@ -158,34 +161,39 @@ async def _recall(
     wordings: set[tuple[str, int]],
     since: datetime,
     same_portrait: Callable[[object], Awaitable[bool]],
-) -> list[Recalled]:
+) -> Listing:
     since = max(since, datetime.now(UTC) - timedelta(hours=s.history_lookback_h))
 
     async def read_page(cursor: str) -> Page[Prediction]:
         return await through_outage(lambda: client.predictions.async_list(cursor), outage, wait, s.model)
 
-    found = []
+    found, faded = [], []
     async for prediction in listed_since(since, read_page):
+        if prediction.model != s.model:
+            continue
         sent = prediction.input or {}
-        wording = (sent.get("prompt"), sent.get("seed"))
-        if prediction.model != s.model or wording not in wordings:
+        created_at = parse_timestamp(prediction.created_at) if prediction.created_at else datetime.now(UTC)
+        usage = _found_usage(prediction, s.price_per_image_usd)
+        if "prompt" not in sent:  # removed (the client's model drops data_removed): whose it was is lost
+            faded.append(Faded(prediction.id, created_at, usage))
+            continue
+        if (sent.get("prompt"), sent.get("seed")) not in wordings:
             continue
         made = prediction.status == "succeeded" or _output_out(prediction)
         running = prediction.status in ("starting", "processing") and not made
-        usage = _found_usage(prediction, s.price_per_image_usd)
         alive = running or made and output_alive(prediction)
         found.append(
             Recalled(
                 prediction_id=prediction.id,
                 prompt=str(sent["prompt"]),
                 seed=int(sent["seed"]),
-                created_at=parse_timestamp(prediction.created_at) if prediction.created_at else datetime.now(UTC),
+                created_at=created_at,
                 usage=usage,
                 running=running,
                 adoptable=alive and await same_portrait(sent.get("input_image")),
             )
         )
-    return found
+    return Listing(found, faded)
 
 
 def _found_usage(prediction: Prediction, price_usd: float) -> Usage:
@@ -237,7 +245,8 @@ class _ActorShots:
     async def recall(self, wordings: set[tuple[str, int]], since: datetime) -> list[Recalled]:
         """The model's predictions for ``wordings`` created since ``since`` (at most
         ``history_lookback_h`` back), newest first, in one paginated pass over the list."""
-        return await _recall(self._client, self._settings, self._outage, self._wait, wordings, since, self._same_portrait)
+        listing = await _recall(self._client, self._settings, self._outage, self._wait, wordings, since, self._same_portrait)
+        return listing.matched  # a faded prediction has no output left to adopt
 
     async def cancel(self, prediction_id: str) -> Usage:
         """Cancel a prediction no shot will use (a create Replicate took late, after the shot
