@@ -60,7 +60,8 @@ class ActorTrainingDataGenerator:
         """Returns the seed's ``training_image_urls``, ``total_training_images`` and
         ``target_training_images``, plus ``manifest_url``, ``grid_url``, ``bundle_url``, ``failed``
         and what is usable: ``qc_passed``, ``qc_failed``, ``bundle_images``, ``bundle_minimum``,
-        ``cost_usd``, ``cost_per_usable_image_usd`` and ``systemic``. With ``dry_run``, creates
+        ``cost_usd`` (the set's), ``cost_this_run_usd`` (what this call added to the ledger),
+        ``cost_per_usable_image_usd`` and ``systemic``. With ``dry_run``, creates
         nothing and returns what the call would create and pay at most (``first_pass``,
         ``reused``, ``regenerations``, ``predictions_at_most``, ``cost_at_most_usd``...), as the
         CLI's ``generate --dry-run`` prints it."""

@@ -48,11 +48,15 @@ def test_rerunning_two_flagged_shots_pays_for_exactly_two(
     assert {f["status"] for f in result["failed"]} == {"content_flagged"}
     assert all("E005" in f["error"] or "sensitive" in f["error"] for f in result["failed"])
     assert emulator.account.counters().predictions_created == 17
+    assert result["cost_usd"] == result["cost_this_run_usd"] == pytest.approx(15 * 0.04)  # flagged: not billed
 
     emulator.account.behaviour.flagged = ()
     code, result = generate(capsys, tmp_path, portrait_file)
     assert code == 0 and result["total_training_images"] == 17
     assert emulator.account.counters().predictions_created == 19
+    assert result["cost_this_run_usd"] == pytest.approx(2 * 0.04) and result["cost_usd"] == pytest.approx(17 * 0.04)
+    code, result = generate(capsys, tmp_path, portrait_file)
+    assert code == 0 and result["cost_this_run_usd"] == 0 and result["cost_usd"] == pytest.approx(17 * 0.04)
     manifest = json.loads((tmp_path / "out/default/custom-actors/alice/training_data/manifest.json").read_text())
     assert manifest["ledger"]["predictions_created"] == 19 and manifest["ledger"]["predictions_failed"] == 2
     assert manifest["ledger"]["cost_usd"] == pytest.approx(17 * 0.04)  # billed per output image

@@ -21,6 +21,7 @@ from actor_pipeline.defs.runs import actor_tags
 from actor_pipeline.errors import Interrupted, StorageUnavailable
 from actor_pipeline.generation import stopping
 from actor_pipeline.generation.journal import ShotJournal
+from actor_pipeline.generation.types import Usage
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.layout import ActorLayout
@@ -36,9 +37,13 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}
 class ActorResult:
     manifest: Manifest
     manifest_url: str
+    # Dollars this run added to the ledger: its own predictions, and any an earlier run paid
+    # that it found in Replicate's list (the manifest's ``cost_usd`` is the set's, ever).
+    cost_this_run_usd: float
 
     def as_dict(self) -> dict[str, Any]:
-        """The seed's result keys plus ``manifest_url``, ``grid_url``, ``failed`` and what is usable:
+        """The seed's result keys plus ``manifest_url``, ``grid_url``, ``failed``, the set's and
+        this run's cost, and what is usable:
         ``qc_passed``, ``qc_failed`` (each with its checks and why it was not regenerated),
         ``bundle_images`` (the LoRA bundle's), ``cost_per_usable_image_usd`` and ``systemic``."""
         urls = self.manifest.training_image_urls
@@ -52,6 +57,7 @@ class ActorResult:
             "bundle_url": self.manifest.bundle.url if self.manifest.bundle else None,
             "failed": [f.model_dump() for f in self.manifest.failed],
             "cost_usd": self.manifest.ledger.cost_usd,
+            "cost_this_run_usd": self.cost_this_run_usd,
             "backend": self.manifest.backend,
             "qc_passed": self.manifest.quality.passed,
             "qc_failed": [
@@ -102,11 +108,13 @@ def materialize_actor(
     manifest. Failed shots do not raise: they are FAILED partitions, listed in the manifest and
     the result."""
     actor_id, storage, key = actor.actor_id, actor.storage, actor.layout.manifest
+    before = sum((record.usage for record in actor.records().values()), Usage())
     ensure_actor_partition(instance, actor_id)
     log.info("%s: making the set (portrait, prompts, shots, contact sheet, bundle, manifest)", actor_id)
     run_config = image_run_config(start={}, finish=bundle or {}, force=force)
     materialize_shots(actor_id, actor_image_range(actor_id), instance=instance, resources=resources, run_config=run_config)
-    return ActorResult(Manifest.model_validate_json(storage.get(key)), storage.url(key))
+    manifest = Manifest.model_validate_json(storage.get(key))
+    return ActorResult(manifest, storage.url(key), round(manifest.ledger.cost_usd - before.cost_usd, 6))
 
 
 def ensure_actor_partition(instance: dg.DagsterInstance, actor_id: str) -> None:
