@@ -65,7 +65,8 @@ class Likeness(BaseModel):
 
     def summary(self) -> str:
         if not self.measured:
-            return f"likeness not measured ({len(self.images)} image(s) made; see each image's note)"
+            why = "; ".join(dict.fromkeys(image.note for image in self.images if image.note)) or "no reason recorded"
+            return f"likeness not measured ({len(self.images)} image(s): {why})"
         return (
             f"likeness: {self.passed}/{self.measured} image(s) within {self.max_distance:g}, "
             f"median identity distance {self.median_distance:.2f}"
