@@ -319,6 +319,8 @@ def _lora_section(actor: ActorContext) -> LoraSection | None:
         error=latest.error,
         trainings=len(history.trainings),
         trainings_cost_usd=history.cost_usd,
+        validation_images=history.validation_images,
+        validation_cost_usd=history.validation_cost_usd,
         likeness=summary,
     )
 

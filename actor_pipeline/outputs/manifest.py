@@ -140,6 +140,8 @@ class LoraSection(BaseModel):
     error: str | None = None
     trainings: int = Field(description="trainings paid for, over all runs, failed ones included")
     trainings_cost_usd: float = Field(description="what every training cost")
+    validation_images: int = Field(0, description="validation images paid for, over every training")
+    validation_cost_usd: float = Field(0.0, description="what every validation image cost")
     likeness: LikenessSummary | None = None
 
 
@@ -163,6 +165,7 @@ class Manifest(BaseModel):
     totals: Totals
     quality: QualitySummary = Field(default_factory=QualitySummary)
     lora: LoraSection | None = Field(None, description="the trained LoRA, once one was asked for (actor-pipeline train)")
+    total_cost_usd: float = Field(0.0, description="what the actor cost in all: its images, trainings and validation images")
 
     @property
     def training_image_urls(self) -> list[str]:
@@ -224,6 +227,7 @@ def build_manifest(
             systemic=verdict.systemic if verdict else [],
         ),
         lora=lora,
+        total_cost_usd=round(ledger.cost_usd + (lora.trainings_cost_usd + lora.validation_cost_usd if lora else 0.0), 6),
     )
 
 

@@ -126,7 +126,7 @@ async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: dat
     )
     if reconcile:
         ended = [_record(s, checksums[s.id], current, trainer) for s in unrecorded if s.status in TERMINAL]
-        _reconcile(journal, actor.actor_id, ended, paintings, counted)
+        _reconcile(journal, actor.actor_id, ended, paintings, counted, price_image)
     return [trainings, validation]
 
 
@@ -142,7 +142,12 @@ def _weights(state: TrainingState) -> str:
 
 
 def _reconcile(
-    journal: TrainingJournal, actor_id: str, ended: list[TrainingRecord], paintings: list[Painting], counted: set[str]
+    journal: TrainingJournal,
+    actor_id: str,
+    ended: list[TrainingRecord],
+    paintings: list[Painting],
+    counted: set[str],
+    price_image: float,
 ) -> None:
     if ended:
         journal.add_ended(ended)
@@ -152,7 +157,7 @@ def _reconcile(
         if painting.id not in counted:
             by_weights.setdefault(painting.weights_url, []).append(painting.id)
     for weights_url, ids in by_weights.items():
-        journal.add_validation(weights_url, ids)
+        journal.add_validation(weights_url, ids, price_image)
         log.warning("%s: %d validation prediction(s) from Replicate's list added to the ledger", actor_id, len(ids))
 
 

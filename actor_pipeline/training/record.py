@@ -61,6 +61,11 @@ class TrainingRecord(BaseModel):
     validation_predictions: list[str] = Field(
         default_factory=list, description="the billed predictions that made validation images with this training's LoRA"
     )
+    validation_price_usd: float = Field(0.0, description="what each of those cost")
+
+    @property
+    def validation_cost_usd(self) -> float:
+        return round(len(self.validation_predictions) * self.validation_price_usd, 6)
 
     @property
     def ended(self) -> bool:
@@ -91,6 +96,14 @@ class TrainingHistory(BaseModel):
     @property
     def cost_usd(self) -> float:
         return round(sum(t.cost_usd for t in self.trainings), 6)
+
+    @property
+    def validation_images(self) -> int:
+        return sum(len(t.validation_predictions) for t in self.trainings)
+
+    @property
+    def validation_cost_usd(self) -> float:
+        return round(sum(t.validation_cost_usd for t in self.trainings), 6)
 
 
 class TrainingJournal:
@@ -139,19 +152,22 @@ class TrainingJournal:
             # An adopted training is recorded afresh: what its validation was billed stays with it.
             record = added[replaced.training_id]
             record.validation_predictions = list(dict.fromkeys(replaced.validation_predictions + record.validation_predictions))
+            record.validation_price_usd = record.validation_price_usd or replaced.validation_price_usd
         kept = [t for t in history.trainings if t.training_id not in added] + list(added.values())
         # Oldest first: one found in the list later may have been created before others.
         history.trainings = sorted(kept, key=lambda t: t.created_at or t.started_at)
         self._store(history)
 
-    def add_validation(self, weights_url: str, prediction_ids: Iterable[str]) -> None:
-        """Count billed validation predictions against the training whose LoRA made them."""
+    def add_validation(self, weights_url: str, prediction_ids: Iterable[str], price_usd: float) -> None:
+        """Count billed validation predictions, at ``price_usd`` each, against the training whose
+        LoRA made them."""
         history = self.history()
         record = next((t for t in history.trainings if t.weights_url == weights_url), None)
         if record is None:
             return
         if new := [p for p in dict.fromkeys(prediction_ids) if p not in record.validation_predictions]:
             record.validation_predictions += new
+            record.validation_price_usd = price_usd
             self._store(history)
 
     def _store(self, history: TrainingHistory) -> None:

@@ -151,7 +151,7 @@ async def validate_lora(
         storage.put(layout.validation_sheet, _sheet(actor_id, storage.get(layout.portrait), images, made), "image/jpeg")
         storage.put(layout.likeness, likeness.model_dump_json(indent=2).encode(), "application/json")
         # The likeness is the latest training's only: the training's record keeps what it was billed.
-        TrainingJournal(storage, layout).add_validation(training.weights_url, paid_ids)
+        TrainingJournal(storage, layout).add_validation(training.weights_url, paid_ids, trainer.price_per_image_usd())
     say(f"{actor_id}: {likeness.summary()}")
     return likeness
 

@@ -72,6 +72,10 @@ def test_one_command_trains_and_validates_and_asking_again_pays_nothing(harness:
     assert manifest is not None
     assert manifest["lora"]["likeness"]["images"] == VALIDATION_IMAGES
     assert manifest["lora"]["likeness"]["cost_usd"] == pytest.approx(VALIDATION_IMAGES * 0.032)
+    assert manifest["lora"]["validation_images"] == VALIDATION_IMAGES
+    assert manifest["lora"]["validation_cost_usd"] == pytest.approx(VALIDATION_IMAGES * 0.032)
+    spent = manifest["ledger"]["cost_usd"] + manifest["lora"]["trainings_cost_usd"] + VALIDATION_IMAGES * 0.032
+    assert manifest["total_cost_usd"] == pytest.approx(spent) and manifest["lora"]["trainings_cost_usd"] > 0
     before = harness.emulator.account.counters()
     assert before.predictions_created == SHOTS + VALIDATION_IMAGES
 

@@ -56,6 +56,8 @@ def lora_metadata(manifest: Manifest) -> Metadata:
         "lora": f"{lora.status}: {lora.model_version or lora.error}",
         "lora_weights_url": lora.weights_url or "",
         "lora_trainings_cost_usd": lora.trainings_cost_usd,
+        "lora_validation_cost_usd": lora.validation_cost_usd,
+        "total_cost_usd": manifest.total_cost_usd,  # images, trainings and validation images
         "lora_likeness": (
             f"{likeness.passed}/{likeness.measured} within {likeness.max_distance:g}, median "
             f"{likeness.median_distance if likeness.median_distance is not None else 'not measured'}"
