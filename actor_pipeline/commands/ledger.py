@@ -132,9 +132,10 @@ def _report(
     listed_by: tuple[dict[str, list[Recalled | Faded]], list[Faded]],
     reconciled: bool,
 ) -> LedgerReport:
-    """``listed_by``: the listed predictions by shot (in place: a faded one joins the shot whose
-    record names it), and the faded ones."""
-    by_shot, faded = listed_by
+    """``listed_by``: the predictions listed for each shot's wordings, and those listed without
+    their input; one of these counts for the shot whose record names it."""
+    matched, faded = listed_by
+    by_shot = {shot_id: list(listed) for shot_id, listed in matched.items()}
     records = {shot.shot_id: journal.load(shot) for shot in shots}
     known = {shot_id: set(r.predictions) | {r.prediction_id} if r else set() for shot_id, r in records.items()}
     named = {prediction_id: shot_id for shot_id, ids in known.items() for prediction_id in ids if prediction_id}
@@ -191,8 +192,8 @@ def format_ledger(report: LedgerReport, reconcile_command: str) -> str:
         )
     lines += [part.line() for part in report.lora]
     if not report.differs:
-        untied = report.untied or any(part.untied for part in report.lora)
-        lines.append(f"the ledger holds everything Replicate {'can still tie to' if untied else 'lists for'} the actor")
+        any_untied = report.untied or any(part.untied for part in report.lora)
+        lines.append(f"the ledger holds everything Replicate {'can still tie to' if any_untied else 'lists for'} the actor")
     elif report.reconciled:
         lines.append("added to the ledger; the manifest was rewritten")
     else:
