@@ -101,3 +101,22 @@ def test_a_forced_colour_leak_and_near_duplicate_are_caught_and_regenerated_with
     counters = emulator.account.counters()
     assert counters.paid == 19 and manifest["ledger"]["cost_usd"] == pytest.approx(19 * 0.04)  # the bill, both extras in
     assert len(manifest["bundle"]["report"]["images"]) == 17
+
+
+def test_hours_later_an_actors_ledger_leaves_out_another_actors_predictions_by_their_index(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, portrait_file: Path, emulator: ReplicateEmulator
+) -> None:
+    out = tmp_path / "out"
+    for actor in ("alice", "bob"):
+        assert main(["generate", str(portrait_file), "--actor-id", actor, "--out", str(out)]) == 0
+    emulator.account.age(3 * 3600)  # both sets' predictions are listed without their inputs now
+    registration = out / "_registry/actors/alice.json"
+    registered = json.loads(registration.read_text())
+    registered["registered_at"] = registered["first_registered_at"] = "2000-01-01T00:00:00Z"
+    registration.write_text(json.dumps(registered))
+    capsys.readouterr()
+
+    assert main(["ledger", "--actor-id", "alice", "--out", str(out), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["equal"] and found["provider"]["predictions_created"] == 17, found  # tied by id, not by input
+    assert found["untied_predictions"] == {"predictions": [], "cost_usd": 0.0, "other_actors": 17}

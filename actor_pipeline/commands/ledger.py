@@ -3,7 +3,9 @@ the bill (Replicate's lists of predictions and trainings), and, when asked, the 
 to the bill."""
 
 import asyncio
+import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +18,10 @@ from actor_pipeline.errors import InputError
 from actor_pipeline.generation.journal import ShotJournal, ShotRecord
 from actor_pipeline.generation.replicate import ReplicateBackend
 from actor_pipeline.generation.types import Faded, Recalled, Usage
+from actor_pipeline.identifiers import is_safe_id
 from actor_pipeline.stages import manifest_stage
+from actor_pipeline.storage.base import Storage
+from actor_pipeline.storage.layout import prediction_key
 from actor_pipeline.storage.lease import hold_actor
 from actor_pipeline.training.ledger import BillPart, lora_ledger, usd
 from actor_pipeline.training.replicate import ReplicateTrainer
@@ -43,9 +48,11 @@ class LedgerReport:
     listed_since: datetime
     shots: list[ShotLedger]
     reconciled: bool
-    # Listed without their inputs (removed an hour after they ended) and named by none of the
-    # actor's records: the actor's, lost with its state, or another actor's; no one can tell.
+    # Listed without their inputs (removed an hour after they ended) and named by no record or
+    # index entry (``prediction_key``): made outside this storage with the same token, or the
+    # actor's, lost with its state before its shot's record was stored; no one can tell.
     untied: list[Faded] = field(default_factory=list)
+    others: int = 0  # listed without their inputs, and indexed as another actor's
     lora: list[BillPart] = field(default_factory=list)  # trainings and validation images; none if never trained
 
     @property
@@ -76,6 +83,7 @@ class LedgerReport:
             "untied_predictions": {
                 "predictions": [f.prediction_id for f in self.untied],
                 "cost_usd": sum((f.usage for f in self.untied), Usage()).cost_usd,
+                "other_actors": self.others,
             },
             **{part.what.replace(" ", "_"): part.as_dict() for part in self.lora},
         }
@@ -133,15 +141,24 @@ def _report(
     reconciled: bool,
 ) -> LedgerReport:
     """``listed_by``: the predictions listed for each shot's wordings, and those listed without
-    their input; one of these counts for the shot whose record names it."""
+    their input; one of these counts for the shot whose record, or else whose index entry,
+    names it."""
     matched, faded = listed_by
     by_shot = {shot_id: list(listed) for shot_id, listed in matched.items()}
     records = {shot.shot_id: journal.load(shot) for shot in shots}
     known = {shot_id: set(r.predictions) | {r.prediction_id} if r else set() for shot_id, r in records.items()}
     named = {prediction_id: shot_id for shot_id, ids in known.items() for prediction_id in ids if prediction_id}
+    owners = _owners(journal.storage, [p.prediction_id for p in faded if p.prediction_id not in named])
+    untied, others, mine = [], 0, (journal.layout.user_id, journal.layout.actor_id)
     for prediction in faded:
-        if prediction.prediction_id in named:
-            by_shot.setdefault(named[prediction.prediction_id], []).append(prediction)
+        owner = owners.get(prediction.prediction_id)
+        shot_id = named.get(prediction.prediction_id) or (owner["shot_id"] if owner and _whose(owner) == mine else None)
+        if shot_id in known:
+            by_shot.setdefault(shot_id, []).append(prediction)  # a record rebuilt without it: unrecorded
+        elif owner:
+            others += 1
+        else:
+            untied.append(prediction)
     rows = []
     for shot in shots:
         record = records[shot.shot_id]
@@ -154,8 +171,25 @@ def _report(
         if record and not record.predictions:  # kept before ids were: compare counts instead
             unrecorded = unrecorded[: max(0, provider.predictions_created - ours.predictions_created)]
         rows.append(ShotLedger(shot.shot_id, ours, provider, unrecorded))
-    untied = [prediction for prediction in faded if prediction.prediction_id not in named]
-    return LedgerReport(actor_id, since, rows, reconciled, untied)
+    return LedgerReport(actor_id, since, rows, reconciled, untied, others)
+
+
+def _owners(storage: Storage, prediction_ids: list[str]) -> dict[str, dict[str, str]]:
+    """The index entry of each prediction that has one: one read each, several at a time."""
+
+    def owner(prediction_id: str) -> dict[str, str] | None:
+        try:
+            return json.loads(storage.get(prediction_key(prediction_id)))
+        except FileNotFoundError:
+            return None
+
+    safe = [p for p in prediction_ids if is_safe_id(p)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return {p: found for p, found in zip(safe, pool.map(owner, safe), strict=True) if found}
+
+
+def _whose(owner: dict[str, str]) -> tuple[str, str]:
+    return owner.get("user_id", ""), owner.get("actor_id", "")
 
 
 def _record(
@@ -187,8 +221,8 @@ def format_ledger(report: LedgerReport, reconcile_command: str) -> str:
         untied = sum((f.usage for f in report.untied), Usage())
         lines.append(
             f"    untied: {len(report.untied)} prediction(s) of the model ({usd(untied.cost_usd)}) listed without their inputs "
-            "(Replicate removes them an hour after a prediction ends) and named by none of the actor's records: another "
-            "actor's, or this one's lost with its state folder"
+            "(Replicate removes them an hour after a prediction ends) and named by no actor's record here: made "
+            "outside this storage with the same token, or this actor's, lost with its state folder"
         )
     lines += [part.line() for part in report.lora]
     if not report.differs:

@@ -57,5 +57,5 @@ def test_predictions_listed_without_their_inputs_and_named_by_no_record_are_told
     assert lines[3].endswith("; untied: 1 listed without their inputs, named by no record"), lines
     assert lines[-1] == "the ledger holds everything Replicate can still tie to the actor"
     found = report.as_dict()
-    assert found["equal"] and found["untied_predictions"] == {"predictions": ["old1", "old2"], "cost_usd": 0.08}
+    assert found["equal"] and found["untied_predictions"] == {"predictions": ["old1", "old2"], "cost_usd": 0.08, "other_actors": 0}
     assert found["validation_images"]["untied"] == ["v9"]
