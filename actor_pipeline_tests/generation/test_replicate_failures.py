@@ -203,7 +203,7 @@ def test_a_flagged_prediction_is_recorded_and_not_retried(emulator: ReplicateEmu
 
     error = failure(result)
     assert error.status is ShotStatus.CONTENT_FLAGGED
-    assert FLAGGED_ERROR in str(error) and "change the shot's prompt" in str(error)
+    assert FLAGGED_ERROR in str(error) and "a rerun tries the shot's next rewording" in str(error)
     assert error.usage == Usage(predictions_created=1, predictions_failed=1)
     assert emulator.account.counters().create_requests == 1
 

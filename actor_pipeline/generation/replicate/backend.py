@@ -470,8 +470,8 @@ class _ActorShots:
             if is_content_flagged(error):
                 raise _ShotFailed(
                     f"prediction {prediction.id} was flagged by Replicate's safety filter: "
-                    f"{error} Retrying the same prompt would be refused again: change the "
-                    "shot's prompt, or check the portrait",
+                    f"{error} The same words would be refused again: a rerun tries the shot's next "
+                    "rewording (the catalog's), and when none is left, change the shot's prompt or check the portrait",
                     ShotStatus.CONTENT_FLAGGED,
                 )
             raise _ShotFailed(f"prediction {prediction.id} failed: {error} Rerun the shot")
