@@ -39,7 +39,7 @@ from actor_pipeline.errors import (
     Unavailable,
 )
 from actor_pipeline.generation import stopping
-from actor_pipeline.generation.types import ProviderDown
+from actor_pipeline.generation.types import ProviderDown, usd
 from actor_pipeline.registry import ActorKind, NewActor
 
 if TYPE_CHECKING:
@@ -472,7 +472,7 @@ def _train(args: argparse.Namespace, actor_id: str, settings: "PipelineSettings"
     from actor_pipeline.commands.train import train
 
     result = train(actor_id, settings, retrain=args.retrain, validate=args.validate)
-    paid = "reused, nothing paid" if result.reused else f"${result.record.cost_usd:.2f}"
+    paid = "reused, nothing paid" if result.reused else usd(result.record.cost_usd)
     likeness = f"; {result.likeness.summary()}" if result.likeness else ""
     print(f"actor-pipeline: LoRA {result.record.model_version} ({paid}){likeness}", file=sys.stderr)
     return result.as_dict()

@@ -17,13 +17,13 @@ from actor_pipeline.defs.settings import PipelineSettings
 from actor_pipeline.errors import InputError
 from actor_pipeline.generation.journal import ShotJournal, ShotRecord
 from actor_pipeline.generation.replicate import ReplicateBackend
-from actor_pipeline.generation.types import Faded, Recalled, Usage
+from actor_pipeline.generation.types import Faded, Recalled, Usage, usd
 from actor_pipeline.identifiers import is_safe_id
 from actor_pipeline.stages import manifest_stage
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.layout import prediction_key
 from actor_pipeline.storage.lease import hold_actor
-from actor_pipeline.training.ledger import BillPart, lora_ledger, usd
+from actor_pipeline.training.ledger import BillPart, lora_ledger
 from actor_pipeline.training.replicate import ReplicateTrainer
 from actor_pipeline.training.types import Trainer
 

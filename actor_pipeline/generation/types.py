@@ -71,6 +71,11 @@ class Recalled:
     adoptable: bool
 
 
+def usd(amount: float) -> str:
+    """Dollars to the cent, or to the hundredth of a cent below one (a short training)."""
+    return f"${amount:.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"
+
+
 @dataclass(frozen=True)
 class Faded:
     """A prediction of the model that the provider lists without its input: Replicate removes

@@ -15,6 +15,7 @@ from typing import Any
 
 from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.errors import NotMadeYet
+from actor_pipeline.generation.types import usd
 from actor_pipeline.outputs.manifest import BundleInfo
 from actor_pipeline.training.record import TrainingJournal, TrainingRecord, TrainingStatus
 from actor_pipeline.training.replicate import ReplicateTrainer
@@ -63,11 +64,6 @@ class BillPart:
         if self.untied:
             line += f"; untied: {len(self.untied)} listed without their inputs, named by no record"
         return line
-
-
-def usd(amount: float) -> str:
-    """Dollars to the cent, or to the hundredth of a cent below one (a short training)."""
-    return f"${amount:.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.4f}"
 
 
 async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: datetime, reconcile: bool) -> list[BillPart]:

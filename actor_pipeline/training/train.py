@@ -21,6 +21,7 @@ from actor_pipeline.generation import stopping
 from actor_pipeline.generation.replicate.outage import refuse_credentials
 from actor_pipeline.generation.replicate.problems import describe
 from actor_pipeline.generation.replicate.retry import http_status
+from actor_pipeline.generation.types import usd
 from actor_pipeline.outputs.manifest import BundleInfo
 from actor_pipeline.storage.lease import hold_actor
 from actor_pipeline.training.record import TrainingJournal, TrainingRecord, TrainingStatus
@@ -274,7 +275,7 @@ class _Follower:
         self._journal.settle(record)
         self._report(
             f"{self._actor_id}: training {record.training_id} {record.status.value} in {record.duration_s or 0:.0f} s, "
-            f"${record.cost_usd:.2f}"
+            f"{usd(record.cost_usd)}"
         )
         return record
 
@@ -284,5 +285,5 @@ class _Follower:
             return record
         raise TrainingFailed(
             f"training {record.training_id} of {self._actor_id!r} {record.status.value.replace('_', ' ')}: {record.error}; "
-            f"it cost ${record.cost_usd:.2f} (in the ledger); asking again starts a new training"
+            f"it cost {usd(record.cost_usd)} (in the ledger); asking again starts a new training"
         )
