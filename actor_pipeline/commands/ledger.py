@@ -3,9 +3,7 @@ the bill (Replicate's lists of predictions and trainings), and, when asked, the 
 to the bill."""
 
 import asyncio
-import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,11 +16,9 @@ from actor_pipeline.errors import InputError
 from actor_pipeline.generation.journal import ShotJournal, ShotRecord
 from actor_pipeline.generation.replicate import ReplicateBackend
 from actor_pipeline.generation.types import Faded, Recalled, Usage, usd
-from actor_pipeline.identifiers import is_safe_id
 from actor_pipeline.stages import manifest_stage
-from actor_pipeline.storage.base import Storage
-from actor_pipeline.storage.layout import prediction_key
 from actor_pipeline.storage.lease import hold_actor
+from actor_pipeline.storage.prediction_index import prediction_owners
 from actor_pipeline.training.ledger import BillPart, lora_ledger
 from actor_pipeline.training.replicate import ReplicateTrainer
 from actor_pipeline.training.types import Trainer
@@ -148,11 +144,11 @@ def _report(
     records = {shot.shot_id: journal.load(shot) for shot in shots}
     known = {shot_id: set(r.predictions) | {r.prediction_id} if r else set() for shot_id, r in records.items()}
     named = {prediction_id: shot_id for shot_id, ids in known.items() for prediction_id in ids if prediction_id}
-    owners = _owners(journal.storage, [p.prediction_id for p in faded if p.prediction_id not in named])
-    untied, others, mine = [], 0, (journal.layout.user_id, journal.layout.actor_id)
+    owners = prediction_owners(journal.storage, [p.prediction_id for p in faded if p.prediction_id not in named])
+    untied, others = [], 0
     for prediction in faded:
         owner = owners.get(prediction.prediction_id)
-        shot_id = named.get(prediction.prediction_id) or (owner["shot_id"] if owner and _whose(owner) == mine else None)
+        shot_id = named.get(prediction.prediction_id) or (owner.made_for if owner and owner.of(journal.layout) else None)
         if shot_id in known:
             by_shot.setdefault(shot_id, []).append(prediction)  # a record rebuilt without it: unrecorded
         elif owner:
@@ -173,23 +169,6 @@ def _report(
         rows.append(ShotLedger(shot.shot_id, ours, provider, unrecorded))
     return LedgerReport(actor_id, since, rows, reconciled, untied, others)
 
-
-def _owners(storage: Storage, prediction_ids: list[str]) -> dict[str, dict[str, str]]:
-    """The index entry of each prediction that has one: one read each, several at a time."""
-
-    def owner(prediction_id: str) -> dict[str, str] | None:
-        try:
-            return json.loads(storage.get(prediction_key(prediction_id)))
-        except FileNotFoundError:
-            return None
-
-    safe = [p for p in prediction_ids if is_safe_id(p)]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return {p: found for p, found in zip(safe, pool.map(owner, safe), strict=True) if found}
-
-
-def _whose(owner: dict[str, str]) -> tuple[str, str]:
-    return owner.get("user_id", ""), owner.get("actor_id", "")
 
 
 def _record(

@@ -36,10 +36,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from actor_pipeline.catalog.prompts import PlannedShot
 from actor_pipeline.errors import StateError, StorageUnavailable
 from actor_pipeline.generation.types import ShotStatus, Usage
-from actor_pipeline.identifiers import is_safe_id
 from actor_pipeline.quality.model import CheckResult, ImageAnalysis
 from actor_pipeline.storage.base import Storage, atomic_write
-from actor_pipeline.storage.layout import ActorLayout, prediction_key
+from actor_pipeline.storage.layout import ActorLayout
+from actor_pipeline.storage.prediction_index import index_predictions
 
 log = logging.getLogger(__name__)
 
@@ -275,9 +275,7 @@ class ShotJournal:
         return sum(1 for _ in self.spool_folder.glob("*.jpg")) if self.spool_folder.is_dir() else 0
 
     def _publish(self, record: ShotRecord) -> None:
-        owner = json.dumps({"user_id": self.layout.user_id, "actor_id": self.layout.actor_id, "shot_id": record.shot_id})
-        for prediction_id in filter(is_safe_id, record.predictions):  # before the record: a stored record's are indexed
-            self.storage.put(prediction_key(prediction_id), owner.encode(), "application/json")
+        index_predictions(self.storage, self.layout, record.shot_id, record.predictions)  # a stored record's are indexed
         body = record.model_dump_json(indent=2).encode()
         self.storage.put(self.layout.shot_record(record.shot_id), body, "application/json")
         self._drop_entry(record.shot_id)

@@ -13,18 +13,12 @@ from dataclasses import dataclass
 from actor_pipeline.identifiers import validate_id
 
 REGISTRY_PREFIX = "_registry/actors/"
-PREDICTION_PREFIX = "_predictions/"
+PREDICTION_PREFIX = "_predictions/"  # storage.prediction_index
 
 
 def registration_key(actor_id: str) -> str:
     """Registrations are indexed by actor id alone: a partition key is all an asset gets."""
     return f"{REGISTRY_PREFIX}{validate_id(actor_id)}.json"
-
-
-def prediction_key(prediction_id: str) -> str:
-    """Which actor's shot a prediction was made for, account-wide: Replicate removes its input an
-    hour after it ends, and with it every other way to tell."""
-    return f"{PREDICTION_PREFIX}{validate_id(prediction_id, 'prediction id')}.json"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ it ran one of the actor's LoRAs (while Replicate keeps the prediction's input).
 """
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.errors import NotMadeYet
 from actor_pipeline.generation.types import usd
 from actor_pipeline.outputs.manifest import BundleInfo
+from actor_pipeline.storage.prediction_index import prediction_owners
 from actor_pipeline.training.record import TrainingJournal, TrainingRecord, TrainingStatus
 from actor_pipeline.training.replicate import ReplicateTrainer
 from actor_pipeline.training.train import load_bundle
@@ -110,7 +111,13 @@ async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: dat
     likeness = load_likeness(actor)
     if likeness is not None and likeness.training_id in known:  # kept before records counted them
         counted |= {image.prediction_id for image in likeness.images if image.key and image.prediction_id}
-    paintings = [p for p in listed_paintings if p.weights_url or p.id in counted]  # an input removed: tied by id
+    # An input removed: the actor's if its records say so, or the prediction index (which names
+    # the training, and so the LoRA, it validated).
+    faded = [p for p in listed_paintings if not p.weights_url and p.id not in counted]
+    owners = prediction_owners(actor.storage, [p.id for p in faded])
+    lora_of = {r.training_id: r.weights_url for r in records if r.weights_url} | {s.id: _weights(s) for s in billed}
+    owned = {i: lora_of.get(o.validated_training or "", "") for i, o in owners.items() if o.of(actor.layout)}
+    paintings = [p for p in listed_paintings if p not in faded] + [replace(p, weights_url=owned[p.id]) for p in faded if p.id in owned]
     validation = BillPart(
         "validation images",
         len(counted),
@@ -118,7 +125,7 @@ async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: dat
         len(paintings),
         round(len(paintings) * price_image, 6),
         [p.id for p in paintings if p.id not in counted],
-        untied=[p.id for p in listed_paintings if p not in paintings],
+        untied=[p.id for p in faded if p.id not in owners],
     )
     if reconcile:
         ended = [_record(s, checksums[s.id], current, trainer) for s in unrecorded if s.status in TERMINAL]

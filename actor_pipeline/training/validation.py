@@ -19,6 +19,7 @@ from actor_pipeline.outputs.bundle import BundleReport
 from actor_pipeline.outputs.grid import Tile, render_grid
 from actor_pipeline.quality import DEFAULT_THRESHOLDS, CheckName, Outcome, check_set
 from actor_pipeline.storage.lease import hold_actor
+from actor_pipeline.storage.prediction_index import index_predictions, validation_of
 from actor_pipeline.training.record import TrainingJournal, TrainingRecord
 from actor_pipeline.training.train import Maker, load_bundle, refuse_over_cap
 from actor_pipeline.training.types import PaintFailed, Trainer
@@ -126,6 +127,8 @@ async def validate_lora(
                     made[key] = _as_jpeg(painted.data)
                     meta = {TRAINING_META: training.training_id, "prediction-id": painted.prediction_id or ""}
                     storage.put(key, made[key], "image/jpeg", meta)
+                    made_for = validation_of(str(training.training_id))
+                    index_predictions(storage, layout, made_for, [painted.prediction_id] if painted.prediction_id else [])
                     entry.prediction_id = painted.prediction_id
                     how = "found in Replicate's list, made by an earlier run" if painted.adopted else "made with the LoRA"
                     say(f"{actor_id}: validation image {index + 1}/{len(prompts)} {how}")
