@@ -229,6 +229,28 @@ def test_the_ledger_finds_the_trainings_and_validation_images_a_lost_history_for
     assert counters.trainings_created == 3 and len(validation_predictions(trained)) == VALIDATION_IMAGES, counters
 
 
+def test_hours_later_the_prediction_index_ties_the_validation_images_a_lost_history_forgot(trained: Harness) -> None:
+    """Three hours after a trained and validated LoRA, with the training history lost: Replicate
+    lists the validation images without their inputs (so without their LoRA), and the prediction
+    index says whose they were and which training they validated; reconciled, the manifest counts
+    them again."""
+    train(trained).wait().assert_ended_cleanly(0)
+    (trained.out / HISTORY).unlink()
+    trained.emulator.account.age(3 * 3600)
+    registration = json.loads(trained.registration_path.read_text())
+    registration["registered_at"] = registration["first_registered_at"] = "2000-01-01T00:00:00Z"
+    trained.registration_path.write_text(json.dumps(registration))
+
+    lost = ledger(trained, "--json").wait()
+    assert lost.code == 1, lost.describe()
+    validation = lost.json()["validation_images"]
+    assert sorted(validation["unrecorded"]) == sorted(p["id"] for p in validation_predictions(trained)), validation
+    assert validation["untied"] == [] and lost.json()["untied_predictions"]["predictions"] == [], lost.json()
+    ledger(trained, "--reconcile").wait().assert_ended_cleanly(0, with_message=False)
+    lora = trained.manifest()["lora"]  # type: ignore[index]
+    assert lora["validation_images"] == VALIDATION_IMAGES and lora["trainings"] == 1, lora
+
+
 def _another_actors_training(harness: Harness) -> str:
     """A training of another bundle into this actor's destination model (another user's actor of
     the same id, or another deployment on the token); returns its id."""
