@@ -49,6 +49,7 @@ class LedgerReport:
     # actor's, lost with its state before its shot's record was stored; no one can tell.
     untied: list[Faded] = field(default_factory=list)
     others: int = 0  # listed without their inputs, and indexed as another actor's
+    model: str = "the model"  # whose predictions the images are
     lora: list[BillPart] = field(default_factory=list)  # trainings and validation images; none if never trained
 
     @property
@@ -107,11 +108,11 @@ def actor_ledger(actor_id: str, settings: PipelineSettings, reconcile: bool) -> 
         by_shot.setdefault(owner[(prediction.prompt, prediction.seed)].shot_id, []).append(prediction)
     trainer = settings.trainer.create_trainer(actor)
     if not reconcile:
-        report = _report(actor_id, since, prompt_set.shots, journal, (by_shot, listing.faded), False)
+        report = _report(actor_id, since, prompt_set.shots, journal, (by_shot, listing.faded), False, backend.settings.model)
         report.lora = _lora(actor, trainer, since, False)
         return report
     with hold_actor(storage, actor_id, "actor-pipeline ledger --reconcile"):
-        report = _report(actor_id, since, prompt_set.shots, journal, (by_shot, listing.faded), True)
+        report = _report(actor_id, since, prompt_set.shots, journal, (by_shot, listing.faded), True, backend.settings.model)
         for shot, entry in zip(prompt_set.shots, report.shots, strict=True):
             if entry.differs:
                 _record(journal, shot, backend, [p for p in by_shot[shot.shot_id] if p.prediction_id in entry.unrecorded])
@@ -135,6 +136,7 @@ def _report(
     journal: ShotJournal,
     listed_by: tuple[dict[str, list[Recalled | Faded]], list[Faded]],
     reconciled: bool,
+    model: str,
 ) -> LedgerReport:
     """``listed_by``: the predictions listed for each shot's wordings, and those listed without
     their input; one of these counts for the shot whose record, or else whose index entry,
@@ -167,7 +169,7 @@ def _report(
         if record and not record.predictions:  # kept before ids were: compare counts instead
             unrecorded = unrecorded[: max(0, provider.predictions_created - ours.predictions_created)]
         rows.append(ShotLedger(shot.shot_id, ours, provider, unrecorded))
-    return LedgerReport(actor_id, since, rows, reconciled, untied, others)
+    return LedgerReport(actor_id, since, rows, reconciled, untied, others, model)
 
 
 
@@ -199,7 +201,7 @@ def format_ledger(report: LedgerReport, reconcile_command: str) -> str:
     if report.untied:
         untied = sum((f.usage for f in report.untied), Usage())
         lines.append(
-            f"    untied: {len(report.untied)} prediction(s) of the model ({usd(untied.cost_usd)}) listed without their inputs "
+            f"    untied: {len(report.untied)} prediction(s) of {report.model} ({usd(untied.cost_usd)}) listed without their inputs "
             "(Replicate removes them an hour after a prediction ends) and named by no actor's record here: made "
             "outside this storage with the same token, or this actor's, lost with its state folder"
         )

@@ -53,7 +53,7 @@ def test_predictions_listed_without_their_inputs_and_named_by_no_record_are_told
         lora=[BillPart("validation images", 4, 0.128, 4, 0.128, untied=["v9"])],
     )
     lines = format_ledger(report, "actor-pipeline ledger --actor-id carol --reconcile").splitlines()
-    assert lines[2].startswith("    untied: 2 prediction(s) of the model ($0.08) listed without their inputs"), lines
+    assert lines[2].startswith("    untied: 2 prediction(s) of the model ($0.08) listed without their inputs")  # no model given, lines
     assert lines[3].endswith("; untied: 1 listed without their inputs, named by no record"), lines
     assert lines[-1] == "the ledger holds everything Replicate can still tie to the actor"
     found = report.as_dict()

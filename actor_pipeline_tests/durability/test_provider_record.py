@@ -119,7 +119,7 @@ def test_an_output_older_than_its_hour_is_paid_again_and_the_ledger_names_what_i
     untied = checked.json()["untied_predictions"]
     assert len(untied["predictions"]) == SHOTS - stored and untied["cost_usd"] == round(0.04 * (SHOTS - stored), 6)
     text = harness.start("ledger", "--actor-id", harness.actor, "--out", str(harness.out)).wait()
-    assert f"untied: {SHOTS - stored} prediction(s) of the model" in text.stdout, text.describe()
+    assert f"untied: {SHOTS - stored} prediction(s) of black-forest-labs/flux-kontext-pro" in text.stdout, text.describe()
     assert "everything Replicate can still tie to the actor" in text.stdout
 
 
