@@ -57,6 +57,7 @@ from actor_pipeline.generation.journal import (
 )
 from actor_pipeline.generation.types import (
     CreatesClosed,
+    Faded,
     ImageBackend,
     ProviderDown,
     Recalled,
@@ -67,10 +68,12 @@ from actor_pipeline.generation.types import (
     ShotJob,
     ShotStatus,
     Usage,
+    usd,
 )
 from actor_pipeline.quality.model import ImageAnalysis, SetReport
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.layout import ActorLayout
+from actor_pipeline.storage.prediction_index import prediction_owners
 
 log = logging.getLogger(__name__)
 
@@ -424,7 +427,7 @@ class _ActorRun:
         wordings, generator.made_again = generator.made_again, {}
         actor = self.batch.layout.actor_id
         try:
-            listed = await generator.recall(set(wordings), min(wordings.values()))
+            listed = (await generator.recall(set(wordings), min(wordings.values()))).matched
         except Exception as exc:  # the ledger command reads the same list later
             log.warning("%s: Replicate's list could not be read for creates taken late (%s): "
                         "`actor-pipeline ledger --actor-id %s` compares it", actor, exc, actor)  # fmt: skip
@@ -476,10 +479,10 @@ class _ActorRun:
                 owner[(words.prompt, words.seed)] = shot.shot_id
         started = [r.attempt.started_at for r in self.previous.values() if r and r.attempt]
         since = min([self.batch.known_since, *started])
-        found = await generator.recall(set(owner), since)
+        listing = await generator.recall(set(owner), since)
         self.recalled = True
         by_shot: dict[str, list[Recalled]] = defaultdict(list)
-        for prediction in found:
+        for prediction in listing.matched:
             by_shot[owner[(prediction.prompt, prediction.seed)]].append(prediction)
         unknown = adopted = 0
         paid = 0.0
@@ -491,6 +494,22 @@ class _ActorRun:
             log.warning(
                 "%s: Replicate lists %d prediction(s) of this run's shots that our journal did not have: %d adopted, "
                 "%d added to the ledger ($%.2f)", self.batch.layout.actor_id, unknown, adopted, unknown - adopted, paid,
+            )  # fmt: skip
+        if listing.faded and any(self.previous[shot.shot_id] is None for shot in todo):
+            self._warn_untied(listing.faded)
+
+    def _warn_untied(self, faded: list[Faded]) -> None:
+        """Shots our state never saw, and predictions older than an hour that no record here names:
+        where the actor's state folder was lost, some of these paid for its shots, which are made
+        (and paid) again now; past their hour no list can tell which."""
+        owners = prediction_owners(self.storage, [prediction.prediction_id for prediction in faded])
+        if untied := [prediction for prediction in faded if prediction.prediction_id not in owners]:
+            actor = self.batch.layout.actor_id
+            log.warning(
+                "%s: Replicate lists %d prediction(s) (%s) made over an hour ago, whose inputs it has removed, that no "
+                "record here names: if this actor's state folder was lost, some paid for shots made again now; "
+                "`actor-pipeline ledger --actor-id %s` counts them", actor, len(untied),
+                usd(sum((prediction.usage for prediction in untied), Usage()).cost_usd), actor,
             )  # fmt: skip
 
     def _reconcile(self, shot: PlannedShot, listed: list[Recalled], force: bool) -> tuple[int, int, float]:

@@ -205,9 +205,10 @@ class RecallsPredictions(Protocol):
     # attempt began: the first may have been taken late, and paid.
     made_again: dict[tuple[str, int], datetime]
 
-    async def recall(self, wordings: set[tuple[str, int]], since: datetime) -> list[Recalled]:
+    async def recall(self, wordings: set[tuple[str, int]], since: datetime) -> Listing:
         """Every prediction of this model created since ``since`` (give or take clock skew) whose
-        (prompt, seed) is in ``wordings``, newest first: one paginated pass over the list."""
+        (prompt, seed) is in ``wordings``, newest first, and those listed without their input:
+        one paginated pass over the list."""
         ...
 
     async def cancel(self, prediction_id: str) -> Usage:

@@ -111,6 +111,8 @@ def test_an_output_older_than_its_hour_is_paid_again_and_the_ledger_names_what_i
     rerun.assert_ended_cleanly(0, with_message=False)
     counters = harness.settled()
     assert counters.paid == 2 * SHOTS - stored, harness.summary(counters)
+    warned = f"Replicate lists {SHOTS - stored} prediction(s) (${0.04 * (SHOTS - stored):.2f}) made over an hour ago"
+    assert warned in rerun.stderr, rerun.describe()  # paid then, and again now: told
     # The stored images name their predictions; the lost ones can no longer be tied to a shot.
     ledger = harness.manifest()["ledger"]  # type: ignore[index]
     assert ledger["predictions_created"] == SHOTS and ledger["cost_usd"] == round(0.04 * SHOTS, 6), ledger

@@ -25,6 +25,7 @@ from actor_pipeline.generation.journal import Attempt, ShotJournal, ShotRecord, 
 from actor_pipeline.generation.runner import ActorBatch, RunLimits, generate_shots
 from actor_pipeline.generation.types import (
     GeneratedImage,
+    Listing,
     ProviderDown,
     Recalled,
     ShotGenerationError,
@@ -602,11 +603,11 @@ class ListingBackend(PaidBackend):
         self.canceled.append(prediction_id)
         return Usage(predictions_created=1, predictions_canceled=1, predictions_recovered=1)
 
-    async def recall(self, wordings: set[tuple[str, int]], since: datetime) -> list[Recalled]:
+    async def recall(self, wordings: set[tuple[str, int]], since: datetime) -> Listing:
         self.reads += 1
         if self.down:
             raise ProviderDown("Replicate did not answer for 3 s; nothing was paid")
-        return [p for p in self.listed if (p.prompt, p.seed) in wordings]
+        return Listing([p for p in self.listed if (p.prompt, p.seed) in wordings], [])
 
 
 def listed(shot_id: str, *, adoptable: bool, paid: bool, wording: int = 0) -> Recalled:

@@ -242,11 +242,10 @@ class _ActorShots:
         # Wordings created again after a create that got no answer, by when their attempt began.
         self.made_again: dict[tuple[str, int], datetime] = {}
 
-    async def recall(self, wordings: set[tuple[str, int]], since: datetime) -> list[Recalled]:
+    async def recall(self, wordings: set[tuple[str, int]], since: datetime) -> Listing:
         """The model's predictions for ``wordings`` created since ``since`` (at most
         ``history_lookback_h`` back), newest first, in one paginated pass over the list."""
-        listing = await _recall(self._client, self._settings, self._outage, self._wait, wordings, since, self._same_portrait)
-        return listing.matched  # a faded prediction has no output left to adopt
+        return await _recall(self._client, self._settings, self._outage, self._wait, wordings, since, self._same_portrait)
 
     async def cancel(self, prediction_id: str) -> Usage:
         """Cancel a prediction no shot will use (a create Replicate took late, after the shot
