@@ -496,13 +496,17 @@ class _ActorRun:
                 "%d added to the ledger ($%.2f)", self.batch.layout.actor_id, unknown, adopted, unknown - adopted, paid,
             )  # fmt: skip
         if listing.faded and any(self.previous[shot.shot_id] is None for shot in todo):
-            self._warn_untied(listing.faded)
+            await self._warn_untied(listing.faded)
 
-    def _warn_untied(self, faded: list[Faded]) -> None:
+    async def _warn_untied(self, faded: list[Faded]) -> None:
         """Shots our state never saw, and predictions older than an hour that no record here names:
         where the actor's state folder was lost, some of these paid for its shots, which are made
-        (and paid) again now; past their hour no list can tell which."""
-        owners = prediction_owners(self.storage, [prediction.prediction_id for prediction in faded])
+        (and paid) again now; past their hour no list can tell which. Storage that does not
+        answer skips the warning, not the run."""
+        try:
+            owners = await asyncio.to_thread(prediction_owners, self.storage, [p.prediction_id for p in faded])
+        except StorageUnavailable:
+            return
         if untied := [prediction for prediction in faded if prediction.prediction_id not in owners]:
             actor = self.batch.layout.actor_id
             log.warning(
