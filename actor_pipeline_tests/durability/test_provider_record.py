@@ -34,6 +34,9 @@ def test_kill_9_at_9_paid_and_the_state_folder_lost_then_the_same_command_pays_e
 ) -> None:
     stored = kill_at_9_paid(harness)
     shutil.rmtree(harness.state_dir)  # a replaced machine: journal, spool and Dagster instance gone
+    # The killed run's reads are left out: on a loaded machine its creates' answers may come late,
+    # and each is then looked for in the list (a CI run counted 6 reads in all).
+    lists = harness.emulator.account.counters().lists
 
     rerun = harness.generate().wait()
     rerun.assert_ended_cleanly(0, with_message=False)
@@ -41,7 +44,7 @@ def test_kill_9_at_9_paid_and_the_state_folder_lost_then_the_same_command_pays_e
     ledger = harness.manifest()["ledger"]  # type: ignore[index]
     # Every shot not stored before the kill was known only to Replicate's list.
     assert ledger["predictions_recovered"] == SHOTS - stored, ledger
-    assert harness.emulator.account.counters().lists <= 2, "the list is read once per run, not once per shot"
+    assert harness.emulator.account.counters().lists - lists == 1, "the list is read once per run, not once per shot"
 
 
 def test_creates_taken_after_the_cli_gave_up_on_their_answers_are_found_and_paid_once(harness: Harness) -> None:
