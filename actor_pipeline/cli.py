@@ -472,7 +472,8 @@ def _train(args: argparse.Namespace, actor_id: str, settings: "PipelineSettings"
     from actor_pipeline.commands.train import train
 
     result = train(actor_id, settings, retrain=args.retrain, validate=args.validate)
-    paid = "reused, nothing paid" if result.reused else usd(result.record.cost_usd)
+    spent = result.cost_this_run_usd
+    paid = ("reused, " if result.reused else "") + (f"{usd(spent)} this run" if spent else "nothing paid")
     likeness = f"; {result.likeness.summary()}" if result.likeness else ""
     print(f"actor-pipeline: LoRA {result.record.model_version} ({paid}){likeness}", file=sys.stderr)
     return result.as_dict()

@@ -16,7 +16,7 @@ from actor_pipeline.defs.liveness import process_tags
 from actor_pipeline.defs.runs import actor_tags
 from actor_pipeline.defs.settings import PipelineSettings
 from actor_pipeline.identifiers import validate_id
-from actor_pipeline.training import Likeness, TrainingJournal, TrainingRecord, load_likeness
+from actor_pipeline.training import Likeness, TrainingHistory, TrainingJournal, TrainingRecord, load_likeness
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,15 @@ class TrainingResult:
     likeness: Likeness | None
     trainings_cost_usd: float  # every training of the actor, failed ones included
     manifest_url: str | None
+    # What this run added to the ledger: trainings and validation images (one an earlier run
+    # paid and this one adopted included).
+    cost_this_run_usd: float
 
     def as_dict(self) -> dict[str, Any]:
-        """The trained LoRA (``model_version``, ``weights_url``, ``trigger``), what this ask paid
-        (``cost_usd``: 0 when ``reused``) and the likeness, as the manifest's ``lora`` section has them."""
+        """The trained LoRA (``model_version``, ``weights_url``, ``trigger``), what its training
+        cost (``cost_usd``: 0 when ``reused``), what this ask added to the ledger, validation
+        images included (``cost_this_run_usd``), and the likeness, as the manifest's ``lora``
+        section has them."""
         r = self.record
         return {
             "actor_id": self.actor_id,
@@ -45,6 +50,7 @@ class TrainingResult:
             "cost_usd": 0.0 if self.reused else r.cost_usd,
             "duration_s": r.duration_s,
             "trainings_cost_usd": self.trainings_cost_usd,
+            "cost_this_run_usd": self.cost_this_run_usd,
             "likeness": self.likeness.model_dump(exclude={"images"}) if self.likeness else None,
             "manifest_url": self.manifest_url,
         }
@@ -67,6 +73,7 @@ def train(
     storage, layout = actor.storage, actor.layout
     instance = instance or open_instance(settings.resolved_instance_dir)
     ensure_actor_partition(instance, actor_id)
+    before = _spent(TrainingJournal(storage, layout).history())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=dg.BetaWarning)
         result = dg.materialize(
@@ -90,4 +97,9 @@ def train(
         likeness=likeness if likeness and likeness.training_id == record.training_id else None,
         trainings_cost_usd=history.cost_usd,
         manifest_url=storage.url(layout.manifest) if storage.head(layout.manifest) else None,
+        cost_this_run_usd=round(_spent(history) - before, 6),
     )
+
+
+def _spent(history: TrainingHistory) -> float:
+    return history.cost_usd + history.validation_cost_usd

@@ -76,12 +76,14 @@ def test_one_command_trains_and_validates_and_asking_again_pays_nothing(harness:
     assert manifest["lora"]["validation_cost_usd"] == pytest.approx(VALIDATION_IMAGES * 0.032)
     spent = manifest["ledger"]["cost_usd"] + manifest["lora"]["trainings_cost_usd"] + VALIDATION_IMAGES * 0.032
     assert manifest["total_cost_usd"] == pytest.approx(spent) and manifest["lora"]["trainings_cost_usd"] > 0
+    assert lora["cost_this_run_usd"] == pytest.approx(spent - manifest["ledger"]["cost_usd"])  # training + validation
     before = harness.emulator.account.counters()
     assert before.predictions_created == SHOTS + VALIDATION_IMAGES
 
     again = train(harness).wait()
     again.assert_ended_cleanly(0)
-    assert again.json()["reused"] is True and again.json()["cost_usd"] == 0.0
+    assert again.json()["reused"] is True and again.json()["cost_usd"] == again.json()["cost_this_run_usd"] == 0.0
+    assert "reused, nothing paid" in again.stderr, again.describe()
     after = harness.emulator.account.counters()
     assert (after.trainings_created, after.predictions_created) == (1, before.predictions_created), "asking again paid"
 
