@@ -120,3 +120,35 @@ def test_hours_later_an_actors_ledger_leaves_out_another_actors_predictions_by_t
     found = json.loads(capsys.readouterr().out)
     assert found["equal"] and found["provider"]["predictions_created"] == 17, found  # tied by id, not by input
     assert found["untied_predictions"] == {"predictions": [], "cost_usd": 0.0, "other_actors": 17}
+
+
+def test_a_prediction_whose_record_and_image_were_lost_is_tied_by_the_index_hours_later_and_reconciled(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, portrait_file: Path, emulator: ReplicateEmulator
+) -> None:
+    out = tmp_path / "out"
+    assert main(["generate", str(portrait_file), "--actor-id", "alice", "--out", str(out)]) == 0
+    actor = out / "default/custom-actors/alice"
+    (actor / "pipeline/shots/woodcut.json").unlink()
+    (actor / "training_data/actor_alice_td_11.jpg").unlink()  # woodcut's image
+    emulator.account.age(3 * 3600)
+    registration = out / "_registry/actors/alice.json"
+    registered = json.loads(registration.read_text())
+    registered["registered_at"] = registered["first_registered_at"] = "2000-01-01T00:00:00Z"
+    registration.write_text(json.dumps(registered))
+    capsys.readouterr()
+
+    assert main(["ledger", "--actor-id", "alice", "--out", str(out), "--json"]) == 1
+    assert [d["shot_id"] for d in json.loads(capsys.readouterr().out)["differences"]] == ["woodcut"]
+    assert main(["ledger", "--actor-id", "alice", "--out", str(out), "--reconcile"]) == 0
+    assert main(["ledger", "--actor-id", "alice", "--out", str(out), "--json"]) == 0
+    capsys.readouterr()
+
+
+def test_a_garbled_prompt_set_is_planned_again_and_the_rerun_pays_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, portrait_file: Path, emulator: ReplicateEmulator
+) -> None:
+    code, _ = generate(capsys, tmp_path, portrait_file)
+    assert code == 0
+    (tmp_path / "out/default/custom-actors/alice/pipeline/prompt_set.json").write_text("{garbled")
+    code, result = generate(capsys, tmp_path, portrait_file)
+    assert code == 0 and result["cost_this_run_usd"] == 0 and emulator.account.counters().predictions_created == 17

@@ -32,6 +32,7 @@ class ShotLedger:
     ours: Usage
     provider: Usage
     unrecorded: list[str] = field(default_factory=list)  # listed by the provider, not in our record
+    listed: list[Recalled | Faded] = field(default_factory=list)  # what the provider lists for the shot
 
     @property
     def differs(self) -> bool:
@@ -115,7 +116,7 @@ def actor_ledger(actor_id: str, settings: PipelineSettings, reconcile: bool) -> 
         report = _report(actor_id, since, prompt_set.shots, journal, (by_shot, listing.faded), True, backend.settings.model)
         for shot, entry in zip(prompt_set.shots, report.shots, strict=True):
             if entry.differs:
-                _record(journal, shot, backend, [p for p in by_shot[shot.shot_id] if p.prediction_id in entry.unrecorded])
+                _record(journal, shot, backend, [p for p in entry.listed if p.prediction_id in entry.unrecorded])
         report.lora = _lora(actor, trainer, since, True)
         if storage.head(registration.layout.manifest) is not None:
             manifest_stage(actor, (backend.name, backend.model))
@@ -168,7 +169,7 @@ def _report(
         unrecorded = [p.prediction_id for p in listed if p.prediction_id not in known[shot.shot_id]]
         if record and not record.predictions:  # kept before ids were: compare counts instead
             unrecorded = unrecorded[: max(0, provider.predictions_created - ours.predictions_created)]
-        rows.append(ShotLedger(shot.shot_id, ours, provider, unrecorded))
+        rows.append(ShotLedger(shot.shot_id, ours, provider, unrecorded, listed))
     return LedgerReport(actor_id, since, rows, reconciled, untied, others, model)
 
 

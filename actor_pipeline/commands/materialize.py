@@ -16,7 +16,7 @@ from actor_pipeline.defs.assets import ALL_ASSETS, debug_grid, lora_bundle, trai
 from actor_pipeline.defs.assets.images import image_run_config
 from actor_pipeline.defs.failures import FAILED_SHOTS_KEY
 from actor_pipeline.defs.liveness import process_tags
-from actor_pipeline.defs.partitions import actor_image_range, actors_partitions
+from actor_pipeline.defs.partitions import CATALOG, actor_image_range, actors_partitions
 from actor_pipeline.defs.runs import actor_tags
 from actor_pipeline.errors import Interrupted, StorageUnavailable
 from actor_pipeline.generation import stopping
@@ -108,7 +108,9 @@ def materialize_actor(
     manifest. Failed shots do not raise: they are FAILED partitions, listed in the manifest and
     the result."""
     actor_id, storage, key = actor.actor_id, actor.storage, actor.layout.manifest
-    before = sum((record.usage for record in actor.records().values()), Usage())
+    # The catalog's shots, as the run plans them (a stored prompt set may be stale or garbled).
+    records = (actor.journal.load(shot) for shot in actor.word_prompts(CATALOG).shots)
+    before = sum((record.usage for record in records if record is not None), Usage())
     ensure_actor_partition(instance, actor_id)
     log.info("%s: making the set (portrait, prompts, shots, contact sheet, bundle, manifest)", actor_id)
     run_config = image_run_config(start={}, finish=bundle or {}, force=force)

@@ -502,10 +502,11 @@ class _ActorRun:
         """Shots our state never saw, and predictions older than an hour that no record here names:
         where the actor's state folder was lost, some of these paid for its shots, which are made
         (and paid) again now; past their hour no list can tell which. Storage that does not
-        answer skips the warning, not the run."""
+        answer skips the warning, not the shots."""
         try:
             owners = await asyncio.to_thread(prediction_owners, self.storage, [p.prediction_id for p in faded])
-        except StorageUnavailable:
+        except Exception as exc:  # a warning never fails the shots
+            log.warning("%s: the prediction index could not be read (%s)", self.batch.layout.actor_id, exc)
             return
         if untied := [prediction for prediction in faded if prediction.prediction_id not in owners]:
             actor = self.batch.layout.actor_id

@@ -50,9 +50,14 @@ def prediction_owners(storage: Storage, prediction_ids: Iterable[str]) -> dict[s
 
     def owner(prediction_id: str) -> Owner | None:
         try:
-            return Owner(**json.loads(storage.get(_key(prediction_id))))
-        except (FileNotFoundError, ValueError, TypeError):  # none, or garbled: tells nothing
+            raw = storage.get(_key(prediction_id))
+        except FileNotFoundError:
             return None
+        try:
+            found = Owner(**json.loads(raw))
+        except (ValueError, TypeError):  # garbled: tells nothing
+            return None
+        return found if all(isinstance(value, str) for value in asdict(found).values()) else None
 
     ids = list(filter(is_safe_id, prediction_ids))
     with ThreadPoolExecutor(max_workers=8) as pool:

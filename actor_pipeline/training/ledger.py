@@ -116,7 +116,7 @@ async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: dat
     faded = [p for p in listed_paintings if not p.weights_url and p.id not in counted]
     owners = prediction_owners(actor.storage, [p.id for p in faded])
     lora_of = {r.training_id: r.weights_url for r in records if r.weights_url} | {s.id: _weights(s) for s in billed}
-    owned = {i: lora_of.get(o.validated_training or "", "") for i, o in owners.items() if o.of(actor.layout)}
+    owned = {i: lora for i, o in owners.items() if o.of(actor.layout) and (lora := lora_of.get(o.validated_training or ""))}
     paintings = [p for p in listed_paintings if p not in faded] + [replace(p, weights_url=owned[p.id]) for p in faded if p.id in owned]
     validation = BillPart(
         "validation images",

@@ -21,6 +21,7 @@ from actor_pipeline.errors import StateError
 from actor_pipeline.storage.base import Storage, atomic_write
 from actor_pipeline.storage.layout import ActorLayout
 
+VALIDATION_PRICE_USD = 0.032  # flux-dev-lora per image: TrainingSettings' default
 log = logging.getLogger(__name__)
 
 
@@ -61,11 +62,14 @@ class TrainingRecord(BaseModel):
     validation_predictions: list[str] = Field(
         default_factory=list, description="the billed predictions that made validation images with this training's LoRA"
     )
-    validation_price_usd: float = Field(0.0, description="what each of those cost")
+    validation_price_usd: float | None = Field(
+        None, description="what each of those cost; None in records kept before prices were: the default price"
+    )
 
     @property
     def validation_cost_usd(self) -> float:
-        return round(len(self.validation_predictions) * self.validation_price_usd, 6)
+        price = VALIDATION_PRICE_USD if self.validation_price_usd is None else self.validation_price_usd
+        return round(len(self.validation_predictions) * price, 6)
 
     @property
     def ended(self) -> bool:
@@ -152,7 +156,8 @@ class TrainingJournal:
             # An adopted training is recorded afresh: what its validation was billed stays with it.
             record = added[replaced.training_id]
             record.validation_predictions = list(dict.fromkeys(replaced.validation_predictions + record.validation_predictions))
-            record.validation_price_usd = record.validation_price_usd or replaced.validation_price_usd
+            if record.validation_price_usd is None:
+                record.validation_price_usd = replaced.validation_price_usd
         kept = [t for t in history.trainings if t.training_id not in added] + list(added.values())
         # Oldest first: one found in the list later may have been created before others.
         history.trainings = sorted(kept, key=lambda t: t.created_at or t.started_at)

@@ -186,11 +186,15 @@ class ReplicateTrainingSession:
             return await through_outage(lambda: self._client.predictions.async_list(cursor), self._outage, self._wait, model)
 
         listed = [
-            Painting(prediction.id, prediction.status, str((prediction.input or {}).get("lora_weights") or ""))
+            (prediction, prediction.input or {})
             async for prediction in listed_since(since, read_page)
             if prediction.model == model
         ]
-        return [painting for painting in listed if painting.weights_url in weights or not painting.weights_url]
+        return [
+            Painting(prediction.id, prediction.status, str(sent.get("lora_weights") or ""))
+            for prediction, sent in listed
+            if "prompt" not in sent or sent.get("lora_weights") in weights  # removed, or one of these LoRAs
+        ]
 
     async def _read_page(self, cursor: str) -> Page[Training]:
         return await through_outage(

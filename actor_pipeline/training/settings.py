@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from actor_pipeline.generation.replicate.settings import MODEL_PATTERN, CheckedSettings
+from actor_pipeline.training.record import VALIDATION_PRICE_USD
 
 DEFAULT_TRAINER = "ostris/flux-dev-lora-trainer"
 # Pinned: a trainer's newer version may change its inputs or its results. Check the current ones
@@ -62,7 +63,7 @@ class TrainingSettings(CheckedSettings):
         4, ge=0, le=12, description="images made with the trained LoRA from held-out prompts to measure the likeness"
     )
     validation_price_per_image_usd: float = Field(
-        0.032, ge=0, description="dollars per validation image, for the cost ledger"
+        VALIDATION_PRICE_USD, ge=0, description="dollars per validation image, for the cost ledger"
     )
     lora_scale: float = Field(1.0, ge=-1, le=3, description="how strongly the validation images apply the LoRA")
     max_cost_usd: float | None = Field(

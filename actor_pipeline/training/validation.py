@@ -110,6 +110,7 @@ async def validate_lora(
         kept = [storage.head(layout.validation_image(index)) for index in range(len(prompts))]
         kept = [k if k is not None and k.metadata.get(TRAINING_META) == training.training_id else None for k in kept]
         refuse_over_cap(trainer, "the LoRA's validation", kept.count(None), training=False)
+        validated = validation_of(str(training.training_id))
         async with trainer.session() as session:
             for index, (prompt, stored) in enumerate(zip(prompts, kept, strict=True)):
                 key, seed = layout.validation_image(index), _SEED + index
@@ -127,11 +128,11 @@ async def validate_lora(
                     made[key] = _as_jpeg(painted.data)
                     meta = {TRAINING_META: training.training_id, "prediction-id": painted.prediction_id or ""}
                     storage.put(key, made[key], "image/jpeg", meta)
-                    made_for = validation_of(str(training.training_id))
-                    index_predictions(storage, layout, made_for, [painted.prediction_id] if painted.prediction_id else [])
                     entry.prediction_id = painted.prediction_id
                     how = "found in Replicate's list, made by an earlier run" if painted.adopted else "made with the LoRA"
                     say(f"{actor_id}: validation image {index + 1}/{len(prompts)} {how}")
+                # A kept image's too: a run may have died between storing the image and indexing it.
+                index_predictions(storage, layout, validated, [entry.prediction_id] if entry.prediction_id else [])
                 entry.key = key
                 images.append(entry)
         _measure(images, made, storage.get(layout.portrait), actor.registration.actor_type, identity)
