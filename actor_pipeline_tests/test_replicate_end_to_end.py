@@ -103,17 +103,23 @@ def test_a_forced_colour_leak_and_near_duplicate_are_caught_and_regenerated_with
     assert len(manifest["bundle"]["report"]["images"]) == 17
 
 
+def three_hours_later(emulator: ReplicateEmulator, out: Path, actor: str) -> None:
+    """Every prediction made three hours ago (Replicate has removed their inputs), and ``actor``
+    registered long before, so that the ledger's list window holds them."""
+    emulator.account.age(3 * 3600)
+    registration = out / f"_registry/actors/{actor}.json"
+    registered = json.loads(registration.read_text())
+    registered["registered_at"] = registered["first_registered_at"] = "2000-01-01T00:00:00Z"
+    registration.write_text(json.dumps(registered))
+
+
 def test_hours_later_an_actors_ledger_leaves_out_another_actors_predictions_by_their_index(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, portrait_file: Path, emulator: ReplicateEmulator
 ) -> None:
     out = tmp_path / "out"
     for actor in ("alice", "bob"):
         assert main(["generate", str(portrait_file), "--actor-id", actor, "--out", str(out)]) == 0
-    emulator.account.age(3 * 3600)  # both sets' predictions are listed without their inputs now
-    registration = out / "_registry/actors/alice.json"
-    registered = json.loads(registration.read_text())
-    registered["registered_at"] = registered["first_registered_at"] = "2000-01-01T00:00:00Z"
-    registration.write_text(json.dumps(registered))
+    three_hours_later(emulator, out, "alice")  # both sets' predictions are listed without their inputs now
     capsys.readouterr()
 
     assert main(["ledger", "--actor-id", "alice", "--out", str(out), "--json"]) == 0
@@ -130,11 +136,7 @@ def test_a_prediction_whose_record_and_image_were_lost_is_tied_by_the_index_hour
     actor = out / "default/custom-actors/alice"
     (actor / "pipeline/shots/woodcut.json").unlink()
     (actor / "training_data/actor_alice_td_11.jpg").unlink()  # woodcut's image
-    emulator.account.age(3 * 3600)
-    registration = out / "_registry/actors/alice.json"
-    registered = json.loads(registration.read_text())
-    registered["registered_at"] = registered["first_registered_at"] = "2000-01-01T00:00:00Z"
-    registration.write_text(json.dumps(registered))
+    three_hours_later(emulator, out, "alice")
     capsys.readouterr()
 
     assert main(["ledger", "--actor-id", "alice", "--out", str(out), "--json"]) == 1
