@@ -62,6 +62,10 @@ class LedgerReport:
         return sum((s.provider for s in self.shots), Usage())
 
     @property
+    def untied_usage(self) -> Usage:
+        return sum((f.usage for f in self.untied), Usage())
+
+    @property
     def differs(self) -> bool:
         return any(s.differs for s in self.shots) or any(part.differs for part in self.lora)
 
@@ -80,7 +84,7 @@ class LedgerReport:
             ],
             "untied_predictions": {
                 "predictions": [f.prediction_id for f in self.untied],
-                "cost_usd": sum((f.usage for f in self.untied), Usage()).cost_usd,
+                "cost_usd": self.untied_usage.cost_usd,
                 "other_actors": self.others,
             },
             **{part.what.replace(" ", "_"): part.as_dict() for part in self.lora},
@@ -173,7 +177,6 @@ def _report(
     return LedgerReport(actor_id, since, rows, reconciled, untied, others, model)
 
 
-
 def _record(
     journal: ShotJournal, shot: PlannedShot, backend: ReplicateBackend, unrecorded: list[Recalled | Faded]
 ) -> None:
@@ -200,9 +203,8 @@ def format_ledger(report: LedgerReport, reconcile_command: str) -> str:
     lines = [f"actor {report.actor_id}: Replicate's lists since {report.listed_since:%Y-%m-%d %H:%M} UTC", images.line()]
     lines += [f"    {s.shot_id}: not in the ledger: {', '.join(s.unrecorded)}" for s in report.shots if s.differs]
     if report.untied:
-        untied = sum((f.usage for f in report.untied), Usage())
         lines.append(
-            f"    untied: {len(report.untied)} prediction(s) of {report.model} ({usd(untied.cost_usd)}) listed without their inputs "
+            f"    untied: {len(report.untied)} prediction(s) of {report.model} ({usd(report.untied_usage.cost_usd)}) listed without their inputs "
             "(Replicate removes them an hour after a prediction ends) and named by no actor's record here: made "
             "outside this storage with the same token, or this actor's, lost with its state folder"
         )

@@ -14,14 +14,14 @@ import dagster as dg
 from actor_pipeline.actor_context import ActorContext
 from actor_pipeline.defs.assets import ALL_ASSETS, debug_grid, lora_bundle, training_image, training_manifest
 from actor_pipeline.defs.assets.images import image_run_config
+from actor_pipeline.defs.assets.reporting import COST_TAG
 from actor_pipeline.defs.failures import FAILED_SHOTS_KEY
 from actor_pipeline.defs.liveness import process_tags
-from actor_pipeline.defs.partitions import CATALOG, actor_image_range, actors_partitions
+from actor_pipeline.defs.partitions import actor_image_range, actors_partitions
 from actor_pipeline.defs.runs import actor_tags
 from actor_pipeline.errors import Interrupted, StorageUnavailable
 from actor_pipeline.generation import stopping
 from actor_pipeline.generation.journal import ShotJournal
-from actor_pipeline.generation.types import Usage
 from actor_pipeline.outputs.manifest import Manifest
 from actor_pipeline.storage.base import Storage
 from actor_pipeline.storage.layout import ActorLayout
@@ -37,8 +37,9 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}
 class ActorResult:
     manifest: Manifest
     manifest_url: str
-    # Dollars this run added to the ledger: its own predictions, and any an earlier run paid
-    # that it found in Replicate's list (the manifest's ``cost_usd`` is the set's, ever).
+    # Dollars this run added to the ledger (its ``actor_pipeline/cost_usd`` tag): its own
+    # predictions, and any an earlier run paid that it found in Replicate's list (the
+    # manifest's ``cost_usd`` is the set's, ever).
     cost_this_run_usd: float
 
     def as_dict(self) -> dict[str, Any]:
@@ -108,15 +109,13 @@ def materialize_actor(
     manifest. Failed shots do not raise: they are FAILED partitions, listed in the manifest and
     the result."""
     actor_id, storage, key = actor.actor_id, actor.storage, actor.layout.manifest
-    # The catalog's shots, as the run plans them (a stored prompt set may be stale or garbled).
-    records = (actor.journal.load(shot) for shot in actor.word_prompts(CATALOG).shots)
-    before = sum((record.usage for record in records if record is not None), Usage())
     ensure_actor_partition(instance, actor_id)
     log.info("%s: making the set (portrait, prompts, shots, contact sheet, bundle, manifest)", actor_id)
     run_config = image_run_config(start={}, finish=bundle or {}, force=force)
-    materialize_shots(actor_id, actor_image_range(actor_id), instance=instance, resources=resources, run_config=run_config)
-    manifest = Manifest.model_validate_json(storage.get(key))
-    return ActorResult(manifest, storage.url(key), round(manifest.ledger.cost_usd - before.cost_usd, 6))
+    spent = materialize_shots(
+        actor_id, actor_image_range(actor_id), instance=instance, resources=resources, run_config=run_config
+    )
+    return ActorResult(Manifest.model_validate_json(storage.get(key)), storage.url(key), spent)
 
 
 def ensure_actor_partition(instance: dg.DagsterInstance, actor_id: str) -> None:
@@ -131,11 +130,12 @@ def materialize_shots(
     instance: dg.DagsterInstance,
     resources: Mapping[str, Any],
     run_config: Mapping[str, Any] | None = None,
-) -> None:
+) -> float:
     """Make the shots in ``range_tags`` in one run (``run_config``: what else the run does, e.g.
-    ``image_run_config``). Failed shots do not raise (they end as FAILED partitions); any
-    other failure of the run raises what the asset raised (e.g. ``StorageUnavailable``,
-    ``ActorBusy``, ``Interrupted``)."""
+    ``image_run_config``); returns the dollars it added to their ledgers. Failed shots do not
+    raise (they end as FAILED partitions); any other failure of the run raises what the asset
+    raised (e.g. ``StorageUnavailable``, ``ActorBusy``, ``Interrupted``)."""
+    tags = {**range_tags, **_process_tags(actor_id)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=dg.BetaWarning)
         try:
@@ -144,12 +144,14 @@ def materialize_shots(
                 selection=[training_image],
                 instance=instance,
                 resources=dict(resources),
-                tags={**range_tags, **_process_tags(actor_id)},
+                tags=tags,
                 run_config={**QUIET_RUN_CONFIG, **(run_config or {})},
             )
         except dg.Failure as failure:
             if FAILED_SHOTS_KEY not in failure.metadata:
                 raise
+    (run,) = instance.get_runs(dg.RunsFilter(tags=tags), limit=1)  # this one: the newest
+    return float(run.tags.get(COST_TAG, 0.0))
 
 
 def finish_actor(

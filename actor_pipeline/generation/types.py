@@ -80,7 +80,7 @@ def usd(amount: float) -> str:
 class Faded:
     """A prediction of the model that the provider lists without its input: Replicate removes
     the inputs, outputs and logs of API predictions an hour after they end. Only its id can tie
-    it to a shot (a record that names it); otherwise it may be any actor's."""
+    it to a shot (a record or the prediction index that names it); otherwise it may be anyone's."""
 
     prediction_id: str
     created_at: datetime
