@@ -37,8 +37,9 @@ class FolderStorage:
             raise ConfigurationError(f"the output folder {self.root} is not writable: choose another --out")
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        # Keys come from validated ids, but a storage must not trust its callers with the disk.
+        # Keys come from validated ids, but a storage must not trust its callers with the disk. The
+        # check is lexical: resolve() would stat every folder above each file, on every access.
+        path = Path(os.path.normpath(self.root / key))
         if self.root not in path.parents:
             raise ValueError(f"storage key {key!r} escapes the storage folder")
         return path
