@@ -118,12 +118,16 @@ async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: dat
     lora_of = {r.training_id: r.weights_url for r in records if r.weights_url} | {s.id: _weights(s) for s in billed}
     owned = {i: lora for i, o in owners.items() if o.of(actor.layout) and (lora := lora_of.get(o.validated_training or ""))}
     paintings = [p for p in listed_paintings if p not in faded] + [replace(p, weights_url=owned[p.id]) for p in faded if p.id in owned]
+    # Priced as the manifest prices them: at what each training's record says its images cost,
+    # the current price only where no record tells.
+    price_of = {r.weights_url: r.validation_price for r in records if r.weights_url}
+    recorded = {p for record in records for p in record.validation_predictions}
     validation = BillPart(
         "validation images",
         len(counted),
-        round(len(counted) * price_image, 6),
+        round(sum(r.validation_cost_usd for r in records) + len(counted - recorded) * price_image, 6),
         len(paintings),
-        round(len(paintings) * price_image, 6),
+        round(sum(price_of.get(p.weights_url, price_image) for p in paintings), 6),
         [p.id for p in paintings if p.id not in counted],
         untied=[p.id for p in faded if p.id not in owners],
     )

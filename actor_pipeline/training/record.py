@@ -67,9 +67,13 @@ class TrainingRecord(BaseModel):
     )
 
     @property
+    def validation_price(self) -> float:
+        """What each validation image with this training's LoRA cost."""
+        return VALIDATION_PRICE_USD if self.validation_price_usd is None else self.validation_price_usd
+
+    @property
     def validation_cost_usd(self) -> float:
-        price = VALIDATION_PRICE_USD if self.validation_price_usd is None else self.validation_price_usd
-        return round(len(self.validation_predictions) * price, 6)
+        return round(len(self.validation_predictions) * self.validation_price, 6)
 
     @property
     def ended(self) -> bool:

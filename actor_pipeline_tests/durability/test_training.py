@@ -205,6 +205,12 @@ def test_the_ledger_finds_the_trainings_and_validation_images_a_lost_history_for
     whole.assert_ended_cleanly(0, with_message=False)
     assert whole.json()["trainings"]["ledger"] == whole.json()["trainings"]["provider"], whole.json()
     assert whole.json()["validation_images"]["ledger"]["count"] == VALIDATION_IMAGES, whole.json()
+    # Validated at another price (a UI user's setting): both sides at the record's, as the manifest.
+    kept = json.loads((trained.out / HISTORY).read_text())
+    kept["trainings"][-1]["validation_price_usd"] = 0.05
+    (trained.out / HISTORY).write_text(json.dumps(kept))
+    priced = ledger(trained, "--json").wait().json()["validation_images"]
+    assert priced["ledger"] == priced["provider"] == {"count": VALIDATION_IMAGES, "cost_usd": 0.2}, priced
 
     (trained.out / HISTORY).unlink()
     told = ledger(trained).wait()  # the hint repeats --out: pasted, it reconciles this folder's actor
