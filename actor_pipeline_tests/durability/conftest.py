@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from actor_pipeline_tests.durability.harness import BucketStore, FolderStore, Harness, Processes, SmallDisk
-from actor_pipeline_tests.durability.launcher import Launcher
+from actor_pipeline_tests.durability.launcher import Launcher, start_launcher
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
 from actor_pipeline_tests.support.s3 import FaultProxy, S3Env
 
@@ -31,13 +31,15 @@ def emulator() -> Iterator[ReplicateEmulator]:
 
 
 @pytest.fixture(scope="session")
-def launcher() -> Iterator[Launcher]:
-    """The process that starts the CLIs, one per xdist worker: it imports their libraries once."""
-    running = Launcher()
+def launcher(run_folder: Path) -> Iterator[Launcher]:
+    """This worker's connection to the process that starts the CLIs, one for the test run: it
+    imports their libraries once. It ends after pytest (xdist's workers' parent) has."""
+    pytest_pid = os.getppid() if os.environ.get("PYTEST_XDIST_WORKER") else os.getpid()
+    connection = Launcher(start_launcher(run_folder, pytest_pid))
     try:
-        yield running
+        yield connection
     finally:
-        running.close()
+        connection.close()
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 
 A CLI started with ``python -m actor_pipeline.cli`` spends about 3 CPU-s importing Dagster,
 SQLAlchemy and NumPy before it does anything, and the durability suite starts about sixty. The
-launcher (``python -m actor_pipeline_tests.durability.launcher``, one per xdist worker) imports
-them, and loads dlib's face models as every set's quality checks do (0.3-0.4 CPU-s each time),
-then forks one child per CLI. Each child is what the suite needs a CLI to be: a process of
+launcher (``python -m actor_pipeline_tests.durability.launcher SOCKET PYTEST_PID``, one per test
+run, which every xdist worker connects to: each would spend about 2.5 CPU-s starting its own)
+imports them, and loads dlib's face models as every set's quality checks do (0.3-0.4 CPU-s each
+time), then forks one child per CLI. Each child is what the suite needs a CLI to be: a process of
 its own in a session of its own (``kill -9`` of its group, SIGTERM, SIGINT), with the test's
 environment, working folder and output files, running ``actor_pipeline.cli`` as ``__main__``
 and ending as the interpreter does (non-daemon threads joined, atexit handlers, streams
@@ -13,9 +14,10 @@ commands with the Dagster definitions they run, whose partitions are the default
 a CLI asked for another catalog (``--catalog``, which must be chosen before Dagster code is
 imported) is refused, and left to the tests of real processes (``test_cli``).
 
-Protocol, one JSON object a line: the client writes ``{"id", "argv", "env", "cwd", "stdout",
+Protocol, one JSON object a line over the launcher's Unix socket: a connection writes ``{"id", "argv", "env", "cwd", "stdout",
 "stderr"}``; the launcher answers ``{"id", "pid"}`` once the child is in its own session, and
 ``{"id", "code"}`` when it has reaped it (``code`` as ``Popen.returncode``: minus the signal).
+Launch ids are the connection's own.
 """
 
 import atexit
@@ -23,13 +25,16 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
+
+from filelock import FileLock
 
 from actor_pipeline.catalog.model import CATALOG_ENV_VAR
 
@@ -68,18 +73,36 @@ COMMANDS = tuple(
 REPO = Path(__file__).resolve().parents[2]  # where ``-m actor_pipeline_tests...`` is found
 
 
-class Launcher:
-    """The client: one launcher process, children started and waited for by launch id."""
+def start_launcher(folder: Path, pytest_pid: int) -> Path:
+    """The socket of the test run's launcher in ``folder``, started there unless one answers: the
+    first xdist worker to ask starts it, the others connect to it. It ends once ``pytest_pid``
+    (the run's main pytest process) has."""
+    path = folder / "cli-launcher.sock"
+    with FileLock(folder / "cli-launcher.lock"):
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.connect(str(path))
+            return path
+        except OSError:
+            path.unlink(missing_ok=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(path), str(pytest_pid)], cwd=REPO, stdout=subprocess.PIPE, text=True
+        )
+        assert process.stdout is not None
+        with process.stdout:
+            if json.loads(process.stdout.readline() or "{}") != {"ready": True}:
+                raise RuntimeError(f"the CLI launcher did not start (exit {process.wait(10)})")
+    return path
 
-    def __init__(self) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", __name__], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            bufsize=1,
-        )  # fmt: skip
-        assert self._process.stdin is not None and self._process.stdout is not None
-        self._requests, self._answers = self._process.stdin, self._process.stdout
-        if json.loads(self._answers.readline() or "{}") != {"ready": True}:
-            raise RuntimeError(f"the CLI launcher did not start (exit {self._process.wait(10)})")
+
+class Launcher:
+    """A connection to the run's launcher: children started and waited for by launch id."""
+
+    def __init__(self, path: Path) -> None:
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._socket.connect(str(path))
+        self._requests = self._socket.makefile("w", encoding="utf-8")
+        self._answers = self._socket.makefile("r", encoding="utf-8")
         self._changed = threading.Condition()
         self._pids: dict[int, int] = {}
         self._codes: dict[int, int] = {}
@@ -100,7 +123,7 @@ class Launcher:
             if not self._changed.wait_for(lambda: launch in self._pids or not self._reader.is_alive(), 30):
                 raise RuntimeError("the CLI launcher did not start a process within 30 s")
             if launch not in self._pids:
-                raise RuntimeError(f"the CLI launcher exited ({self._process.poll()})")
+                raise RuntimeError("the CLI launcher has gone")
             return launch
 
     def pid(self, launch: int) -> int:
@@ -118,14 +141,11 @@ class Launcher:
             return self._codes[launch]
 
     def close(self) -> None:
-        """End the launcher (its children are the tests' to end: ``Processes.reap_all``)."""
-        self._requests.close()
-        try:
-            self._process.wait(10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(10)
+        """Leave the launcher (this connection's children are the tests' to end: ``Processes.reap_all``)."""
+        self._socket.shutdown(socket.SHUT_RDWR)
         self._reader.join(10)
+        for stream in (self._requests, self._answers, self._socket):
+            stream.close()
 
     def _read(self) -> None:
         for line in self._answers:
@@ -143,43 +163,55 @@ class Launcher:
 # --- the launcher process ---------------------------------------------------------------------
 
 
-def _serve(requests: TextIO, answers: TextIO) -> None:
-    """Fork a child per request; report each child's pid and, once reaped, its exit code. Ends
-    when the client closes its end."""
+def _serve(listener: socket.socket, pytest_pid: int) -> None:
+    """Fork a child per request of any connection; tell that connection each child's pid and,
+    once reaped, its exit code. Ends when ``pytest_pid`` has."""
     woken_r, woken_w = os.pipe()
     os.set_blocking(woken_w, False)
     signal.set_wakeup_fd(woken_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so SIGCHLD wakes select()
-    launches: dict[int, int] = {}  # pid -> launch id
-    open_requests = True
-    while open_requests or launches:
-        ready, _, _ = select.select([requests, woken_r] if open_requests else [woken_r], [], [], 1.0)
-        if woken_r in ready:
-            os.read(woken_r, 512)
-        if requests in ready:
-            line = requests.readline()
-            if not line:
-                open_requests = False
-                launches.clear()  # the client is gone: nobody waits for its children's codes
-            else:
-                request = json.loads(line)
-                pid = _fork(request, (woken_r, woken_w))
-                launches[pid] = request["id"]
-                _answer(answers, {"id": request["id"], "pid": pid})
-        while launches:
+    unread: dict[socket.socket, bytes] = {}  # each connection's partial request line
+    launches: dict[int, tuple[socket.socket, int]] = {}  # pid -> (connection, launch id)
+    while _alive(pytest_pid):
+        ready, _, _ = select.select([listener, woken_r, *unread], [], [], 1.0)
+        for source in ready:
+            if source is listener:
+                unread[listener.accept()[0]] = b""
+            elif source == woken_r:
+                os.read(woken_r, 512)
+            elif data := source.recv(65536):
+                *lines, unread[source] = (unread[source] + data).split(b"\n")
+                for line in lines:
+                    request = json.loads(line)
+                    own = (listener.fileno(), woken_r, woken_w, *(c.fileno() for c in unread))
+                    pid = _fork(request, own)
+                    launches[pid] = (source, request["id"])
+                    _answer(source, {"id": request["id"], "pid": pid})
+            else:  # the worker left: nobody waits for its children's codes
+                del unread[source]
+                source.close()
+        while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
                 break
-            if pid in launches:
-                _answer(answers, {"id": launches.pop(pid), "code": os.waitstatus_to_exitcode(status)})
+            connection, launch = launches.pop(pid, (None, 0))
+            if connection in unread:
+                _answer(connection, {"id": launch, "code": os.waitstatus_to_exitcode(status)})
 
 
-def _answer(answers: TextIO, answer: dict[str, Any]) -> None:
-    answers.write(json.dumps(answer) + "\n")
-    answers.flush()
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _answer(connection: socket.socket, answer: dict[str, Any]) -> None:
+    connection.sendall((json.dumps(answer) + "\n").encode())
 
 
 def _fork(request: dict[str, Any], launcher_fds: tuple[int, ...]) -> int:
@@ -269,5 +301,11 @@ if __name__ == "__main__":
     Image.init()  # every image plugin, as the first image a CLI saves imports them
 
     preload_face_analyzer()
-    _answer(sys.stdout, {"ready": True})
-    _serve(sys.stdin, sys.stdout)
+    socket_path, parent = sys.argv[1], int(sys.argv[2])
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listening:
+        listening.bind(socket_path)
+        listening.listen()
+        print(json.dumps({"ready": True}), flush=True)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)  # the starter has read its answer and closed the pipe
+        _serve(listening, parent)

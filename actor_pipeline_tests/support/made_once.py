@@ -1,4 +1,4 @@
-"""``made_once``: folders made once per test run and shared by every xdist worker.
+"""``made_once``: folders made once per test run and shared by every xdist worker, in ``run_folder``.
 
 A pytest plugin (the root conftest registers it); tests import only ``MadeOnce``, the fixture's type.
 """
@@ -15,13 +15,20 @@ MadeOnce = Callable[[str, Callable[[Path], None]], Path]
 
 
 @pytest.fixture(scope="session")
-def made_once(tmp_path_factory: pytest.TempPathFactory) -> MadeOnce:
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder every xdist worker of this test run shares (each worker's own base folder is
+    in it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def made_once(run_folder: Path) -> MadeOnce:
     """``made_once(name, make)``: a folder that ``make`` fills once for the whole run, whichever
     xdist worker asks first (the others wait for it, then share it; xdist's documented pattern).
     For expensive fixtures that tests only read: a module- or session-scoped fixture alone is made
     again on every worker that runs one of its tests."""
-    base = tmp_path_factory.getbasetemp()
-    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root = run_folder
 
     def made(name: str, make: Callable[[Path], None]) -> Path:
         folder, done = root / name, root / f"{name}.done"
