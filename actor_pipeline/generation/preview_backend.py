@@ -15,7 +15,7 @@ from PIL import Image
 
 from actor_pipeline.catalog.model import Catalog
 from actor_pipeline.generation.types import GeneratedImage, ShotJob, ShotProgress
-from actor_pipeline.render.preview import OUTPUT_SIZE, PreviewLook, render_preview
+from actor_pipeline.render.preview import OUTPUT_SIZE, PreviewLook, prepare_portrait, render_preview
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def _announce() -> None:
 
 class _PreviewSession:
     def __init__(self, portrait: Image.Image, looks: Mapping[str, PreviewLook]) -> None:
-        self._portrait = portrait
+        self._portrait = prepare_portrait(portrait)  # once, not once per shot
         self._looks = looks
 
     async def generate(self, job: ShotJob, progress: ShotProgress) -> GeneratedImage:

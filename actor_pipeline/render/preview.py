@@ -17,7 +17,9 @@ from actor_pipeline.render import monochrome, painterly
 from actor_pipeline.render.photo import FRAMINGS, LIGHTS, render_photo
 from actor_pipeline.render.staging import Stage, figure_matte, stage
 
-__all__ = ["FRAMINGS", "LIGHTS", "OUTPUT_SIZE", "STYLES", "PreviewLook", "render_preview"]
+__all__ = [
+    "FRAMINGS", "LIGHTS", "OUTPUT_SIZE", "STYLES", "PreparedPortrait", "PreviewLook", "prepare_portrait", "render_preview",
+]  # fmt: skip
 
 OUTPUT_SIZE = (1392, 752)  # the generative model's 16:9 size
 
@@ -58,18 +60,31 @@ class PreviewLook:
                 raise CatalogError(f"unknown preview {name} {value!r}: use one of {', '.join(valid)}")
 
 
+@dataclass(frozen=True)
+class PreparedPortrait:
+    """What every look starts from: the portrait in RGB and its ``figure_matte``. Made once for
+    an actor's shots (``prepare_portrait``); the looks only read it, so threads may share it."""
+
+    rgb: Image.Image
+    matte: Image.Image
+
+
+def prepare_portrait(portrait: Image.Image) -> PreparedPortrait:
+    source = portrait.convert("RGB")
+    return PreparedPortrait(source, figure_matte(source))
+
+
 def render_preview(
-    portrait: Image.Image, look: PreviewLook, seed: int, size: tuple[int, int] = OUTPUT_SIZE
+    portrait: Image.Image | PreparedPortrait, look: PreviewLook, seed: int, size: tuple[int, int] = OUTPUT_SIZE
 ) -> Image.Image:
     """RGB image of ``size`` showing ``portrait`` in ``look``. Same inputs -> identical pixels."""
     rng = Random(seed)
-    source = portrait.convert("RGB")
-    matte = figure_matte(source)
+    prepared = portrait if isinstance(portrait, PreparedPortrait) else prepare_portrait(portrait)
     if look.style == "photo":
-        image = render_photo(source, matte, look.framing, look.light, size, rng)
+        image = render_photo(prepared.rgb, prepared.matte, look.framing, look.light, size, rng)
     else:
         stylize = _MONOCHROME.get(look.style) or _COLOUR[look.style]
-        image = stylize(stage(source, matte, size, rng), rng)
+        image = stylize(stage(prepared.rgb, prepared.matte, size, rng), rng)
     return _stamp(image).convert("RGB")
 
 
