@@ -3,15 +3,25 @@ group killed when the test ends), and a ``Harness`` on local storage, on S3 behi
 or on a small disk."""
 
 import os
+import pickle
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from actor_pipeline_tests.durability.harness import BucketStore, FolderStore, Harness, Processes, SmallDisk
+from actor_pipeline.samples import SAMPLE_PORTRAIT
+from actor_pipeline_tests.durability.harness import (
+    HOLDINGS_FILE,
+    BucketStore,
+    FolderStore,
+    Harness,
+    Processes,
+    SmallDisk,
+)
 from actor_pipeline_tests.durability.launcher import Launcher, start_launcher
 from actor_pipeline_tests.replicate_emulator import Behaviour, ReplicateEmulator
+from actor_pipeline_tests.support.made_once import MadeOnce
 from actor_pipeline_tests.support.s3 import FaultProxy, S3Env
 
 LATENCY_S = 3.0  # long enough to catch 8 predictions in flight between two polls
@@ -51,6 +61,27 @@ def processes(emulator: ReplicateEmulator, launcher: Launcher) -> Iterator[Proce
         yield started
     finally:
         started.reap_all()
+
+
+@pytest.fixture(scope="session")
+def made_set(made_once: MadeOnce, launcher: Launcher) -> Path:
+    """A folder with the actor's complete set, made once for the test run by the CLI against an
+    emulator at L = 0.05 s (``Harness.start_from`` copies it): tests that start from a made set
+    then skip making it, about 2 CPU-s each."""
+
+    def make(folder: Path) -> None:
+        with ReplicateEmulator(behaviour=Behaviour(latency_s=0.05)) as running:
+            made = Processes(launcher)
+            portrait = folder / "portrait.jpg"
+            portrait.write_bytes(SAMPLE_PORTRAIT.read_bytes())
+            try:
+                harness = Harness(running, made, folder, portrait, folder / "out", FolderStore(folder / "out"))
+                harness.generate().wait().assert_ended_cleanly(0, with_message=False)
+            finally:
+                made.reap_all()
+            (folder / HOLDINGS_FILE).write_bytes(pickle.dumps(running.account.holdings()))
+
+    return made_once("durability-made-set", make)
 
 
 @pytest.fixture

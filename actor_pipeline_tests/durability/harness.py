@@ -8,7 +8,9 @@ Every wait polls a condition (emulator counters, stored objects) and is bounded.
 
 import json
 import os
+import pickle
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -26,6 +28,7 @@ from actor_pipeline_tests.replicate_emulator.account import Problem
 from actor_pipeline_tests.support.s3 import S3Env
 
 ACTOR, USER = "dur", "default"
+HOLDINGS_FILE = "holdings.pickle"  # in a made_set folder: the emulator's account as the set left it
 SHOTS = 17
 PRICE_USD = 0.04  # flux-kontext-pro, per output image
 TRAINING_DIR = f"{USER}/custom-actors/{ACTOR}/training_data"
@@ -228,6 +231,13 @@ class Harness:
         self.env["ACTOR_PIPELINE_QC_IDENTITY"] = "0"  # dlib's models cost seconds per run; not what these test
         self.env.update(extra_env or {})
         self._download_faults = (0, 0)  # (injected, download_requests before)
+
+    def start_from(self, made: Path) -> None:
+        """Begin where ``made_set`` (``made``) left the actor: its storage and state folders
+        copied here, and the emulator holding what it held then."""
+        shutil.copytree(made / "out", self.out)
+        shutil.copytree(made / "state", self.state_dir)
+        self.emulator.account.restore(pickle.loads((made / HOLDINGS_FILE).read_bytes()))
 
     # --- running the CLI ------------------------------------------------------------------------
 

@@ -2,20 +2,15 @@
 and the fix; a record is rebuilt from the stored image's metadata without paying again."""
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from actor_pipeline_tests.durability.harness import Harness
 
 
-def make_the_set(harness: "Harness") -> None:
-    harness.emulator.behaviour.latency_s = 0.5  # only the finished set matters here
-    made = harness.generate().wait()
-    assert made.code == 0, made.describe()
-
-
-def test_a_truncated_registration_is_exit_3_naming_the_file_and_the_fix(harness: "Harness") -> None:
-    make_the_set(harness)
+def test_a_truncated_registration_is_exit_3_naming_the_file_and_the_fix(harness: "Harness", made_set: Path) -> None:
+    harness.start_from(made_set)
     raw = harness.registration_path.read_bytes()
     harness.registration_path.write_bytes(raw[: len(raw) // 2])  # a write cut short
 
@@ -27,8 +22,9 @@ def test_a_truncated_registration_is_exit_3_naming_the_file_and_the_fix(harness:
     assert harness.emulator.account.counters().predictions_created == harness.shots
 
 
-def test_a_garbled_shot_record_is_rebuilt_from_the_stored_image_at_no_cost(harness: "Harness") -> None:
-    make_the_set(harness)
+def test_a_garbled_shot_record_is_rebuilt_from_the_stored_image_at_no_cost(harness: "Harness", made_set: Path) -> None:
+    harness.emulator.behaviour.latency_s = 0.5
+    harness.start_from(made_set)
     before = harness.manifest()
     assert before is not None
     shot = before["images"][4]

@@ -81,10 +81,9 @@ def test_garbled_journal_entries_after_a_kill_cost_nothing_and_status_changes_no
     harness.assert_paid_once_and_stored()
 
 
-def test_a_garbled_record_whose_image_metadata_is_gone_is_adopted_from_the_list(harness: Harness) -> None:
+def test_a_garbled_record_whose_image_metadata_is_gone_is_adopted_from_the_list(harness: Harness, made_set: Path) -> None:
     harness.emulator.behaviour.latency_s = 0.5
-    made = harness.generate().wait()
-    assert made.code == 0, made.describe()
+    harness.start_from(made_set)
     shot = harness.manifest()["images"][4]  # type: ignore[index]
     harness.shot_record_path(shot["shot_id"]).write_text('{"shot_id": "x", "status": "succ')
     for sidecar in (harness.out / ".meta").rglob(Path(shot["key"]).name + "*"):
@@ -191,10 +190,9 @@ def test_a_refused_token_stops_at_the_first_401_with_exit_2_and_one_line(harness
     assert harness.emulator.account.counters().create_requests == 0
 
 
-def test_the_ledger_command_shows_what_our_state_lost_and_reconcile_adds_it(harness: Harness) -> None:
+def test_the_ledger_command_shows_what_our_state_lost_and_reconcile_adds_it(harness: Harness, made_set: Path) -> None:
     harness.emulator.behaviour.latency_s = 0.5
-    made = harness.generate().wait()
-    assert made.code == 0, made.describe()
+    harness.start_from(made_set)
     record = harness.shot_record_path(harness.manifest()["images"][0]["shot_id"])  # type: ignore[index]
     # A prediction the ledger never heard of: a create whose answer was lost, then paid again.
     lost = json.loads(record.read_text())

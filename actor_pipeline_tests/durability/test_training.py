@@ -9,6 +9,7 @@ import json
 import shutil
 import signal
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -22,13 +23,14 @@ HISTORY = f"{USER}/custom-actors/{ACTOR}/pipeline/trainings.json"
 
 
 @pytest.fixture
-def trained(harness: Harness) -> Harness:
-    """A complete set made (quickly), trainings that take 1 s, and the CLI polling them often."""
+def trained(harness: Harness, made_set: Path) -> Harness:
+    """A complete set (the run's ``made_set``), trainings that take 1 s, and the CLI polling them often."""
     harness.emulator.behaviour.latency_s = 0.05
     harness.emulator.behaviour.training_s = 1.0
     harness.env["ACTOR_PIPELINE_TRAINING_POLL_S"] = "0.1"
-    made = harness.generate().wait()
-    made.assert_ended_cleanly(0, with_message=False)
+    harness.start_from(made_set)
+    manifest = harness.manifest()
+    assert manifest is not None and manifest["totals"]["generated"] == SHOTS, manifest
     return harness
 
 

@@ -9,6 +9,7 @@ state and wakes the requests held by ``Prefer: wait``.
 """
 
 import base64
+import copy
 import hashlib
 import math
 import secrets
@@ -218,6 +219,21 @@ class _File:
         return self.t0 + self.ttl_s
 
 
+@dataclass(frozen=True)
+class Holdings:
+    """What an account holds: predictions, uploads, trainings, models and counters. Picklable,
+    and valid in any process of this machine (its clock readings are ``time.monotonic()``'s,
+    which counts from boot): a fixture makes a set once and gives each test's emulator a copy."""
+
+    predictions: dict[str, _Prediction]
+    files: dict[str, _File]
+    trainings: dict[str, Training]
+    models: dict[str, dict[str, object]]
+    counts: Counter[str]
+    downloads: Counter[str]
+    create_times: list[float]
+
+
 class Account:
     """State and behaviour behind the emulated API; ``api`` turns HTTP requests into calls."""
 
@@ -278,6 +294,23 @@ class Account:
             for file in self._files.values():
                 file.created -= timedelta(seconds=seconds)
                 file.t0 -= seconds
+            self._cond.notify_all()
+
+    def holdings(self) -> Holdings:
+        """A copy of what the account holds (``restore`` takes it back)."""
+        with self._cond:
+            return copy.deepcopy(
+                Holdings(self._predictions, self._files, self._trainings, self._models, self._counts,
+                         self._downloads, self._create_times)
+            )  # fmt: skip
+
+    def restore(self, holdings: Holdings) -> None:
+        """Hold a copy of ``holdings`` instead of what the account holds now."""
+        kept = copy.deepcopy(holdings)
+        with self._cond:
+            self._predictions, self._files, self._trainings = kept.predictions, kept.files, kept.trainings
+            self._models, self._counts, self._downloads = kept.models, kept.counts, kept.downloads
+            self._create_times = kept.create_times
             self._cond.notify_all()
 
     def stop(self) -> None:
