@@ -69,6 +69,15 @@ class LedgerReport:
     def differs(self) -> bool:
         return any(s.differs for s in self.shots) or any(part.differs for part in self.lora)
 
+    @property
+    def total_usd(self) -> tuple[float, float]:
+        """(ledger, Replicate) in dollars: images, trainings and validation images together, the
+        figures to hold against the bill."""
+        return (
+            round(self.ours.cost_usd + sum(part.ours_usd for part in self.lora), 6),
+            round(self.provider.cost_usd + sum(part.provider_usd for part in self.lora), 6),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "actor_id": self.actor_id,
@@ -88,6 +97,7 @@ class LedgerReport:
                 "other_actors": self.others,
             },
             **{part.what.replace(" ", "_"): part.as_dict() for part in self.lora},
+            "total_usd": dict(zip(("ledger", "provider"), self.total_usd, strict=True)),
         }
 
 
@@ -209,6 +219,9 @@ def format_ledger(report: LedgerReport, reconcile_command: str) -> str:
             "outside this storage with the same token, or this actor's, lost with its state folder"
         )
     lines += [part.line() for part in report.lora]
+    if report.lora:
+        ours_usd, provider_usd = report.total_usd
+        lines.append(f"  in all: ledger {usd(ours_usd)}, Replicate {usd(provider_usd)}")
     if not report.differs:
         any_untied = report.untied or any(part.untied for part in report.lora)
         lines.append(f"the ledger holds everything Replicate {'can still tie to' if any_untied else 'lists for'} the actor")

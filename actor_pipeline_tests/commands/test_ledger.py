@@ -28,9 +28,12 @@ def test_a_ledger_that_lacks_a_prediction_and_a_running_training_says_what_and_h
         "  trainings: ledger 1 ($0.0031), Replicate 2 ($1.50); not in the ledger: t2"
         " (t2 still running: `actor-pipeline train` adopts it, reconcile does not)",
         "  validation images: ledger 4 ($0.13), Replicate 4 ($0.13)",
+        "  in all: ledger $0.21, Replicate $1.75",
         "run `actor-pipeline ledger --actor-id alice --out /srv/sets --reconcile` to add them to the ledger",
     ]
-    assert report.as_dict()["trainings"]["running"] == ["t2"] and not report.as_dict()["equal"]
+    found = report.as_dict()
+    assert found["trainings"]["running"] == ["t2"] and not found["equal"]
+    assert found["total_usd"] == {"ledger": 0.211056, "provider": 1.751056}
 
 
 def test_an_equal_ledger_of_an_actor_never_trained_has_no_lora_lines() -> None:
@@ -40,6 +43,7 @@ def test_an_equal_ledger_of_an_actor_never_trained_has_no_lora_lines() -> None:
         "the ledger holds everything Replicate lists for the actor",
     ]
     assert "trainings" not in report.as_dict() and report.as_dict()["equal"]
+    assert report.as_dict()["total_usd"] == {"ledger": 0.04, "provider": 0.04}
 
 
 def test_predictions_listed_without_their_inputs_and_named_by_no_record_are_told_apart() -> None:

@@ -227,7 +227,11 @@ def test_the_ledger_finds_the_trainings_and_validation_images_a_lost_history_for
     assert validation["provider"]["cost_usd"] == pytest.approx(VALIDATION_IMAGES * 0.032)
 
     ledger(trained, "--reconcile").wait().assert_ended_cleanly(0, with_message=False)
-    ledger(trained, "--json").wait().assert_ended_cleanly(0, with_message=False)
+    equal = ledger(trained, "--json").wait()
+    equal.assert_ended_cleanly(0, with_message=False)
+    # One figure to hold against the bill: the ledger's, Replicate's and the manifest's agree.
+    total = equal.json()["total_usd"]
+    assert total["ledger"] == total["provider"] == trained.manifest()["total_cost_usd"], (total, trained.manifest())  # type: ignore[index]
     lora = trained.manifest()["lora"]  # type: ignore[index]
     assert lora["trainings"] == 2 and lora["trainings_cost_usd"] == pytest.approx(billed), lora
     ended = {t["training_id"]: t["ended_at"][:19] for t in history(trained)}  # as Replicate says, not the reconcile's time
