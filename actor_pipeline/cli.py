@@ -179,7 +179,8 @@ def _parser() -> argparse.ArgumentParser:
         help="an actor's cost ledger against Replicate's lists of predictions and trainings",
         description="Compare the actor's ledger (its shot records and training history) with what Replicate lists "
         "for the actor since its first registration (at most history_lookback_h back): predictions for its shots, "
-        "its trainings and its LoRA's validation images; say where they differ. "
+        "its trainings and its LoRA's validation images; say where they differ, and what the actor cost in all on "
+        "each side. "
         "Exits 1 when they differ and --reconcile was not given.",
     )
     read_options(ledger, "text")
