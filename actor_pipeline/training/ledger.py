@@ -107,7 +107,8 @@ async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: dat
         [s.id for s in unrecorded],
         [s.id for s in unrecorded if s.status not in TERMINAL],
     )
-    counted = {p for record in records for p in record.validation_predictions}
+    recorded = {p for record in records for p in record.validation_predictions}
+    counted = set(recorded)
     likeness = load_likeness(actor)
     if likeness is not None and likeness.training_id in known:  # kept before records counted them
         counted |= {image.prediction_id for image in likeness.images if image.key and image.prediction_id}
@@ -121,7 +122,6 @@ async def lora_ledger(actor: ActorContext, trainer: ReplicateTrainer, since: dat
     # Priced as the manifest prices them: at what each training's record says its images cost,
     # the current price only where no record tells.
     price_of = {r.weights_url: r.validation_price for r in records if r.weights_url}
-    recorded = {p for record in records for p in record.validation_predictions}
     validation = BillPart(
         "validation images",
         len(counted),

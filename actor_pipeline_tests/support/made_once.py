@@ -28,11 +28,10 @@ def made_once(run_folder: Path) -> MadeOnce:
     xdist worker asks first (the others wait for it, then share it; xdist's documented pattern).
     For expensive fixtures that tests only read: a module- or session-scoped fixture alone is made
     again on every worker that runs one of its tests."""
-    root = run_folder
 
     def made(name: str, make: Callable[[Path], None]) -> Path:
-        folder, done = root / name, root / f"{name}.done"
-        with FileLock(root / f"{name}.lock"):
+        folder, done = run_folder / name, run_folder / f"{name}.done"
+        with FileLock(run_folder / f"{name}.lock"):
             if not done.exists():
                 shutil.rmtree(folder, ignore_errors=True)
                 folder.mkdir()
