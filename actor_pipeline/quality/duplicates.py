@@ -17,8 +17,9 @@ _THUMBNAIL = (32, 18)  # 16:9, coarse enough to ignore grain and JPEG noise
 def fingerprint(image: ImageInput) -> Fingerprint:
     rgb = load_image(image)
     thumbnail = np.asarray(rgb.resize(_THUMBNAIL, Image.Resampling.BOX))
+    gray = rgb.convert("L")  # both hashes start with this conversion: made once, not twice
     return Fingerprint(
-        phash=str(imagehash.phash(rgb)), dhash=str(imagehash.dhash(rgb)), thumbnail=pack(thumbnail, "u1")
+        phash=str(imagehash.phash(gray)), dhash=str(imagehash.dhash(gray)), thumbnail=pack(thumbnail, "u1")
     )
 
 

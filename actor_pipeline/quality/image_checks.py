@@ -26,8 +26,12 @@ def load_image(data: ImageInput) -> Image.Image:
         return data if data.mode == "RGB" else data.convert("RGB")
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+            image.load()
+            # A decoded RGB image (every JPEG the model returns) is used as it is: no copy.
+            return image if image.mode == "RGB" else image.convert("RGB")
+    except UnidentifiedImageError as exc:  # its message names the buffer's address: useless, and never the same
+        raise UnreadableImage("not a readable image: not in any format Pillow decodes") from exc
+    except (OSError, Image.DecompressionBombError) as exc:
         raise UnreadableImage(f"not a readable image: {exc}") from exc
 
 
@@ -94,13 +98,9 @@ def check_sharpness(image: ImageInput, thresholds: QualityThresholds = DEFAULT_T
     sqrt(var(Laplacian) / mean squared gradient). Dividing by the gradient makes it independent of
     contrast, so the black lines of an ink drawing and the soft edges of a photo share one
     threshold; a blur of sigma pixels scores about 1/sigma wherever the edges are."""
-    luma = np.asarray(load_image(image).convert("L"), dtype=np.float32)
-    centre = luma[1:-1, 1:-1]
-    laplacian = luma[:-2, 1:-1] + luma[2:, 1:-1] + luma[1:-1, :-2] + luma[1:-1, 2:] - 4 * centre
-    grad_x = (luma[1:-1, 2:] - luma[1:-1, :-2]) / 2
-    grad_y = (luma[2:, 1:-1] - luma[:-2, 1:-1]) / 2
+    laplacian, grad_sq = _laplacian_and_gradient(np.asarray(load_image(image).convert("L")))
     lap_var = _per_tile(laplacian, thresholds.sharpness_tile, "var")
-    grad_sq = _per_tile(grad_x * grad_x + grad_y * grad_y, thresholds.sharpness_tile, "mean")
+    grad_sq = _per_tile(grad_sq, thresholds.sharpness_tile, "mean")
     edges = grad_sq >= thresholds.sharpness_edge_floor**2
     ratios = np.sqrt(lap_var[edges] / grad_sq[edges])
     score = float(np.percentile(ratios, thresholds.sharpness_percentile)) if ratios.size else 0.0
@@ -177,6 +177,26 @@ def _thumbnail(image: Image.Image) -> Image.Image:
 def _colored_fraction(image: Image.Image, chroma_threshold: float) -> float:
     lab = srgb_to_lab(_thumbnail(image))
     return float((np.hypot(lab[..., 1], lab[..., 2]) > chroma_threshold).mean())
+
+
+def _laplacian_and_gradient(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 4-neighbour Laplacian and the squared central-difference gradient of the inner pixels
+    of an 8-bit ``luma``, in float32, computed in place: every value is an integer or a quarter
+    of one well inside float32's exact range, so this equals the plain formulas (the gradient
+    being (dx/2)^2 + (dy/2)^2) bit for bit, with two full-frame arrays allocated instead of nine."""
+    centre = luma[1:-1, 1:-1]
+    laplacian = np.add(luma[:-2, 1:-1], luma[2:, 1:-1], dtype=np.float32)
+    laplacian += luma[1:-1, :-2]
+    laplacian += luma[1:-1, 2:]
+    for _ in range(4):
+        laplacian -= centre
+    grad_sq = np.subtract(luma[1:-1, 2:], luma[1:-1, :-2], dtype=np.float32)
+    grad_sq *= grad_sq
+    grad_y = np.subtract(luma[2:, 1:-1], luma[:-2, 1:-1], dtype=np.float32)
+    grad_y *= grad_y
+    grad_sq += grad_y
+    grad_sq *= 0.25
+    return laplacian, grad_sq
 
 
 def _per_tile(values: np.ndarray, tile: int, stat: str) -> np.ndarray:
