@@ -1,5 +1,6 @@
 """The single-image checks on crafted images that must pass and must fail."""
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -15,6 +16,7 @@ from actor_pipeline.quality import (
     check_size,
     load_image,
 )
+from actor_pipeline.quality.image_checks import _laplacian_and_gradient
 from actor_pipeline_tests.quality import crafted
 from actor_pipeline_tests.quality.previews import Preview
 
@@ -127,3 +129,21 @@ def test_greyscale_colour_shot_fails(previews: dict[str, Preview]) -> None:
     result = check_color(encoded(previews["watercolor"].image.convert("L")))
     assert result.outcome is Outcome.FAILED and result.blocking
     assert result.measured["colored_fraction"] == 0
+
+
+@pytest.mark.parametrize("image", [
+    crafted.noise_photo(1),
+    crafted.line_drawing(1),
+    Image.new("L", (97, 61), 255).point(lambda v: 0 if v else 255),  # flat black
+    Image.frombytes("L", (64, 64), bytes((0, 255) * (64 * 32))),  # the largest steps there are
+], ids=["photo", "ink", "flat", "checkerboard"])  # fmt: skip
+def test_sharpness_filters_equal_the_plain_float32_formulas_bit_for_bit(image: Image.Image) -> None:
+    """The in-place integer-exact filters of check_sharpness may not move a measured value."""
+    luma = np.asarray(image.convert("L"), dtype=np.float32)
+    centre = luma[1:-1, 1:-1]
+    laplacian = luma[:-2, 1:-1] + luma[2:, 1:-1] + luma[1:-1, :-2] + luma[1:-1, 2:] - 4 * centre
+    grad_x = (luma[1:-1, 2:] - luma[1:-1, :-2]) / 2
+    grad_y = (luma[2:, 1:-1] - luma[:-2, 1:-1]) / 2
+    got = _laplacian_and_gradient(np.asarray(image.convert("L")))
+    for have, want in zip(got, (laplacian, grad_x * grad_x + grad_y * grad_y), strict=True):
+        assert have.dtype == want.dtype == np.float32 and np.array_equal(have, want)
