@@ -143,7 +143,6 @@ def test_a_prediction_whose_record_and_image_were_lost_is_tied_by_the_index_hour
     assert [d["shot_id"] for d in json.loads(capsys.readouterr().out)["differences"]] == ["woodcut"]
     assert main(["ledger", "--actor-id", "alice", "--out", str(out), "--reconcile"]) == 0
     assert main(["ledger", "--actor-id", "alice", "--out", str(out), "--json"]) == 0
-    capsys.readouterr()
 
 
 def test_a_garbled_prompt_set_is_planned_again_and_the_rerun_pays_nothing(

@@ -98,9 +98,9 @@ def check_sharpness(image: ImageInput, thresholds: QualityThresholds = DEFAULT_T
     sqrt(var(Laplacian) / mean squared gradient). Dividing by the gradient makes it independent of
     contrast, so the black lines of an ink drawing and the soft edges of a photo share one
     threshold; a blur of sigma pixels scores about 1/sigma wherever the edges are."""
-    laplacian, grad_sq = _laplacian_and_gradient(np.asarray(load_image(image).convert("L")))
+    laplacian, gradient = _laplacian_and_gradient(np.asarray(load_image(image).convert("L")))
     lap_var = _per_tile(laplacian, thresholds.sharpness_tile, "var")
-    grad_sq = _per_tile(grad_sq, thresholds.sharpness_tile, "mean")
+    grad_sq = _per_tile(gradient, thresholds.sharpness_tile, "mean")
     edges = grad_sq >= thresholds.sharpness_edge_floor**2
     ratios = np.sqrt(lap_var[edges] / grad_sq[edges])
     score = float(np.percentile(ratios, thresholds.sharpness_percentile)) if ratios.size else 0.0
